@@ -1,0 +1,182 @@
+//! The thread-safe limiter: the keyed state split over shards, each behind its own lock.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
+use core::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::decision::{BucketStatus, Decision};
+use super::limits::Limits;
+use super::state::KeyedState;
+use super::{Error, RateLimitConfig, Request};
+
+/// Shards of the key space. A key's check takes one shard's lock and never another's, so
+/// checks on different keys rarely wait for each other, and one key's check across all of
+/// its buckets is atomic.
+const SHARDS: usize = 64;
+
+/// One shard: the keys whose hash falls in it, and the limits they are checked against.
+/// Keeping the limits beside the state means a check reads both under the lock it already
+/// takes, and a change of limits moves each shard's keys in one step.
+#[derive(Debug)]
+struct Shard {
+    limits: Arc<Limits>,
+    state: KeyedState,
+}
+
+/// Aligned to a cache line pair so that two cores working on neighbouring shards do not keep
+/// stealing one line from each other.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+/// A multi-window, multi-scope rate limiter that many threads may call at once.
+///
+/// Every applying bucket of a request is judged and debited under one lock, so concurrent
+/// callers never admit more than the buckets allow. Locks are per shard of the key space,
+/// never global. It is a [`std::sync::Mutex`], not an async one, because it is held only for
+/// the few hundred nanoseconds of a check and never across an `.await`.
+///
+/// ```
+/// use core::time::Duration;
+/// use flowgate_core::ratelimit::{RateLimitConfig, RateLimiter, Request, Scope};
+///
+/// use flowgate_core::ratelimit::ScopeLimits;
+///
+/// let mut config = RateLimitConfig { requests_per_minute: 30, ..Default::default() };
+/// config.endpoint_limits.insert("media".into(), ScopeLimits { minute: Some(2), ..Default::default() });
+/// let limiter = RateLimiter::new(&config)?;
+/// let media = Request::new(Some("media"), Some("mastodon"));
+/// let t = Duration::ZERO;
+/// assert!(limiter.is_allowed("user_123", &media, t)?.allowed);
+/// assert!(limiter.is_allowed("user_123", &media, t)?.allowed);
+/// let denied = limiter.is_allowed("user_123", &media, t)?;
+/// assert_eq!((denied.allowed, denied.scope), (false, Scope::Endpoint));
+/// assert_eq!(limiter.wait_time("user_123", &media, t)?, Duration::from_secs(30));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RateLimiter {
+    shards: Vec<Padded>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl RateLimiter {
+    /// A limiter for `config`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] listing every problem in `config`.
+    pub fn new(config: &RateLimitConfig) -> Result<RateLimiter, Error> {
+        Ok(RateLimiter::from_limits(Limits::new(config)?))
+    }
+
+    /// A limiter for limits already compiled, such as [`Limits::from_quotas`].
+    #[must_use]
+    pub fn from_limits(limits: Limits) -> RateLimiter {
+        // A per-process random seed: keys come from clients, who must not be able to choose
+        // keys that collide.
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x666c_6f77_u64);
+        let limits = Arc::new(limits);
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    limits: Arc::clone(&limits),
+                    state: KeyedState::with_seed(seed),
+                }))
+            })
+            .collect();
+        RateLimiter {
+            shards,
+            hasher: foldhash::fast::FixedState::with_seed(seed),
+        }
+    }
+
+    fn shard(&self, key: &str) -> (u64, MutexGuard<'_, Shard>) {
+        let hash = self.hasher.hash_one(key);
+        // The table inside a shard indexes by the low bits and tags entries with the top seven;
+        // bits from the middle pick the shard, so neither loses entropy within a shard.
+        let index = (hash >> 32) as usize % SHARDS;
+        // A panic elsewhere while holding the lock cannot leave a shard half-updated (every
+        // update is a handful of stores after all checks), so a poisoned lock is still usable.
+        let guard = self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (hash, guard)
+    }
+
+    /// Checks `request` for `key` at `now` (time since any fixed epoch) and, when every
+    /// applying bucket holds its cost, spends it from all of them at once.
+    ///
+    /// # Errors
+    /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
+    pub fn is_allowed(&self, key: &str, request: &Request<'_>, now: Duration) -> Result<Decision, Error> {
+        let (hash, mut shard) = self.shard(key);
+        let Shard { limits, state } = &mut *shard;
+        state.is_allowed_hashed(limits, hash, key, request, now)
+    }
+
+    /// The time until `request` would be allowed for `key`; spends nothing.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::is_allowed`].
+    pub fn wait_time(&self, key: &str, request: &Request<'_>, now: Duration) -> Result<Duration, Error> {
+        let (hash, shard) = self.shard(key);
+        shard.state.wait_time_hashed(&shard.limits, hash, key, request, now)
+    }
+
+    /// Forgets every bucket of `key`. Returns whether it had any state.
+    pub fn reset_limits(&self, key: &str) -> bool {
+        let (hash, mut shard) = self.shard(key);
+        shard.state.reset_hashed(hash, key)
+    }
+
+    /// The buckets of `key` at `now`: the global ones always, and the scoped ones it has spent
+    /// from that have not refilled yet.
+    #[must_use]
+    pub fn buckets(&self, key: &str, now: Duration) -> Vec<BucketStatus> {
+        let (hash, shard) = self.shard(key);
+        shard.state.buckets_hashed(&shard.limits, hash, key, now)
+    }
+
+    /// Drops every key whose buckets are all full at `now`; returns how many. Inserts also
+    /// sweep on their own, so calling this is only needed to release memory sooner.
+    pub fn sweep(&self, now: Duration) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().unwrap_or_else(PoisonError::into_inner).state.sweep(now))
+            .sum()
+    }
+
+    /// How many keys hold state now (some may have refilled since the last sweep).
+    #[must_use]
+    pub fn active_keys(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().unwrap_or_else(PoisonError::into_inner).state.len())
+            .sum()
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> Arc<Limits> {
+        Arc::clone(&self.shards[0].0.lock().unwrap_or_else(PoisonError::into_inner).limits)
+    }
+
+    /// Switches to `config` at `now` without forgetting what keys have spent: a bucket that
+    /// still exists keeps the tokens it owes (capped at its new capacity). Shards switch one
+    /// after another; each check sees either the old limits or the new ones, never a mix.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`]; the limits in force are then unchanged.
+    pub fn reconfigure(&self, config: &RateLimitConfig, now: Duration) -> Result<(), Error> {
+        let new = Arc::new(Limits::new(config)?);
+        for shard in &self.shards {
+            let mut shard = shard.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let old = core::mem::replace(&mut shard.limits, Arc::clone(&new));
+            shard.state.carry_over(&old, &new, now);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,388 @@
+//! Limits compiled from a valid [`RateLimitConfig`]: every bucket with its GCRA parameters,
+//! and the lookups from a request's platform and endpoint to the buckets that apply.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::num::NonZeroU32;
+
+use arrayvec::ArrayVec;
+
+use super::config::{RateLimitConfig, ScopeLimits, Window};
+use super::gcra::Gcra;
+use super::{Error, MAX_BUCKETS};
+
+/// Which kind of scope a bucket belongs to, in tie-break order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Scope {
+    /// The global limits (`requests_per_*`, `max_burst`): they always apply.
+    Global,
+    /// The request's platform's limits.
+    Platform,
+    /// The request's endpoint's limits.
+    Endpoint,
+    /// The limits of the request's endpoint on the request's platform.
+    PlatformEndpoint,
+}
+
+impl Scope {
+    /// The scope's name in JSON and in `RateLimit` header items.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Platform => "platform",
+            Scope::Endpoint => "endpoint",
+            Scope::PlatformEndpoint => "platform_endpoint",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request to check: where it goes and what it costs (default 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The endpoint called (`"media"`), if known; see
+    /// [`extract_endpoint_from_url`](super::extract_endpoint_from_url).
+    pub endpoint: Option<&'a str>,
+    /// The platform called (`"mastodon"`), if known.
+    pub platform: Option<&'a str>,
+    /// Tokens the request spends from every applying bucket.
+    pub cost: u32,
+}
+
+impl Default for Request<'_> {
+    fn default() -> Self {
+        Request {
+            endpoint: None,
+            platform: None,
+            cost: 1,
+        }
+    }
+}
+
+impl<'a> Request<'a> {
+    /// A request of cost 1 to `endpoint` on `platform`.
+    #[must_use]
+    pub const fn new(endpoint: Option<&'a str>, platform: Option<&'a str>) -> Self {
+        Request {
+            endpoint,
+            platform,
+            cost: 1,
+        }
+    }
+
+    /// The same request with another cost.
+    #[must_use]
+    pub const fn cost(mut self, cost: u32) -> Self {
+        self.cost = cost;
+        self
+    }
+}
+
+/// One bucket's fixed description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BucketSpec {
+    pub(crate) scope: Scope,
+    /// The platform and endpoint names the scope is for (none for global), so that a change
+    /// of limits can find the same bucket again.
+    pub(crate) platform: Option<String>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) window: Window,
+    pub(crate) limit: u32,
+    pub(crate) gcra: Gcra,
+}
+
+impl BucketSpec {
+    fn same_bucket(&self, other: &BucketSpec) -> bool {
+        self.scope == other.scope
+            && self.window == other.window
+            && self.platform == other.platform
+            && self.endpoint == other.endpoint
+    }
+}
+
+/// Indices into [`Limits::buckets`] of the buckets of one scope, shortest window first.
+pub(crate) type ScopeBuckets = ArrayVec<u16, 3>;
+
+/// One window of a programmatic limit: `limit` per `window`, at most `burst` at once.
+///
+/// ```
+/// use core::num::NonZeroU32;
+/// use flowgate_core::ratelimit::{Quota, Window};
+///
+/// let quota = Quota::new(Window::Minute, NonZeroU32::new(60).unwrap())
+///     .with_burst(NonZeroU32::new(10).unwrap());
+/// assert_eq!(quota.capacity(), 10);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    window: Window,
+    limit: NonZeroU32,
+    burst: Option<NonZeroU32>,
+}
+
+impl Quota {
+    /// `limit` requests per `window`, all of which may pass at once.
+    #[must_use]
+    pub const fn new(window: Window, limit: NonZeroU32) -> Quota {
+        Quota {
+            window,
+            limit,
+            burst: None,
+        }
+    }
+
+    /// The same quota with at most `burst` passing at once.
+    #[must_use]
+    pub const fn with_burst(mut self, burst: NonZeroU32) -> Quota {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// How many requests may pass at once: `min(limit, burst)`.
+    #[must_use]
+    pub const fn capacity(&self) -> u32 {
+        match self.burst {
+            Some(b) if b.get() < self.limit.get() => b.get(),
+            _ => self.limit.get(),
+        }
+    }
+}
+
+/// Compiled, immutable limits: the buckets of every scope and how to find them.
+///
+/// Built from a valid [`RateLimitConfig`] by [`Limits::new`], or from a list of [`Quota`]s
+/// for a limiter that has only global windows ([`Limits::from_quotas`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub(crate) buckets: Vec<BucketSpec>,
+    pub(crate) global: ScopeBuckets,
+    platforms: BTreeMap<String, ScopeBuckets>,
+    endpoints: BTreeMap<String, ScopeBuckets>,
+    platform_endpoints: BTreeMap<String, BTreeMap<String, ScopeBuckets>>,
+}
+
+/// The buckets that apply to one request, in tie-break order (scope, then window).
+pub(crate) type Applying = ArrayVec<u16, MAX_BUCKETS>;
+
+impl Limits {
+    /// Compiles `config`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] with every problem [`RateLimitConfig::validate`] finds.
+    pub fn new(config: &RateLimitConfig) -> Result<Limits, Error> {
+        config.validate()?;
+        let mut limits = Limits {
+            buckets: Vec::new(),
+            global: ScopeBuckets::new(),
+            platforms: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            platform_endpoints: BTreeMap::new(),
+        };
+        let global = ScopeLimits {
+            minute: Some(config.requests_per_minute),
+            hour: Some(config.requests_per_hour),
+            day: Some(config.requests_per_day),
+            burst: Some(config.max_burst),
+        };
+        limits.global = limits.add_scope(Scope::Global, None, None, &global);
+        for (platform, scope) in &config.platform_limits {
+            let ids = limits.add_scope(Scope::Platform, Some(platform), None, scope);
+            limits.platforms.insert(platform.clone(), ids);
+        }
+        for (endpoint, scope) in &config.endpoint_limits {
+            let ids = limits.add_scope(Scope::Endpoint, None, Some(endpoint), scope);
+            limits.endpoints.insert(endpoint.clone(), ids);
+        }
+        for (platform, endpoints) in &config.platform_endpoint_limits {
+            let mut by_endpoint = BTreeMap::new();
+            for (endpoint, scope) in endpoints {
+                let ids = limits.add_scope(Scope::PlatformEndpoint, Some(platform), Some(endpoint), scope);
+                by_endpoint.insert(endpoint.clone(), ids);
+            }
+            limits.platform_endpoints.insert(platform.clone(), by_endpoint);
+        }
+        Ok(limits)
+    }
+
+    /// Limits with only global buckets, one per quota. A window given twice keeps the last.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `quotas` is empty.
+    pub fn from_quotas(quotas: &[Quota]) -> Result<Limits, Error> {
+        if quotas.is_empty() {
+            return Err(Error::InvalidConfig(alloc::vec![super::FieldError::new(
+                "",
+                "at least one quota is needed",
+            )]));
+        }
+        let mut scope = ScopeLimits::default();
+        let mut capacities = [None; 3];
+        for q in quotas {
+            scope.set(q.window, q.limit.get());
+            capacities[q.window as usize] = Some(q.capacity());
+        }
+        let mut limits = Limits {
+            buckets: Vec::new(),
+            global: ScopeBuckets::new(),
+            platforms: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            platform_endpoints: BTreeMap::new(),
+        };
+        for (window, limit) in scope.windows() {
+            let capacity = capacities[window as usize].unwrap_or(limit);
+            let id = limits.push_bucket(Scope::Global, None, None, window, limit, capacity);
+            limits.global.push(id);
+        }
+        Ok(limits)
+    }
+
+    fn add_scope(
+        &mut self,
+        scope: Scope,
+        platform: Option<&String>,
+        endpoint: Option<&String>,
+        limits: &ScopeLimits,
+    ) -> ScopeBuckets {
+        let mut ids = ScopeBuckets::new();
+        for (i, (window, limit)) in limits.windows().enumerate() {
+            // The shortest window carries the burst cap; the longer ones hold their whole limit.
+            let capacity = match limits.burst {
+                Some(burst) if i == 0 => limit.min(burst),
+                _ => limit,
+            };
+            ids.push(self.push_bucket(scope, platform.cloned(), endpoint.cloned(), window, limit, capacity));
+        }
+        ids
+    }
+
+    fn push_bucket(
+        &mut self,
+        scope: Scope,
+        platform: Option<String>,
+        endpoint: Option<String>,
+        window: Window,
+        limit: u32,
+        capacity: u32,
+    ) -> u16 {
+        let id = u16::try_from(self.buckets.len()).unwrap_or(u16::MAX);
+        self.buckets.push(BucketSpec {
+            scope,
+            platform,
+            endpoint,
+            window,
+            limit,
+            gcra: Gcra::new(limit, capacity, window.seconds() * 1_000_000_000),
+        });
+        id
+    }
+
+    /// The buckets that apply to `request`, after checking its cost.
+    pub(crate) fn applying(&self, request: &Request<'_>) -> Result<Applying, Error> {
+        let mut ids = Applying::new();
+        ids.extend(self.global.iter().copied());
+        if let Some(platform) = request.platform
+            && let Some(scope) = self.platforms.get(platform)
+        {
+            ids.extend(scope.iter().copied());
+        }
+        if let Some(endpoint) = request.endpoint
+            && let Some(scope) = self.endpoints.get(endpoint)
+        {
+            ids.extend(scope.iter().copied());
+        }
+        if let (Some(platform), Some(endpoint)) = (request.platform, request.endpoint)
+            && let Some(scope) = self.platform_endpoints.get(platform).and_then(|e| e.get(endpoint))
+        {
+            ids.extend(scope.iter().copied());
+        }
+        if request.cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        if let Some(&smallest) = ids.iter().min_by_key(|&&id| self.bucket(id).gcra.capacity())
+            && self.bucket(smallest).gcra.capacity() < request.cost
+        {
+            let b = self.bucket(smallest);
+            return Err(Error::CostExceedsCapacity {
+                cost: request.cost,
+                capacity: b.gcra.capacity(),
+                scope: b.scope,
+                window: b.window,
+            });
+        }
+        Ok(ids)
+    }
+
+    pub(crate) fn bucket(&self, id: u16) -> &BucketSpec {
+        &self.buckets[usize::from(id)]
+    }
+
+    /// The index in `self` of the bucket `other` calls `id`, if it still exists.
+    pub(crate) fn find_same(&self, other: &Limits, id: u16) -> Option<u16> {
+        let spec = other.bucket(id);
+        let candidates: &[u16] = match spec.scope {
+            Scope::Global => &self.global,
+            Scope::Platform => self.platforms.get(spec.platform.as_deref()?)?,
+            Scope::Endpoint => self.endpoints.get(spec.endpoint.as_deref()?)?,
+            Scope::PlatformEndpoint => self
+                .platform_endpoints
+                .get(spec.platform.as_deref()?)?
+                .get(spec.endpoint.as_deref()?)?,
+        };
+        candidates.iter().copied().find(|&c| self.bucket(c).same_bucket(spec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> RateLimitConfig {
+        let mut c = RateLimitConfig { max_burst: 5, ..RateLimitConfig::default() };
+        c.endpoint_limits.insert("media".into(), ScopeLimits { minute: Some(10), hour: Some(100), ..Default::default() });
+        c.platform_limits.insert("mastodon".into(), ScopeLimits { hour: Some(300), burst: Some(2), ..Default::default() });
+        let mut pe = BTreeMap::new();
+        pe.insert("media".into(), ScopeLimits { day: Some(50), ..Default::default() });
+        c.platform_endpoint_limits.insert("mastodon".into(), pe);
+        c
+    }
+
+    #[test]
+    fn applying_buckets_come_in_scope_then_window_order() {
+        let limits = Limits::new(&config()).unwrap();
+        let ids = limits.applying(&Request::new(Some("media"), Some("mastodon"))).unwrap();
+        let order: Vec<(Scope, Window)> = ids.iter().map(|&i| (limits.bucket(i).scope, limits.bucket(i).window)).collect();
+        assert_eq!(
+            order,
+            alloc::vec![
+                (Scope::Global, Window::Minute),
+                (Scope::Global, Window::Hour),
+                (Scope::Global, Window::Day),
+                (Scope::Platform, Window::Hour),
+                (Scope::Endpoint, Window::Minute),
+                (Scope::Endpoint, Window::Hour),
+                (Scope::PlatformEndpoint, Window::Day),
+            ]
+        );
+        // An unconfigured endpoint or platform adds nothing.
+        assert_eq!(limits.applying(&Request::new(Some("statuses"), Some("pixelfed"))).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_shortest_window_of_a_scope_carries_its_burst() {
+        let limits = Limits::new(&config()).unwrap();
+        let caps: Vec<u32> = limits.buckets.iter().map(|b| b.gcra.capacity()).collect();
+        // global minute min(60, 5), hour, day; mastodon hour min(300, 2);
+        // media minute, hour (no burst); mastodon × media day.
+        assert_eq!(caps, alloc::vec![5, 1000, 10000, 2, 10, 100, 50]);
+    }
+}

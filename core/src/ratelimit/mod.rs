@@ -1,0 +1,103 @@
+//! A multi-window token-bucket rate limiter: per minute, hour and day, with bursts, and
+//! per-endpoint, per-platform and per-platform-endpoint limits on top of the global ones.
+//!
+//! Every bucket is GCRA state (a theoretical arrival time) in integer nanoseconds, so waits
+//! are exact and every target computes the same decisions.
+//!
+//! - [`RateLimitConfig`] is the document an operator writes; [`Limits`] is it compiled.
+//! - [`KeyedState`] holds every key's buckets and needs no `std`: the caller owns it.
+//! - [`RateLimiter`] (with `std`) shards that state behind locks for many threads.
+//! - A check answers with a [`Decision`]: allowed or not, the binding bucket, and every
+//!   applying bucket's [`BucketStatus`]. A denial is a value, not an error; errors are for
+//!   requests that could never pass.
+//!
+//! Which buckets apply to a request `(key, endpoint?, platform?, cost)`: the global ones
+//! always; the platform's, the endpoint's and the platform × endpoint's when configured. A
+//! bucket for `L` per window `W` refills at `L / W` and holds `L`, except each scope's shortest
+//! window, which holds `min(L, burst)`.
+
+mod config;
+mod decision;
+mod endpoint;
+mod gcra;
+#[cfg(feature = "std")]
+mod limiter;
+mod limits;
+mod state;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+pub use config::{FieldError, RateLimitConfig, ScopeLimits, Window};
+pub use decision::{BucketStatus, Decision};
+pub use endpoint::extract_endpoint_from_url;
+#[cfg(feature = "std")]
+pub use limiter::RateLimiter;
+pub use limits::{Limits, Quota, Request, Scope};
+pub use state::KeyedState;
+
+/// The most buckets one request can meet: four scopes of three windows.
+pub const MAX_BUCKETS: usize = 12;
+
+/// What can go wrong building or asking a limiter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration has these problems; nothing was built or changed.
+    InvalidConfig(Vec<FieldError>),
+    /// An environment variable read by [`RateLimitConfig::from_env`] is malformed.
+    Env {
+        /// The variable's name.
+        variable: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A request of cost 0 says nothing and spends nothing; it is refused rather than answered.
+    ZeroCost,
+    /// The cost is more than a bucket can ever hold, so the request could never pass.
+    CostExceedsCapacity {
+        /// The request's cost.
+        cost: u32,
+        /// The smallest capacity among the applying buckets.
+        capacity: u32,
+        /// That bucket's scope.
+        scope: Scope,
+        /// That bucket's window.
+        window: Window,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidConfig(errors) => {
+                f.write_str("invalid rate-limit configuration: ")?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            Error::Env { variable, detail } => write!(f, "{variable}: {detail}"),
+            Error::ZeroCost => f.write_str("cost must be at least 1"),
+            Error::CostExceedsCapacity {
+                cost,
+                capacity,
+                scope,
+                window,
+            } => write!(
+                f,
+                "cost {cost} can never pass: the {scope} {window} bucket holds at most {capacity}"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests;
