@@ -46,7 +46,9 @@ extern crate std;
 //pub mod context;
 //pub mod progress;
 pub mod ratelimit;
-//pub mod retry;
+pub mod retry;
 
+mod field;
 mod time;
+pub use field::FieldError;
 pub use time::{duration_from_secs_f64, nanos};

@@ -220,7 +220,7 @@ impl Limits {
     /// [`Error::InvalidConfig`] when `quotas` is empty.
     pub fn from_quotas(quotas: &[Quota]) -> Result<Limits, Error> {
         if quotas.is_empty() {
-            return Err(Error::InvalidConfig(alloc::vec![super::FieldError::new(
+            return Err(Error::InvalidConfig(alloc::vec![crate::FieldError::new(
                 "",
                 "at least one quota is needed",
             )]));

@@ -29,7 +29,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-pub use config::{FieldError, RateLimitConfig, ScopeLimits, Window};
+pub use crate::field::FieldError;
+pub use config::{RateLimitConfig, ScopeLimits, Window};
 pub use decision::{BucketStatus, Decision};
 pub use endpoint::extract_endpoint_from_url;
 #[cfg(feature = "std")]

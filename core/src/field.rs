@@ -1,0 +1,35 @@
+//! Problems found in configuration documents, located by JSON Pointer.
+
+use alloc::string::String;
+use core::fmt;
+
+/// One problem in a configuration document: where (a JSON Pointer, RFC 6901) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FieldError {
+    /// JSON Pointer to the offending field, e.g. `/endpoint_limits/media/minute`.
+    pub pointer: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// A problem `detail` at `pointer`.
+    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pointer, self.detail)
+    }
+}
+
+/// Escapes a map key for use as one JSON Pointer reference token (RFC 6901 §3).
+pub(crate) fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
