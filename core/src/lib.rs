@@ -43,8 +43,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-//pub mod context;
-//pub mod progress;
+pub mod context;
+pub mod progress;
 pub mod ratelimit;
 pub mod retry;
 

@@ -37,6 +37,9 @@ mod tests {
         assert_eq!(duration_from_secs_f64(f64::NAN), None);
         assert_eq!(duration_from_secs_f64(-1.0), None);
         assert_eq!(duration_from_secs_f64(f64::INFINITY), None);
-        assert_eq!(duration_from_secs_f64(1.5), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            duration_from_secs_f64(1.5),
+            Some(Duration::from_millis(1500))
+        );
     }
 }

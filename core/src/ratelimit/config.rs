@@ -170,7 +170,6 @@ impl Default for RateLimitConfig {
     }
 }
 
-
 impl RateLimitConfig {
     /// Every problem in the document, or `Ok` when a limiter can be built from it.
     ///
@@ -193,15 +192,28 @@ impl RateLimitConfig {
             }
         }
         for (name, limits) in &self.endpoint_limits {
-            validate_scope(&format!("/endpoint_limits/{}", pointer_token(name)), name, limits, &mut errors);
+            validate_scope(
+                &format!("/endpoint_limits/{}", pointer_token(name)),
+                name,
+                limits,
+                &mut errors,
+            );
         }
         for (name, limits) in &self.platform_limits {
-            validate_scope(&format!("/platform_limits/{}", pointer_token(name)), name, limits, &mut errors);
+            validate_scope(
+                &format!("/platform_limits/{}", pointer_token(name)),
+                name,
+                limits,
+                &mut errors,
+            );
         }
         for (platform, endpoints) in &self.platform_endpoint_limits {
             let base = format!("/platform_endpoint_limits/{}", pointer_token(platform));
             if platform.trim().is_empty() {
-                errors.push(FieldError::new(base.clone(), "platform name must not be empty"));
+                errors.push(FieldError::new(
+                    base.clone(),
+                    "platform name must not be empty",
+                ));
             }
             if endpoints.is_empty() {
                 errors.push(FieldError::new(
@@ -210,7 +222,12 @@ impl RateLimitConfig {
                 ));
             }
             for (name, limits) in endpoints {
-                validate_scope(&format!("{base}/{}", pointer_token(name)), name, limits, &mut errors);
+                validate_scope(
+                    &format!("{base}/{}", pointer_token(name)),
+                    name,
+                    limits,
+                    &mut errors,
+                );
             }
         }
         if errors.is_empty() {
@@ -247,13 +264,32 @@ fn validate_scope(pointer: &str, name: &str, limits: &ScopeLimits, errors: &mut 
     }
 }
 
-/// Reads a configuration from `(name, value)` pairs such as the process environment, starting
-/// from the defaults. See [`RateLimitConfig::from_env`] for the names.
-///
-/// # Errors
-/// [`Error::Env`] naming the first variable whose value is not a positive integer or whose name
-/// has the prefix but fits no pattern; [`Error::InvalidConfig`] if the result is invalid.
-pub(crate) fn from_vars<I, K, V>(prefix: &str, vars: I) -> Result<RateLimitConfig, Error>
+impl RateLimitConfig {
+    /// Reads a configuration from `(name, value)` pairs, starting from the defaults: what
+    /// [`RateLimitConfig::from_env`] does with the process environment, for any source of
+    /// variables (and without `std`). Pairs without the prefix are ignored.
+    ///
+    /// ```
+    /// use flowgate_core::ratelimit::RateLimitConfig;
+    /// let c = RateLimitConfig::from_vars("RATE_LIMIT", [("RATE_LIMIT_PIXELFED_ENDPOINT_MEDIA_MINUTE", "5")])?;
+    /// assert_eq!(c.platform_endpoint_limits["pixelfed"]["media"].minute, Some(5));
+    /// # Ok::<(), flowgate_core::ratelimit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Env`] naming the first variable whose value is not a positive integer or whose
+    /// name has the prefix but fits no pattern; [`Error::InvalidConfig`] if the result is invalid.
+    pub fn from_vars<I, K, V>(prefix: &str, vars: I) -> Result<RateLimitConfig, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        from_vars(prefix, vars)
+    }
+}
+
+fn from_vars<I, K, V>(prefix: &str, vars: I) -> Result<RateLimitConfig, Error>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
@@ -309,7 +345,12 @@ fn split_timeframe(rest: &str) -> Option<(&str, Timeframe)> {
     (!head.is_empty()).then_some((head, tf))
 }
 
-fn apply_var(config: &mut RateLimitConfig, name: &str, rest: &str, value: u32) -> Result<(), Error> {
+fn apply_var(
+    config: &mut RateLimitConfig,
+    name: &str,
+    rest: &str,
+    value: u32,
+) -> Result<(), Error> {
     match rest {
         "REQUESTS_PER_MINUTE" => config.requests_per_minute = value,
         "REQUESTS_PER_HOUR" => config.requests_per_hour = value,
@@ -335,7 +376,10 @@ fn apply_var(config: &mut RateLimitConfig, name: &str, rest: &str, value: u32) -
                     .entry(endpoint.to_lowercase())
                     .or_default()
             } else {
-                config.platform_limits.entry(scope.to_lowercase()).or_default()
+                config
+                    .platform_limits
+                    .entry(scope.to_lowercase())
+                    .or_default()
             };
             match tf {
                 Timeframe::Window(window) => limits.set(window, value),
@@ -403,7 +447,12 @@ mod tests {
     fn defaults_are_the_reference_apis() {
         let c = RateLimitConfig::default();
         assert_eq!(
-            (c.requests_per_minute, c.requests_per_hour, c.requests_per_day, c.max_burst),
+            (
+                c.requests_per_minute,
+                c.requests_per_hour,
+                c.requests_per_day,
+                c.max_burst
+            ),
             (60, 1000, 10000, 10)
         );
         assert!(c.validate().is_ok());
@@ -416,13 +465,27 @@ mod tests {
             max_burst: 0,
             ..RateLimitConfig::default()
         };
-        c.endpoint_limits.insert("media".into(), ScopeLimits { minute: Some(0), ..Default::default() });
-        c.platform_limits.insert("a/b".into(), ScopeLimits::default());
-        let Err(Error::InvalidConfig(errors)) = c.validate() else { panic!("expected errors") };
+        c.endpoint_limits.insert(
+            "media".into(),
+            ScopeLimits {
+                minute: Some(0),
+                ..Default::default()
+            },
+        );
+        c.platform_limits
+            .insert("a/b".into(), ScopeLimits::default());
+        let Err(Error::InvalidConfig(errors)) = c.validate() else {
+            panic!("expected errors")
+        };
         let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(
             pointers,
-            vec!["/requests_per_minute", "/max_burst", "/endpoint_limits/media/minute", "/platform_limits/a~1b"]
+            vec![
+                "/requests_per_minute",
+                "/max_burst",
+                "/endpoint_limits/media/minute",
+                "/platform_limits/a~1b"
+            ]
         );
     }
 
@@ -445,10 +508,28 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!((c.requests_per_minute, c.requests_per_hour, c.requests_per_day, c.max_burst), (30, 500, 9000, 4));
-        assert_eq!(c.endpoint_limits["media"], ScopeLimits { minute: Some(10), burst: Some(3), ..Default::default() });
+        assert_eq!(
+            (
+                c.requests_per_minute,
+                c.requests_per_hour,
+                c.requests_per_day,
+                c.max_burst
+            ),
+            (30, 500, 9000, 4)
+        );
+        assert_eq!(
+            c.endpoint_limits["media"],
+            ScopeLimits {
+                minute: Some(10),
+                burst: Some(3),
+                ..Default::default()
+            }
+        );
         assert_eq!(c.endpoint_limits["verify_credentials"].hour, Some(7));
-        assert_eq!(c.platform_endpoint_limits["pixelfed"]["media"].minute, Some(5));
+        assert_eq!(
+            c.platform_endpoint_limits["pixelfed"]["media"].minute,
+            Some(5)
+        );
         assert_eq!(c.platform_limits["mastodon"].minute, Some(300));
         assert_eq!(c.platform_limits["my_instance"].day, Some(50));
     }
@@ -467,14 +548,18 @@ mod tests {
     #[test]
     fn from_vars_reports_a_misspelt_name() {
         let err = from_vars("RATE_LIMIT", [("RATE_LIMIT_REQUESTS_PER_MINUT", "5")]).unwrap_err();
-        assert!(matches!(&err, Error::Env { variable, .. } if variable == "RATE_LIMIT_REQUESTS_PER_MINUT"));
+        assert!(
+            matches!(&err, Error::Env { variable, .. } if variable == "RATE_LIMIT_REQUESTS_PER_MINUT")
+        );
         assert!(from_vars("RATE_LIMIT", [("RATE_LIMIT__MINUTE", "5")]).is_err());
     }
 
     #[test]
     fn burst_alone_is_reported_as_a_scope_without_windows() {
         let err = from_vars("P", [("P_ENDPOINT_MEDIA_BURST", "2")]).unwrap_err();
-        assert!(matches!(err, Error::InvalidConfig(ref e) if e[0].pointer == "/endpoint_limits/media"));
+        assert!(
+            matches!(err, Error::InvalidConfig(ref e) if e[0].pointer == "/endpoint_limits/media")
+        );
     }
 
     #[cfg(feature = "std")]

@@ -134,7 +134,10 @@ impl Decision {
     }
 
     /// Builds the decision from every applying bucket's status.
-    pub(crate) fn from_buckets(allowed: bool, buckets: ArrayVec<BucketStatus, MAX_BUCKETS>) -> Decision {
+    pub(crate) fn from_buckets(
+        allowed: bool,
+        buckets: ArrayVec<BucketStatus, MAX_BUCKETS>,
+    ) -> Decision {
         // Buckets arrive in tie-break order, so a strict comparison keeps the earliest.
         let mut binding = 0;
         for (i, b) in buckets.iter().enumerate().skip(1) {
@@ -156,7 +159,11 @@ impl Decision {
             limit: b.limit,
             remaining: b.remaining,
             reset_after: b.reset_after,
-            retry_after: if allowed { Duration::ZERO } else { b.retry_after },
+            retry_after: if allowed {
+                Duration::ZERO
+            } else {
+                b.retry_after
+            },
             buckets,
         }
     }

@@ -52,8 +52,9 @@ pub fn extract_endpoint_from_url(url: &str) -> Option<String> {
     if first.eq_ignore_ascii_case("oauth") {
         return Some(String::from("oauth"));
     }
-    let last = path.split('/').filter(|s| !s.is_empty()).next_back()?;
-    last.eq_ignore_ascii_case("inbox").then(|| String::from("inbox"))
+    let last = path.split('/').rfind(|s| !s.is_empty())?;
+    last.eq_ignore_ascii_case("inbox")
+        .then(|| String::from("inbox"))
 }
 
 /// Mastodon and Pixelfed ids are decimal snowflakes.
@@ -72,7 +73,10 @@ mod tests {
             ("/api/v2/media", Some("media")),
             ("https://pixelfed.social/api/v1/media/", Some("media")),
             ("/api/v1/accounts/1/statuses", Some("statuses")),
-            ("/api/v1/accounts/109382/followers?limit=40", Some("followers")),
+            (
+                "/api/v1/accounts/109382/followers?limit=40",
+                Some("followers"),
+            ),
             ("/api/v1/accounts/verify_credentials", Some("accounts")),
             ("/api/v1/accounts/1", Some("accounts")),
             ("/API/V1/Statuses#top", Some("statuses")),
@@ -85,15 +89,38 @@ mod tests {
 
     #[test]
     fn inbox_and_oauth() {
-        assert_eq!(extract_endpoint_from_url("/inbox").as_deref(), Some("inbox"));
-        assert_eq!(extract_endpoint_from_url("https://x.y/users/bob/inbox").as_deref(), Some("inbox"));
-        assert_eq!(extract_endpoint_from_url("/oauth/token").as_deref(), Some("oauth"));
-        assert_eq!(extract_endpoint_from_url("https://x.y/oauth/authorize?x=1").as_deref(), Some("oauth"));
+        assert_eq!(
+            extract_endpoint_from_url("/inbox").as_deref(),
+            Some("inbox")
+        );
+        assert_eq!(
+            extract_endpoint_from_url("https://x.y/users/bob/inbox").as_deref(),
+            Some("inbox")
+        );
+        assert_eq!(
+            extract_endpoint_from_url("/oauth/token").as_deref(),
+            Some("oauth")
+        );
+        assert_eq!(
+            extract_endpoint_from_url("https://x.y/oauth/authorize?x=1").as_deref(),
+            Some("oauth")
+        );
     }
 
     #[test]
     fn nothing_to_extract_is_none_not_a_panic() {
-        for url in ["", "https://", "https://host", "/", "///", "?", "#", "/about", "ftp://x/y/z", "/api"] {
+        for url in [
+            "",
+            "https://",
+            "https://host",
+            "/",
+            "///",
+            "?",
+            "#",
+            "/about",
+            "ftp://x/y/z",
+            "/api",
+        ] {
             assert_eq!(extract_endpoint_from_url(url), None, "{url:?}");
         }
     }

@@ -80,7 +80,9 @@ impl Gcra {
 
     /// Whole tokens in `slack` nanoseconds of headroom.
     fn tokens(&self, slack: u64) -> u32 {
-        u32::try_from(slack / self.interval.max(1)).unwrap_or(u32::MAX).min(self.capacity)
+        u32::try_from(slack / self.interval.max(1))
+            .unwrap_or(u32::MAX)
+            .min(self.capacity)
     }
 
     /// The arrival time that keeps the debt of `from`'s bucket (tokens spent and not yet
@@ -117,7 +119,10 @@ mod tests {
         }
         let v = g.judge(tat, 0, 1);
         assert!(!v.ok);
-        assert_eq!((v.retry_after, v.reset_after, v.remaining, v.tat), (SEC, 3 * SEC, 0, tat));
+        assert_eq!(
+            (v.retry_after, v.reset_after, v.remaining, v.tat),
+            (SEC, 3 * SEC, 0, tat)
+        );
         // Waiting exactly the reported time is enough; a nanosecond less is not.
         assert!(!g.judge(tat, SEC - 1, 1).ok);
         assert!(g.judge(tat, SEC, 1).ok);

@@ -111,7 +111,12 @@ impl RateLimiter {
     ///
     /// # Errors
     /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
-    pub fn is_allowed(&self, key: &str, request: &Request<'_>, now: Duration) -> Result<Decision, Error> {
+    pub fn is_allowed(
+        &self,
+        key: &str,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Decision, Error> {
         let (hash, mut shard) = self.shard(key);
         let Shard { limits, state } = &mut *shard;
         state.is_allowed_hashed(limits, hash, key, request, now)
@@ -121,9 +126,16 @@ impl RateLimiter {
     ///
     /// # Errors
     /// As [`RateLimiter::is_allowed`].
-    pub fn wait_time(&self, key: &str, request: &Request<'_>, now: Duration) -> Result<Duration, Error> {
+    pub fn wait_time(
+        &self,
+        key: &str,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Duration, Error> {
         let (hash, shard) = self.shard(key);
-        shard.state.wait_time_hashed(&shard.limits, hash, key, request, now)
+        shard
+            .state
+            .wait_time_hashed(&shard.limits, hash, key, request, now)
     }
 
     /// Forgets every bucket of `key`. Returns whether it had any state.
@@ -145,7 +157,12 @@ impl RateLimiter {
     pub fn sweep(&self, now: Duration) -> usize {
         self.shards
             .iter()
-            .map(|s| s.0.lock().unwrap_or_else(PoisonError::into_inner).state.sweep(now))
+            .map(|s| {
+                s.0.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .state
+                    .sweep(now)
+            })
             .sum()
     }
 
@@ -154,14 +171,25 @@ impl RateLimiter {
     pub fn active_keys(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.0.lock().unwrap_or_else(PoisonError::into_inner).state.len())
+            .map(|s| {
+                s.0.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .state
+                    .len()
+            })
             .sum()
     }
 
     /// The limits in force.
     #[must_use]
     pub fn limits(&self) -> Arc<Limits> {
-        Arc::clone(&self.shards[0].0.lock().unwrap_or_else(PoisonError::into_inner).limits)
+        Arc::clone(
+            &self.shards[0]
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .limits,
+        )
     }
 
     /// Switches to `config` at `now` without forgetting what keys have spent: a bucket that

@@ -206,10 +206,17 @@ impl Limits {
         for (platform, endpoints) in &config.platform_endpoint_limits {
             let mut by_endpoint = BTreeMap::new();
             for (endpoint, scope) in endpoints {
-                let ids = limits.add_scope(Scope::PlatformEndpoint, Some(platform), Some(endpoint), scope);
+                let ids = limits.add_scope(
+                    Scope::PlatformEndpoint,
+                    Some(platform),
+                    Some(endpoint),
+                    scope,
+                );
                 by_endpoint.insert(endpoint.clone(), ids);
             }
-            limits.platform_endpoints.insert(platform.clone(), by_endpoint);
+            limits
+                .platform_endpoints
+                .insert(platform.clone(), by_endpoint);
         }
         Ok(limits)
     }
@@ -260,7 +267,14 @@ impl Limits {
                 Some(burst) if i == 0 => limit.min(burst),
                 _ => limit,
             };
-            ids.push(self.push_bucket(scope, platform.cloned(), endpoint.cloned(), window, limit, capacity));
+            ids.push(self.push_bucket(
+                scope,
+                platform.cloned(),
+                endpoint.cloned(),
+                window,
+                limit,
+                capacity,
+            ));
         }
         ids
     }
@@ -301,14 +315,19 @@ impl Limits {
             ids.extend(scope.iter().copied());
         }
         if let (Some(platform), Some(endpoint)) = (request.platform, request.endpoint)
-            && let Some(scope) = self.platform_endpoints.get(platform).and_then(|e| e.get(endpoint))
+            && let Some(scope) = self
+                .platform_endpoints
+                .get(platform)
+                .and_then(|e| e.get(endpoint))
         {
             ids.extend(scope.iter().copied());
         }
         if request.cost == 0 {
             return Err(Error::ZeroCost);
         }
-        if let Some(&smallest) = ids.iter().min_by_key(|&&id| self.bucket(id).gcra.capacity())
+        if let Some(&smallest) = ids
+            .iter()
+            .min_by_key(|&&id| self.bucket(id).gcra.capacity())
             && self.bucket(smallest).gcra.capacity() < request.cost
         {
             let b = self.bucket(smallest);
@@ -338,7 +357,10 @@ impl Limits {
                 .get(spec.platform.as_deref()?)?
                 .get(spec.endpoint.as_deref()?)?,
         };
-        candidates.iter().copied().find(|&c| self.bucket(c).same_bucket(spec))
+        candidates
+            .iter()
+            .copied()
+            .find(|&c| self.bucket(c).same_bucket(spec))
     }
 }
 
@@ -347,11 +369,34 @@ mod tests {
     use super::*;
 
     fn config() -> RateLimitConfig {
-        let mut c = RateLimitConfig { max_burst: 5, ..RateLimitConfig::default() };
-        c.endpoint_limits.insert("media".into(), ScopeLimits { minute: Some(10), hour: Some(100), ..Default::default() });
-        c.platform_limits.insert("mastodon".into(), ScopeLimits { hour: Some(300), burst: Some(2), ..Default::default() });
+        let mut c = RateLimitConfig {
+            max_burst: 5,
+            ..RateLimitConfig::default()
+        };
+        c.endpoint_limits.insert(
+            "media".into(),
+            ScopeLimits {
+                minute: Some(10),
+                hour: Some(100),
+                ..Default::default()
+            },
+        );
+        c.platform_limits.insert(
+            "mastodon".into(),
+            ScopeLimits {
+                hour: Some(300),
+                burst: Some(2),
+                ..Default::default()
+            },
+        );
         let mut pe = BTreeMap::new();
-        pe.insert("media".into(), ScopeLimits { day: Some(50), ..Default::default() });
+        pe.insert(
+            "media".into(),
+            ScopeLimits {
+                day: Some(50),
+                ..Default::default()
+            },
+        );
         c.platform_endpoint_limits.insert("mastodon".into(), pe);
         c
     }
@@ -359,8 +404,13 @@ mod tests {
     #[test]
     fn applying_buckets_come_in_scope_then_window_order() {
         let limits = Limits::new(&config()).unwrap();
-        let ids = limits.applying(&Request::new(Some("media"), Some("mastodon"))).unwrap();
-        let order: Vec<(Scope, Window)> = ids.iter().map(|&i| (limits.bucket(i).scope, limits.bucket(i).window)).collect();
+        let ids = limits
+            .applying(&Request::new(Some("media"), Some("mastodon")))
+            .unwrap();
+        let order: Vec<(Scope, Window)> = ids
+            .iter()
+            .map(|&i| (limits.bucket(i).scope, limits.bucket(i).window))
+            .collect();
         assert_eq!(
             order,
             alloc::vec![
@@ -374,7 +424,13 @@ mod tests {
             ]
         );
         // An unconfigured endpoint or platform adds nothing.
-        assert_eq!(limits.applying(&Request::new(Some("statuses"), Some("pixelfed"))).unwrap().len(), 3);
+        assert_eq!(
+            limits
+                .applying(&Request::new(Some("statuses"), Some("pixelfed")))
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]

@@ -210,7 +210,11 @@ impl KeyedState {
                 .iter()
                 .map(|&id| {
                     let tat = entry.state.tat(id);
-                    limits.bucket(id).gcra.judge(tat, now, request.cost).retry_after
+                    limits
+                        .bucket(id)
+                        .gcra
+                        .judge(tat, now, request.cost)
+                        .retry_after
                 })
                 .max()
                 .unwrap_or(0),
@@ -315,10 +319,10 @@ impl KeyedState {
                     continue;
                 }
                 if let Some(new_id) = new.find_same(old, id) {
-                    let carried = new
-                        .bucket(new_id)
-                        .gcra
-                        .carry_over(&old.bucket(id).gcra, tat, now);
+                    let carried =
+                        new.bucket(new_id)
+                            .gcra
+                            .carry_over(&old.bucket(id).gcra, tat, now);
                     next.set(new_id, carried, now);
                 }
             }
@@ -357,7 +361,13 @@ fn evaluate(
                 ..b.gcra.judge(state.tat(id), now, 0)
             }
         };
-        buckets.push(BucketStatus::from_verdict(b.scope, b.window, b.limit, b.gcra.capacity(), &v));
+        buckets.push(BucketStatus::from_verdict(
+            b.scope,
+            b.window,
+            b.limit,
+            b.gcra.capacity(),
+            &v,
+        ));
     }
     (Decision::from_buckets(allowed, buckets), tats)
 }

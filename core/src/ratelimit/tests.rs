@@ -12,8 +12,18 @@ use super::*;
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn scope(minute: Option<u32>, hour: Option<u32>, day: Option<u32>, burst: Option<u32>) -> ScopeLimits {
-    ScopeLimits { minute, hour, day, burst }
+fn scope(
+    minute: Option<u32>,
+    hour: Option<u32>,
+    day: Option<u32>,
+    burst: Option<u32>,
+) -> ScopeLimits {
+    ScopeLimits {
+        minute,
+        hour,
+        day,
+        burst,
+    }
 }
 
 /// The reference API's usage example.
@@ -23,10 +33,14 @@ fn reference_config() -> RateLimitConfig {
         requests_per_hour: 500,
         ..RateLimitConfig::default()
     };
-    c.endpoint_limits.insert("media".into(), scope(Some(10), Some(100), None, None));
-    c.endpoint_limits.insert("posts".into(), scope(Some(20), Some(200), None, None));
-    c.platform_limits.insert("mastodon".into(), scope(Some(300), Some(5000), None, None));
-    c.platform_limits.insert("pixelfed".into(), scope(Some(60), Some(1000), None, None));
+    c.endpoint_limits
+        .insert("media".into(), scope(Some(10), Some(100), None, None));
+    c.endpoint_limits
+        .insert("posts".into(), scope(Some(20), Some(200), None, None));
+    c.platform_limits
+        .insert("mastodon".into(), scope(Some(300), Some(5000), None, None));
+    c.platform_limits
+        .insert("pixelfed".into(), scope(Some(60), Some(1000), None, None));
     c
 }
 
@@ -43,39 +57,70 @@ fn reference_usage_example() {
     assert_eq!(first.buckets().len(), 7);
     // Ten pass at once (max_burst 10 and media's 10 per minute), the eleventh waits.
     for _ in 1..10 {
-        assert!(state.is_allowed(&limits, "user_123", &req, t).unwrap().allowed);
+        assert!(
+            state
+                .is_allowed(&limits, "user_123", &req, t)
+                .unwrap()
+                .allowed
+        );
     }
     let denied = state.is_allowed(&limits, "user_123", &req, t).unwrap();
     assert!(!denied.allowed);
     // Global minute refills every 2 s, media minute every 6 s: the longest wait binds.
-    assert_eq!((denied.scope, denied.window), (Scope::Endpoint, Window::Minute));
+    assert_eq!(
+        (denied.scope, denied.window),
+        (Scope::Endpoint, Window::Minute)
+    );
     assert_eq!(denied.retry_after, 6 * SEC);
-    assert_eq!(state.wait_time(&limits, "user_123", &req, t).unwrap(), 6 * SEC);
+    assert_eq!(
+        state.wait_time(&limits, "user_123", &req, t).unwrap(),
+        6 * SEC
+    );
     // Another key is untouched.
-    assert!(state.is_allowed(&limits, "user_456", &req, t).unwrap().allowed);
+    assert!(
+        state
+            .is_allowed(&limits, "user_456", &req, t)
+            .unwrap()
+            .allowed
+    );
 }
 
 #[test]
 fn a_burst_is_denied_exactly_after_max_burst_with_an_exact_wait() {
-    let limits = Limits::new(&RateLimitConfig { requests_per_minute: 60, max_burst: 3, ..Default::default() }).unwrap();
+    let limits = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 3,
+        ..Default::default()
+    })
+    .unwrap();
     let mut s = KeyedState::with_seed(7);
     let r = Request::default();
     let t0 = Duration::from_millis(123_456);
-    let remaining: Vec<u32> = (0..3).map(|_| s.is_allowed(&limits, "k", &r, t0).unwrap().remaining).collect();
+    let remaining: Vec<u32> = (0..3)
+        .map(|_| s.is_allowed(&limits, "k", &r, t0).unwrap().remaining)
+        .collect();
     assert_eq!(remaining, vec![2, 1, 0]);
     let d = s.is_allowed(&limits, "k", &r, t0).unwrap();
     assert!(!d.allowed);
-    assert_eq!((d.scope, d.window, d.limit, d.remaining), (Scope::Global, Window::Minute, 60, 0));
+    assert_eq!(
+        (d.scope, d.window, d.limit, d.remaining),
+        (Scope::Global, Window::Minute, 60, 0)
+    );
     assert_eq!(d.retry_after, SEC);
     assert_eq!(d.reset_after, 3 * SEC);
-    assert!(!s.is_allowed(&limits, "k", &r, t0 + SEC - Duration::from_nanos(1)).unwrap().allowed);
+    assert!(
+        !s.is_allowed(&limits, "k", &r, t0 + SEC - Duration::from_nanos(1))
+            .unwrap()
+            .allowed
+    );
     assert!(s.is_allowed(&limits, "k", &r, t0 + SEC).unwrap().allowed);
 }
 
 #[test]
 fn a_denied_check_spends_nothing_in_any_bucket() {
     let mut c = RateLimitConfig::default();
-    c.endpoint_limits.insert("media".into(), scope(Some(1), None, None, None));
+    c.endpoint_limits
+        .insert("media".into(), scope(Some(1), None, None, None));
     let limits = Limits::new(&c).unwrap();
     let mut s = KeyedState::with_seed(3);
     let media = Request::new(Some("media"), None);
@@ -87,38 +132,75 @@ fn a_denied_check_spends_nothing_in_any_bucket() {
     assert_eq!(s.buckets(&limits, "k", t), before);
     // The global minute bucket, which would have held it, is reported as it stands.
     let global = denied.buckets()[0];
-    assert_eq!((global.scope, global.remaining, global.retry_after), (Scope::Global, 9, Duration::ZERO));
+    assert_eq!(
+        (global.scope, global.remaining, global.retry_after),
+        (Scope::Global, 9, Duration::ZERO)
+    );
     // And the global bucket still has its 9 tokens for requests without the endpoint.
     for _ in 0..9 {
-        assert!(s.is_allowed(&limits, "k", &Request::default(), t).unwrap().allowed);
+        assert!(
+            s.is_allowed(&limits, "k", &Request::default(), t)
+                .unwrap()
+                .allowed
+        );
     }
-    assert!(!s.is_allowed(&limits, "k", &Request::default(), t).unwrap().allowed);
+    assert!(
+        !s.is_allowed(&limits, "k", &Request::default(), t)
+            .unwrap()
+            .allowed
+    );
 }
 
 #[test]
 fn binding_bucket_is_fewest_remaining_when_allowed_with_ties_to_the_earlier_scope() {
-    let mut c = RateLimitConfig { max_burst: 5, ..Default::default() };
-    c.platform_limits.insert("mastodon".into(), scope(Some(5), None, None, None));
-    c.endpoint_limits.insert("media".into(), scope(Some(3), None, None, None));
+    let mut c = RateLimitConfig {
+        max_burst: 5,
+        ..Default::default()
+    };
+    c.platform_limits
+        .insert("mastodon".into(), scope(Some(5), None, None, None));
+    c.endpoint_limits
+        .insert("media".into(), scope(Some(3), None, None, None));
     let limits = Limits::new(&c).unwrap();
     let mut s = KeyedState::with_seed(0);
     let t = Duration::ZERO;
     // Global minute (5) and mastodon minute (5) tie: the earlier scope binds.
-    let d = s.is_allowed(&limits, "a", &Request::new(None, Some("mastodon")), t).unwrap();
-    assert_eq!((d.scope, d.window, d.remaining), (Scope::Global, Window::Minute, 4));
+    let d = s
+        .is_allowed(&limits, "a", &Request::new(None, Some("mastodon")), t)
+        .unwrap();
+    assert_eq!(
+        (d.scope, d.window, d.remaining),
+        (Scope::Global, Window::Minute, 4)
+    );
     // With media (3) the endpoint has the fewest left.
-    let d = s.is_allowed(&limits, "b", &Request::new(Some("media"), Some("mastodon")), t).unwrap();
+    let d = s
+        .is_allowed(
+            &limits,
+            "b",
+            &Request::new(Some("media"), Some("mastodon")),
+            t,
+        )
+        .unwrap();
     assert_eq!((d.scope, d.remaining, d.limit), (Scope::Endpoint, 2, 3));
 }
 
 #[test]
 fn binding_bucket_is_the_longest_wait_when_denied() {
-    let mut c = RateLimitConfig { requests_per_minute: 60, max_burst: 1, ..Default::default() };
-    c.platform_limits.insert("pixelfed".into(), scope(None, Some(2), None, Some(1)));
+    let mut c = RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 1,
+        ..Default::default()
+    };
+    c.platform_limits
+        .insert("pixelfed".into(), scope(None, Some(2), None, Some(1)));
     let limits = Limits::new(&c).unwrap();
     let mut s = KeyedState::with_seed(0);
     let r = Request::new(None, Some("pixelfed"));
-    assert!(s.is_allowed(&limits, "k", &r, Duration::ZERO).unwrap().allowed);
+    assert!(
+        s.is_allowed(&limits, "k", &r, Duration::ZERO)
+            .unwrap()
+            .allowed
+    );
     let d = s.is_allowed(&limits, "k", &r, Duration::ZERO).unwrap();
     // Global minute waits 1 s, pixelfed hour (2 per hour, burst 1) waits 30 min.
     assert_eq!((d.scope, d.window), (Scope::Platform, Window::Hour));
@@ -128,29 +210,62 @@ fn binding_bucket_is_the_longest_wait_when_denied() {
 
 #[test]
 fn zero_cost_and_costs_no_bucket_can_hold_are_errors() {
-    let mut c = RateLimitConfig { max_burst: 4, ..Default::default() };
-    c.endpoint_limits.insert("media".into(), scope(Some(2), None, None, None));
+    let mut c = RateLimitConfig {
+        max_burst: 4,
+        ..Default::default()
+    };
+    c.endpoint_limits
+        .insert("media".into(), scope(Some(2), None, None, None));
     let limits = Limits::new(&c).unwrap();
     let mut s = KeyedState::with_seed(0);
     let t = Duration::ZERO;
-    assert_eq!(s.is_allowed(&limits, "k", &Request::default().cost(0), t), Err(Error::ZeroCost));
-    assert!(s.is_allowed(&limits, "k", &Request::default().cost(4), t).unwrap().allowed);
-    let err = s.is_allowed(&limits, "j", &Request::new(Some("media"), None).cost(3), t).unwrap_err();
+    assert_eq!(
+        s.is_allowed(&limits, "k", &Request::default().cost(0), t),
+        Err(Error::ZeroCost)
+    );
+    assert!(
+        s.is_allowed(&limits, "k", &Request::default().cost(4), t)
+            .unwrap()
+            .allowed
+    );
+    let err = s
+        .is_allowed(&limits, "j", &Request::new(Some("media"), None).cost(3), t)
+        .unwrap_err();
     assert_eq!(
         err,
-        Error::CostExceedsCapacity { cost: 3, capacity: 2, scope: Scope::Endpoint, window: Window::Minute }
+        Error::CostExceedsCapacity {
+            cost: 3,
+            capacity: 2,
+            scope: Scope::Endpoint,
+            window: Window::Minute
+        }
     );
-    assert_eq!(format!("{err}"), "cost 3 can never pass: the endpoint minute bucket holds at most 2");
+    assert_eq!(
+        format!("{err}"),
+        "cost 3 can never pass: the endpoint minute bucket holds at most 2"
+    );
     // An error spends nothing and creates no state.
     assert_eq!(s.len(), 1);
 }
 
 #[test]
 fn idle_keys_are_dropped_so_memory_follows_active_keys() {
-    let limits = Limits::new(&RateLimitConfig { requests_per_minute: 60, requests_per_hour: 3600, requests_per_day: 86_400, ..Default::default() }).unwrap();
+    let limits = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        requests_per_hour: 3600,
+        requests_per_day: 86_400,
+        ..Default::default()
+    })
+    .unwrap();
     let mut s = KeyedState::with_seed(0);
     for i in 0..5_000 {
-        s.is_allowed(&limits, &format!("key-{i}"), &Request::default(), Duration::ZERO).unwrap();
+        s.is_allowed(
+            &limits,
+            &format!("key-{i}"),
+            &Request::default(),
+            Duration::ZERO,
+        )
+        .unwrap();
     }
     // Each spent one token of 1 s from every window: a second later all are full again.
     assert!(s.len() <= 5_000);
@@ -159,21 +274,43 @@ fn idle_keys_are_dropped_so_memory_follows_active_keys() {
     assert!(s.is_empty());
     // Inserts sweep on their own: a stream of one-off keys keeps the table bounded.
     for i in 0..50_000u64 {
-        s.is_allowed(&limits, &format!("once-{i}"), &Request::default(), Duration::from_secs(10 + i)).unwrap();
+        s.is_allowed(
+            &limits,
+            &format!("once-{i}"),
+            &Request::default(),
+            Duration::from_secs(10 + i),
+        )
+        .unwrap();
     }
     assert!(s.len() <= 2 * 1024 + 1, "{} keys kept", s.len());
 }
 
 #[test]
 fn reset_forgets_a_key() {
-    let limits = Limits::new(&RateLimitConfig { max_burst: 1, ..Default::default() }).unwrap();
+    let limits = Limits::new(&RateLimitConfig {
+        max_burst: 1,
+        ..Default::default()
+    })
+    .unwrap();
     let mut s = KeyedState::with_seed(0);
     let t = Duration::ZERO;
-    assert!(s.is_allowed(&limits, "k", &Request::default(), t).unwrap().allowed);
-    assert!(!s.is_allowed(&limits, "k", &Request::default(), t).unwrap().allowed);
+    assert!(
+        s.is_allowed(&limits, "k", &Request::default(), t)
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        !s.is_allowed(&limits, "k", &Request::default(), t)
+            .unwrap()
+            .allowed
+    );
     assert!(s.reset("k"));
     assert!(!s.reset("k"));
-    assert!(s.is_allowed(&limits, "k", &Request::default(), t).unwrap().allowed);
+    assert!(
+        s.is_allowed(&limits, "k", &Request::default(), t)
+            .unwrap()
+            .allowed
+    );
 }
 
 #[test]
@@ -183,9 +320,18 @@ fn buckets_lists_global_ones_and_scoped_ones_in_use() {
     let t = Duration::ZERO;
     let fresh = s.buckets(&limits, "new", t);
     assert_eq!(fresh.len(), 3);
-    assert!(fresh.iter().all(|b| b.remaining == b.capacity && b.reset_after.is_zero()));
-    s.is_allowed(&limits, "k", &Request::new(Some("posts"), None), t).unwrap();
-    let listed: Vec<(Scope, Window, u32)> = s.buckets(&limits, "k", t).iter().map(|b| (b.scope, b.window, b.remaining)).collect();
+    assert!(
+        fresh
+            .iter()
+            .all(|b| b.remaining == b.capacity && b.reset_after.is_zero())
+    );
+    s.is_allowed(&limits, "k", &Request::new(Some("posts"), None), t)
+        .unwrap();
+    let listed: Vec<(Scope, Window, u32)> = s
+        .buckets(&limits, "k", t)
+        .iter()
+        .map(|b| (b.scope, b.window, b.remaining))
+        .collect();
     assert_eq!(
         listed,
         vec![
@@ -200,14 +346,24 @@ fn buckets_lists_global_ones_and_scoped_ones_in_use() {
 
 #[test]
 fn changing_limits_keeps_what_keys_owe() {
-    let old = Limits::new(&RateLimitConfig { requests_per_minute: 60, max_burst: 10, ..Default::default() }).unwrap();
+    let old = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 10,
+        ..Default::default()
+    })
+    .unwrap();
     let mut s = KeyedState::with_seed(0);
     let t = Duration::ZERO;
     for _ in 0..6 {
         s.is_allowed(&old, "k", &Request::default(), t).unwrap();
     }
     // Six tokens owed; the new minute bucket holds 8, so 2 are left.
-    let new = Limits::new(&RateLimitConfig { requests_per_minute: 60, max_burst: 8, ..Default::default() }).unwrap();
+    let new = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 8,
+        ..Default::default()
+    })
+    .unwrap();
     s.carry_over(&old, &new, t);
     let d = s.is_allowed(&new, "k", &Request::default(), t).unwrap();
     assert_eq!(d.remaining, 1);
@@ -216,7 +372,8 @@ fn changing_limits_keeps_what_keys_owe() {
 #[test]
 fn quotas_make_a_global_only_limiter() {
     use core::num::NonZeroU32;
-    let q = Quota::new(Window::Minute, NonZeroU32::new(120).unwrap()).with_burst(NonZeroU32::new(2).unwrap());
+    let q = Quota::new(Window::Minute, NonZeroU32::new(120).unwrap())
+        .with_burst(NonZeroU32::new(2).unwrap());
     let limits = Limits::from_quotas(&[q]).unwrap();
     let mut s = KeyedState::with_seed(0);
     let t = Duration::ZERO;
@@ -224,7 +381,10 @@ fn quotas_make_a_global_only_limiter() {
     assert_eq!((d.buckets().len(), d.remaining, d.limit), (1, 1, 120));
     s.is_allowed(&limits, "k", &Request::default(), t).unwrap();
     let d = s.is_allowed(&limits, "k", &Request::default(), t).unwrap();
-    assert_eq!((d.allowed, d.retry_after), (false, Duration::from_millis(500)));
+    assert_eq!(
+        (d.allowed, d.retry_after),
+        (false, Duration::from_millis(500))
+    );
     assert!(Limits::from_quotas(&[]).is_err());
 }
 
@@ -233,8 +393,13 @@ fn quotas_make_a_global_only_limiter() {
 fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-    let mut c = RateLimitConfig { requests_per_minute: 1000, max_burst: 100, ..Default::default() };
-    c.endpoint_limits.insert("media".into(), scope(Some(37), None, None, None));
+    let mut c = RateLimitConfig {
+        requests_per_minute: 1000,
+        max_burst: 100,
+        ..Default::default()
+    };
+    c.endpoint_limits
+        .insert("media".into(), scope(Some(37), None, None, None));
     let limiter = Arc::new(RateLimiter::new(&c).unwrap());
     let admitted = Arc::new(AtomicU32::new(0));
     let threads: Vec<_> = (0..4)
@@ -243,7 +408,9 @@ fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
             std::thread::spawn(move || {
                 for _ in 0..1000 {
                     // The clock stands still: nothing refills.
-                    let d = limiter.is_allowed("shared", &Request::new(Some("media"), None), Duration::ZERO).unwrap();
+                    let d = limiter
+                        .is_allowed("shared", &Request::new(Some("media"), None), Duration::ZERO)
+                        .unwrap();
                     if d.allowed {
                         admitted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -260,16 +427,34 @@ fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
 #[cfg(feature = "std")]
 #[test]
 fn reconfigure_takes_effect_at_once_and_rejects_bad_config_without_change() {
-    let limiter = RateLimiter::new(&RateLimitConfig { max_burst: 2, ..Default::default() }).unwrap();
+    let limiter = RateLimiter::new(&RateLimitConfig {
+        max_burst: 2,
+        ..Default::default()
+    })
+    .unwrap();
     let t = Duration::ZERO;
     let r = Request::default();
     assert!(limiter.is_allowed("k", &r, t).unwrap().allowed);
     assert!(limiter.is_allowed("k", &r, t).unwrap().allowed);
     assert!(!limiter.is_allowed("k", &r, t).unwrap().allowed);
-    let bad = RateLimitConfig { requests_per_hour: 0, ..Default::default() };
-    assert!(matches!(limiter.reconfigure(&bad, t), Err(Error::InvalidConfig(_))));
+    let bad = RateLimitConfig {
+        requests_per_hour: 0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        limiter.reconfigure(&bad, t),
+        Err(Error::InvalidConfig(_))
+    ));
     assert!(!limiter.is_allowed("k", &r, t).unwrap().allowed);
-    limiter.reconfigure(&RateLimitConfig { max_burst: 5, ..Default::default() }, t).unwrap();
+    limiter
+        .reconfigure(
+            &RateLimitConfig {
+                max_burst: 5,
+                ..Default::default()
+            },
+            t,
+        )
+        .unwrap();
     // Two owed of five: three more pass.
     for _ in 0..3 {
         assert!(limiter.is_allowed("k", &r, t).unwrap().allowed);
@@ -291,8 +476,15 @@ fn arb_scope() -> impl Strategy<Value = ScopeLimits> {
         proptest::option::of(1u32..4000),
         proptest::option::of(1u32..10),
     )
-        .prop_filter("a scope names a window", |(m, h, d, _)| m.is_some() || h.is_some() || d.is_some())
-        .prop_map(|(minute, hour, day, burst)| ScopeLimits { minute, hour, day, burst })
+        .prop_filter("a scope names a window", |(m, h, d, _)| {
+            m.is_some() || h.is_some() || d.is_some()
+        })
+        .prop_map(|(minute, hour, day, burst)| ScopeLimits {
+            minute,
+            hour,
+            day,
+            burst,
+        })
 }
 
 prop_compose! {

@@ -36,7 +36,8 @@ pub fn parse_retry_after(value: &str, now_unix: Option<Duration>) -> Result<Dura
         // Absurdly long values are a wait longer than anyone will honour, not an error.
         return Ok(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(value).ok_or_else(|| invalid("neither delta-seconds nor an HTTP-date"))?;
+    let at =
+        parse_http_date(value).ok_or_else(|| invalid("neither delta-seconds nor an HTTP-date"))?;
     let now = now_unix.ok_or_else(|| invalid("an HTTP-date needs the current time"))?;
     Ok(Duration::from_secs(at.saturating_sub(now.as_secs())))
 }
@@ -97,8 +98,21 @@ const MONTHS: [&str; 12] = [
 /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm),
 /// for dates on or after the epoch; `None` for a day the month does not have.
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if day > month_days[(month - 1) as usize] {
         return None;
     }
@@ -127,7 +141,10 @@ mod tests {
             assert_eq!(parse_http_date(s), Some(NOV_6_1994), "{s}");
         }
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(1_835_438_400));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
     }
 
     #[test]
@@ -138,19 +155,36 @@ mod tests {
             Ok(Duration::from_secs(u64::MAX))
         );
         let later = Some(Duration::from_secs(NOV_6_1994 + 100));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later),
+            Ok(Duration::ZERO)
+        );
     }
 
     #[test]
     fn malformed_values_are_errors_not_panics() {
         for s in [
-            "", "-1", "1.5", "soon", "Sun, 06 Nov 1994 08:49:37", "Sun, 31 Feb 1994 08:49:37 GMT",
-            "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:00:00 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
-            "Sun, 06 Nov 1969 08:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT",
-            "Sun Nov 6 08:49:37", "ééé, 06 Nov 1994 08:49:37 GMT", "Sun, 00 Nov 1994 08:49:37 GMT",
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun Nov 6 08:49:37",
+            "ééé, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 00 Nov 1994 08:49:37 GMT",
         ] {
             assert!(
-                matches!(parse_retry_after(s, Some(Duration::ZERO)), Err(Error::InvalidRetryAfter { .. })),
+                matches!(
+                    parse_retry_after(s, Some(Duration::ZERO)),
+                    Err(Error::InvalidRetryAfter { .. })
+                ),
                 "{s:?}"
             );
         }

@@ -1,14 +1,14 @@
 //! The retry policy: how many attempts, how long between them, and which failures to retry.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use alloc::format;
 use core::time::Duration;
 
 use rand::RngCore;
 
-use super::failure::{Failure, FailureKind};
 use super::Error;
+use super::failure::{Failure, FailureKind};
 use crate::FieldError;
 
 /// The retry policy, with the reference API's fields and defaults.
@@ -127,24 +127,42 @@ impl RetryConfig {
     pub fn validate(&self) -> Result<(), Error> {
         let mut errors = Vec::new();
         if self.max_attempts == 0 {
-            errors.push(FieldError::new("/max_attempts", "must be at least 1 (the first call counts)"));
+            errors.push(FieldError::new(
+                "/max_attempts",
+                "must be at least 1 (the first call counts)",
+            ));
         }
-        for (field, value) in [("base_delay", self.base_delay), ("max_delay", self.max_delay)] {
+        for (field, value) in [
+            ("base_delay", self.base_delay),
+            ("max_delay", self.max_delay),
+        ] {
             if !value.is_finite() || value < 0.0 {
-                errors.push(FieldError::new(format!("/{field}"), "must be a finite number of seconds, 0 or more"));
+                errors.push(FieldError::new(
+                    format!("/{field}"),
+                    "must be a finite number of seconds, 0 or more",
+                ));
             } else if value > MAX_DELAY_LIMIT {
-                errors.push(FieldError::new(format!("/{field}"), "must be at most 86400 seconds (a day)"));
+                errors.push(FieldError::new(
+                    format!("/{field}"),
+                    "must be at most 86400 seconds (a day)",
+                ));
             }
         }
         if !self.backoff_factor.is_finite() || self.backoff_factor < 1.0 {
-            errors.push(FieldError::new("/backoff_factor", "must be a finite number, 1 or more"));
+            errors.push(FieldError::new(
+                "/backoff_factor",
+                "must be a finite number, 1 or more",
+            ));
         }
         if !self.jitter_factor.is_finite() || !(0.0..=1.0).contains(&self.jitter_factor) {
             errors.push(FieldError::new("/jitter_factor", "must be between 0 and 1"));
         }
         for (i, &code) in self.retry_status_codes.iter().flatten().enumerate() {
             if !(100..=599).contains(&code) {
-                errors.push(FieldError::new(format!("/retry_status_codes/{i}"), "must be an HTTP status code (100 to 599)"));
+                errors.push(FieldError::new(
+                    format!("/retry_status_codes/{i}"),
+                    "must be an HTTP status code (100 to 599)",
+                ));
             }
         }
         for (i, s) in self.retry_on_specific_errors.iter().flatten().enumerate() {
@@ -155,7 +173,11 @@ impl RetryConfig {
                 ));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::InvalidConfig(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig(errors))
+        }
     }
 
     /// Seconds before retry `retry` (1 for the first retry) without jitter:
@@ -165,7 +187,11 @@ impl RetryConfig {
         let exponent = f64::from(retry.saturating_sub(1));
         let delay = self.base_delay * libm::pow(self.backoff_factor, exponent);
         // An overflow to infinity (or 0 · ∞) is simply "longer than the cap".
-        if delay.is_nan() || delay > self.max_delay { self.max_delay } else { delay }
+        if delay.is_nan() || delay > self.max_delay {
+            self.max_delay
+        } else {
+            delay
+        }
     }
 
     /// Seconds before retry `retry` (1 for the first): [`base_delay_for`](Self::base_delay_for),
@@ -181,7 +207,11 @@ impl RetryConfig {
         }
         let spread = (2.0 * unit_f64(rng) - 1.0) * self.jitter_factor;
         let jittered = delay * (1.0 + spread);
-        if jittered.is_nan() { delay } else { jittered.clamp(0.0, self.max_delay.max(0.0)) }
+        if jittered.is_nan() {
+            delay
+        } else {
+            jittered.clamp(0.0, self.max_delay.max(0.0))
+        }
     }
 
     /// The delays before each retry, `max_attempts − 1` of them, as [`Duration`]s.
@@ -197,7 +227,11 @@ impl RetryConfig {
     /// assert_eq!(delays, [1, 2, 4, 8].map(Duration::from_secs));
     /// ```
     pub fn schedule<'a, R: RngCore + ?Sized>(&'a self, rng: &'a mut R) -> Schedule<'a, R> {
-        Schedule { config: self, rng, retry: 0 }
+        Schedule {
+            config: self,
+            rng,
+            retry: 0,
+        }
     }
 
     /// Whether the policy retries `failure` at all (attempts and `Retry-After` aside).
@@ -212,9 +246,11 @@ impl RetryConfig {
             Failure::Timeout => self.retry_on_timeout,
             Failure::Connection => self.retry_on_connection_error,
             Failure::Status { code, .. } => self.retries_status(code),
-            Failure::Other { message } => self.retry_on_specific_errors.iter().flatten().any(|needle| {
-                contains_ignore_case(message, needle)
-            }),
+            Failure::Other { message } => self
+                .retry_on_specific_errors
+                .iter()
+                .flatten()
+                .any(|needle| contains_ignore_case(message, needle)),
         }
     }
 
@@ -236,7 +272,12 @@ impl RetryConfig {
     ///
     /// A `Retry-After` on 429 or 503 makes the wait `max(backoff, retry_after)`; one longer
     /// than `max_delay` stops retrying at once.
-    pub fn next_step<R: RngCore + ?Sized>(&self, attempts: u32, failure: &Failure<'_>, rng: &mut R) -> Step {
+    pub fn next_step<R: RngCore + ?Sized>(
+        &self,
+        attempts: u32,
+        failure: &Failure<'_>,
+        rng: &mut R,
+    ) -> Step {
         if !self.should_retry(failure) {
             return Step::Stop(StopReason::NotRetryable);
         }
@@ -244,7 +285,10 @@ impl RetryConfig {
             return Step::Stop(StopReason::AttemptsExhausted);
         }
         let server_wait = match *failure {
-            Failure::Status { code: 429 | 503, retry_after: Some(wait) } => Some(wait),
+            Failure::Status {
+                code: 429 | 503,
+                retry_after: Some(wait),
+            } => Some(wait),
             _ => None,
         };
         if let Some(wait) = server_wait
@@ -259,7 +303,11 @@ impl RetryConfig {
 
 /// Seconds (finite, non-negative by validation) as a `Duration`, saturating otherwise.
 pub(crate) fn seconds(secs: f64) -> Duration {
-    crate::duration_from_secs_f64(secs).unwrap_or(if secs > 0.0 { Duration::MAX } else { Duration::ZERO })
+    crate::duration_from_secs_f64(secs).unwrap_or(if secs > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
 }
 
 /// A uniform `f64` in `[0, 1)` from the top 53 bits of one `u64`: the same on every target.

@@ -30,7 +30,8 @@ pub use failure::{Classify, Failure, FailureKind};
 #[cfg(feature = "std")]
 pub use stats::SharedRetryStats;
 pub use stats::{
-    FailureRecord, MAX_OPERATION_LEN, OperationStats, Outcome, RetryReport, RetryStats, RetrySummary,
+    FailureRecord, MAX_OPERATION_LEN, OperationStats, Outcome, RetryReport, RetryStats,
+    RetrySummary,
 };
 
 use crate::FieldError;

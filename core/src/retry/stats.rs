@@ -30,10 +30,16 @@ pub struct FailureRecord {
     /// The failure's kind.
     pub kind: FailureKind,
     /// The HTTP status, for `status` failures.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub status: Option<u16>,
     /// The message, for `other` failures.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub message: Option<String>,
 }
 
@@ -77,7 +83,10 @@ impl RetryReport {
         if self.operation.trim().is_empty() {
             errors.push(FieldError::new("/operation", "must not be empty"));
         } else if self.operation.len() > MAX_OPERATION_LEN {
-            errors.push(FieldError::new("/operation", format!("must be at most {MAX_OPERATION_LEN} bytes")));
+            errors.push(FieldError::new(
+                "/operation",
+                format!("must be at most {MAX_OPERATION_LEN} bytes"),
+            ));
         }
         if self.attempts == 0 {
             errors.push(FieldError::new("/attempts", "must be at least 1"));
@@ -86,12 +95,19 @@ impl RetryReport {
         if self.delays.len() != retries {
             errors.push(FieldError::new(
                 "/delays",
-                format!("must hold one delay per retry: {retries} for {} attempts, got {}", self.attempts, self.delays.len()),
+                format!(
+                    "must hold one delay per retry: {retries} for {} attempts, got {}",
+                    self.attempts,
+                    self.delays.len()
+                ),
             ));
         }
         for (i, d) in self.delays.iter().enumerate() {
             if !d.is_finite() || *d < 0.0 {
-                errors.push(FieldError::new(format!("/delays/{i}"), "must be a finite number of seconds, 0 or more"));
+                errors.push(FieldError::new(
+                    format!("/delays/{i}"),
+                    "must be a finite number of seconds, 0 or more",
+                ));
             }
         }
         let failed = match self.outcome {
@@ -101,25 +117,41 @@ impl RetryReport {
         if self.failures.len() != failed {
             errors.push(FieldError::new(
                 "/failures",
-                format!("must hold one entry per failed attempt: {failed} here, got {}", self.failures.len()),
+                format!(
+                    "must hold one entry per failed attempt: {failed} here, got {}",
+                    self.failures.len()
+                ),
             ));
         }
         for (i, f) in self.failures.iter().enumerate() {
             match (f.kind, f.status) {
                 (FailureKind::Status, Some(code)) if (100..=599).contains(&code) => {}
                 (FailureKind::Status, Some(_)) => {
-                    errors.push(FieldError::new(format!("/failures/{i}/status"), "must be an HTTP status code (100 to 599)"));
+                    errors.push(FieldError::new(
+                        format!("/failures/{i}/status"),
+                        "must be an HTTP status code (100 to 599)",
+                    ));
                 }
                 (FailureKind::Status, None) => {
-                    errors.push(FieldError::new(format!("/failures/{i}/status"), "is required for a status failure"));
+                    errors.push(FieldError::new(
+                        format!("/failures/{i}/status"),
+                        "is required for a status failure",
+                    ));
                 }
                 (_, Some(_)) => {
-                    errors.push(FieldError::new(format!("/failures/{i}/status"), "only a status failure has a status"));
+                    errors.push(FieldError::new(
+                        format!("/failures/{i}/status"),
+                        "only a status failure has a status",
+                    ));
                 }
                 _ => {}
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::InvalidReport(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidReport(errors))
+        }
     }
 }
 
@@ -191,7 +223,11 @@ impl OperationStats {
     /// Successful calls as a fraction of all calls (0 when there were none).
     #[must_use]
     pub fn success_rate(&self) -> f64 {
-        if self.calls == 0 { 0.0 } else { self.successes as f64 / self.calls as f64 }
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.successes as f64 / self.calls as f64
+        }
     }
 }
 
@@ -248,7 +284,11 @@ impl RetryStats {
         for stats in self.operations.values() {
             totals.merge(stats);
         }
-        let average_attempts = if totals.calls == 0 { 0.0 } else { totals.attempts as f64 / totals.calls as f64 };
+        let average_attempts = if totals.calls == 0 {
+            0.0
+        } else {
+            totals.attempts as f64 / totals.calls as f64
+        };
         RetrySummary {
             operations: self.operations.len() as u64,
             success_rate: totals.success_rate(),

@@ -40,7 +40,10 @@ impl Classify for TestError {
         match self {
             TestError::Timeout => Failure::Timeout,
             TestError::Connection => Failure::Connection,
-            TestError::Http(code, retry_after) => Failure::Status { code: *code, retry_after: *retry_after },
+            TestError::Http(code, retry_after) => Failure::Status {
+                code: *code,
+                retry_after: *retry_after,
+            },
             TestError::Message(message) => Failure::Other { message },
         }
     }
@@ -55,16 +58,37 @@ impl core::fmt::Display for TestError {
 #[test]
 fn defaults_are_the_reference_apis() {
     let c = RetryConfig::default();
-    assert_eq!((c.max_attempts, c.base_delay, c.max_delay, c.backoff_factor), (3, 1.0, 30.0, 2.0));
-    assert!(c.jitter && c.retry_on_timeout && c.retry_on_connection_error && c.retry_on_server_error && c.retry_on_rate_limit);
+    assert_eq!(
+        (c.max_attempts, c.base_delay, c.max_delay, c.backoff_factor),
+        (3, 1.0, 30.0, 2.0)
+    );
+    assert!(
+        c.jitter
+            && c.retry_on_timeout
+            && c.retry_on_connection_error
+            && c.retry_on_server_error
+            && c.retry_on_rate_limit
+    );
     assert_eq!(c.jitter_factor, 0.1);
-    assert_eq!((c.retry_status_codes.clone(), c.retry_on_specific_errors.clone(), c.retry_exceptions.clone()), (None, None, None));
+    assert_eq!(
+        (
+            c.retry_status_codes.clone(),
+            c.retry_on_specific_errors.clone(),
+            c.retry_exceptions.clone()
+        ),
+        (None, None, None)
+    );
     assert!(c.validate().is_ok());
 }
 
 #[test]
 fn backoff_grows_by_the_factor_and_is_capped() {
-    let c = RetryConfig { base_delay: 0.5, backoff_factor: 3.0, max_delay: 10.0, ..Default::default() };
+    let c = RetryConfig {
+        base_delay: 0.5,
+        backoff_factor: 3.0,
+        max_delay: 10.0,
+        ..Default::default()
+    };
     let d: Vec<f64> = (1..=5).map(|n| c.base_delay_for(n)).collect();
     assert_eq!(d, vec![0.5, 1.5, 4.5, 10.0, 10.0]);
     // Huge exponents overflow to infinity, which is still just the cap.
@@ -73,18 +97,29 @@ fn backoff_grows_by_the_factor_and_is_capped() {
 
 #[test]
 fn jitter_stays_within_its_band_and_the_cap() {
-    let c = RetryConfig { max_attempts: 10, jitter_factor: 0.5, max_delay: 5.0, ..Default::default() };
+    let c = RetryConfig {
+        max_attempts: 10,
+        jitter_factor: 0.5,
+        max_delay: 5.0,
+        ..Default::default()
+    };
     let mut r = rng();
     for n in 1..=9 {
         let base = c.base_delay_for(n);
         let d = c.delay_for(n, &mut r);
-        assert!(d >= base * 0.5 && d <= (base * 1.5).min(5.0), "retry {n}: {d} from {base}");
+        assert!(
+            d >= base * 0.5 && d <= (base * 1.5).min(5.0),
+            "retry {n}: {d} from {base}"
+        );
     }
 }
 
 #[test]
 fn a_seeded_rng_gives_the_same_schedule() {
-    let c = RetryConfig { max_attempts: 6, ..Default::default() };
+    let c = RetryConfig {
+        max_attempts: 6,
+        ..Default::default()
+    };
     let a: Vec<Duration> = c.schedule(&mut rng()).collect();
     let b: Vec<Duration> = c.schedule(&mut rng()).collect();
     assert_eq!(a.len(), 5);
@@ -102,56 +137,112 @@ fn status_codes_retried_by_default_follow_the_flags() {
     for code in [400, 401, 403, 404, 422, 501, 505] {
         assert!(!c.retries_status(code), "{code}");
     }
-    let c = RetryConfig { retry_on_rate_limit: false, retry_on_timeout: false, ..Default::default() };
+    let c = RetryConfig {
+        retry_on_rate_limit: false,
+        retry_on_timeout: false,
+        ..Default::default()
+    };
     assert!(!c.retries_status(429) && !c.retries_status(408) && c.retries_status(503));
-    let c = RetryConfig { retry_on_server_error: false, ..Default::default() };
+    let c = RetryConfig {
+        retry_on_server_error: false,
+        ..Default::default()
+    };
     assert!(!c.retries_status(500) && c.retries_status(429));
 }
 
 #[test]
 fn explicit_status_codes_replace_the_defaults_and_empty_means_none() {
-    let c = RetryConfig { retry_status_codes: Some(vec![418]), ..Default::default() };
+    let c = RetryConfig {
+        retry_status_codes: Some(vec![418]),
+        ..Default::default()
+    };
     assert!(c.retries_status(418) && !c.retries_status(503));
-    let c = RetryConfig { retry_status_codes: Some(vec![]), ..Default::default() };
+    let c = RetryConfig {
+        retry_status_codes: Some(vec![]),
+        ..Default::default()
+    };
     assert!(!c.retries_status(429) && !c.retries_status(503));
 }
 
 #[test]
 fn other_failures_retry_on_a_case_insensitive_substring() {
-    let c = RetryConfig { retry_on_specific_errors: Some(vec!["Temporarily Unavailable".into(), "ÉCHEC".into()]), ..Default::default() };
-    assert!(c.should_retry(&Failure::Other { message: "upstream temporarily unavailable, try later" }));
-    assert!(c.should_retry(&Failure::Other { message: "un échec du serveur" }));
-    assert!(!c.should_retry(&Failure::Other { message: "invalid token" }));
-    assert!(!RetryConfig::default().should_retry(&Failure::Other { message: "anything" }));
+    let c = RetryConfig {
+        retry_on_specific_errors: Some(vec!["Temporarily Unavailable".into(), "ÉCHEC".into()]),
+        ..Default::default()
+    };
+    assert!(c.should_retry(&Failure::Other {
+        message: "upstream temporarily unavailable, try later"
+    }));
+    assert!(c.should_retry(&Failure::Other {
+        message: "un échec du serveur"
+    }));
+    assert!(!c.should_retry(&Failure::Other {
+        message: "invalid token"
+    }));
+    assert!(!RetryConfig::default().should_retry(&Failure::Other {
+        message: "anything"
+    }));
 }
 
 #[test]
 fn retry_exceptions_limit_the_kinds_retried() {
-    let c = RetryConfig { retry_exceptions: Some(vec![FailureKind::Timeout]), ..Default::default() };
+    let c = RetryConfig {
+        retry_exceptions: Some(vec![FailureKind::Timeout]),
+        ..Default::default()
+    };
     assert!(c.should_retry(&Failure::Timeout));
     assert!(!c.should_retry(&Failure::Connection));
     assert!(!c.should_retry(&Failure::status(503)));
-    let c = RetryConfig { retry_on_timeout: false, ..Default::default() };
+    let c = RetryConfig {
+        retry_on_timeout: false,
+        ..Default::default()
+    };
     assert!(!c.should_retry(&Failure::Timeout));
-    let c = RetryConfig { retry_on_connection_error: false, ..Default::default() };
+    let c = RetryConfig {
+        retry_on_connection_error: false,
+        ..Default::default()
+    };
     assert!(!c.should_retry(&Failure::Connection));
 }
 
 #[test]
 fn retry_after_on_429_and_503_raises_the_wait_and_stops_beyond_max_delay() {
-    let c = RetryConfig { jitter: false, ..Default::default() };
+    let c = RetryConfig {
+        jitter: false,
+        ..Default::default()
+    };
     let mut r = rng();
-    let asks = |code, secs| Failure::Status { code, retry_after: Some(Duration::from_secs(secs)) };
-    assert_eq!(c.next_step(1, &asks(429, 7), &mut r), Step::Retry(Duration::from_secs(7)));
-    assert_eq!(c.next_step(1, &asks(503, 0), &mut r), Step::Retry(Duration::from_secs(1)));
+    let asks = |code, secs| Failure::Status {
+        code,
+        retry_after: Some(Duration::from_secs(secs)),
+    };
+    assert_eq!(
+        c.next_step(1, &asks(429, 7), &mut r),
+        Step::Retry(Duration::from_secs(7))
+    );
+    assert_eq!(
+        c.next_step(1, &asks(503, 0), &mut r),
+        Step::Retry(Duration::from_secs(1))
+    );
     // Only 429 and 503 carry a meaningful Retry-After.
-    assert_eq!(c.next_step(1, &asks(500, 7), &mut r), Step::Retry(Duration::from_secs(1)));
+    assert_eq!(
+        c.next_step(1, &asks(500, 7), &mut r),
+        Step::Retry(Duration::from_secs(1))
+    );
     assert_eq!(
         c.next_step(1, &asks(429, 31), &mut r),
-        Step::Stop(StopReason::RetryAfterTooLong { retry_after: Duration::from_secs(31) })
+        Step::Stop(StopReason::RetryAfterTooLong {
+            retry_after: Duration::from_secs(31)
+        })
     );
-    assert_eq!(c.next_step(3, &asks(429, 1), &mut r), Step::Stop(StopReason::AttemptsExhausted));
-    assert_eq!(c.next_step(1, &Failure::status(404), &mut r), Step::Stop(StopReason::NotRetryable));
+    assert_eq!(
+        c.next_step(3, &asks(429, 1), &mut r),
+        Step::Stop(StopReason::AttemptsExhausted)
+    );
+    assert_eq!(
+        c.next_step(1, &Failure::status(404), &mut r),
+        Step::Stop(StopReason::NotRetryable)
+    );
 }
 
 #[test]
@@ -166,26 +257,61 @@ fn bad_policies_are_reported_field_by_field() {
         retry_on_specific_errors: Some(vec![String::new()]),
         ..Default::default()
     };
-    let Err(Error::InvalidConfig(errors)) = c.validate() else { panic!("expected errors") };
+    let Err(Error::InvalidConfig(errors)) = c.validate() else {
+        panic!("expected errors")
+    };
     let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
     assert_eq!(
         pointers,
-        vec!["/max_attempts", "/base_delay", "/max_delay", "/backoff_factor", "/jitter_factor", "/retry_status_codes/1", "/retry_on_specific_errors/0"]
+        vec![
+            "/max_attempts",
+            "/base_delay",
+            "/max_delay",
+            "/backoff_factor",
+            "/jitter_factor",
+            "/retry_status_codes/1",
+            "/retry_on_specific_errors/0"
+        ]
     );
-    assert!(RetryConfig { max_delay: 1e9, ..Default::default() }.validate().is_err());
-    assert!(RetryConfig { backoff_factor: 0.5, ..Default::default() }.validate().is_err());
+    assert!(
+        RetryConfig {
+            max_delay: 1e9,
+            ..Default::default()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        RetryConfig {
+            backoff_factor: 0.5,
+            ..Default::default()
+        }
+        .validate()
+        .is_err()
+    );
 }
 
 #[test]
 fn an_invalid_policy_never_panics_the_schedule() {
-    let c = RetryConfig { base_delay: f64::NAN, max_delay: f64::INFINITY, backoff_factor: -3.0, jitter_factor: f64::NAN, max_attempts: 4, ..Default::default() };
+    let c = RetryConfig {
+        base_delay: f64::NAN,
+        max_delay: f64::INFINITY,
+        backoff_factor: -3.0,
+        jitter_factor: f64::NAN,
+        max_attempts: 4,
+        ..Default::default()
+    };
     let delays: Vec<Duration> = c.schedule(&mut rng()).collect();
     assert_eq!(delays.len(), 3);
 }
 
 #[test]
 fn the_driver_retries_until_success_and_reports_it() {
-    let c = RetryConfig { max_attempts: 4, jitter: false, ..Default::default() };
+    let c = RetryConfig {
+        max_attempts: 4,
+        jitter: false,
+        ..Default::default()
+    };
     let mut slept = Vec::new();
     let (result, report) = block_on(retry_reported(
         "caption",
@@ -206,71 +332,174 @@ fn the_driver_retries_until_success_and_reports_it() {
     assert_eq!(result, Ok(3));
     assert_eq!(slept, vec![Duration::from_secs(1), Duration::from_secs(2)]);
     assert_eq!(report.outcome, Outcome::Success);
-    assert_eq!((report.attempts, report.delays.clone()), (3, vec![1.0, 2.0]));
-    assert_eq!(report.failures[1], FailureRecord { kind: FailureKind::Status, status: Some(503), message: None });
+    assert_eq!(
+        (report.attempts, report.delays.clone()),
+        (3, vec![1.0, 2.0])
+    );
+    assert_eq!(
+        report.failures[1],
+        FailureRecord {
+            kind: FailureKind::Status,
+            status: Some(503),
+            message: None
+        }
+    );
     assert!(report.validate().is_ok());
 }
 
 #[test]
 fn the_driver_gives_up_with_the_last_error_and_why() {
-    let c = RetryConfig { max_attempts: 3, ..Default::default() };
-    let (result, report) = block_on(retry_reported("post", &c, &mut rng(), |_| async {}, |_| async { Err::<(), _>(TestError::Connection) }));
+    let c = RetryConfig {
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let (result, report) = block_on(retry_reported(
+        "post",
+        &c,
+        &mut rng(),
+        |_| async {},
+        |_| async { Err::<(), _>(TestError::Connection) },
+    ));
     let err = result.unwrap_err();
-    assert_eq!((err.attempts, err.last_error.clone(), err.reason), (3, TestError::Connection, StopReason::AttemptsExhausted));
-    assert_eq!(format!("{err}"), "gave up after 3 attempts (no attempts left): Connection");
+    assert_eq!(
+        (err.attempts, err.last_error.clone(), err.reason),
+        (3, TestError::Connection, StopReason::AttemptsExhausted)
+    );
+    assert_eq!(
+        format!("{err}"),
+        "gave up after 3 attempts (no attempts left): Connection"
+    );
     assert_eq!(report.outcome, Outcome::Exhausted);
 
     let mut calls = 0;
-    let result = block_on(retry(&c, &mut rng(), |_| async {}, |_| {
-        calls += 1;
-        async { Err::<(), _>(TestError::Message("bad request".into())) }
-    }));
-    assert_eq!((calls, result.unwrap_err().reason), (1, StopReason::NotRetryable));
+    let result = block_on(retry(
+        &c,
+        &mut rng(),
+        |_| async {},
+        |_| {
+            calls += 1;
+            async { Err::<(), _>(TestError::Message("bad request".into())) }
+        },
+    ));
+    assert_eq!(
+        (calls, result.unwrap_err().reason),
+        (1, StopReason::NotRetryable)
+    );
 
-    let too_long = block_on(retry(&c, &mut rng(), |_| async {}, |_| async {
-        Err::<(), _>(TestError::Http(429, Some(Duration::from_secs(3600))))
-    }));
+    let too_long = block_on(retry(
+        &c,
+        &mut rng(),
+        |_| async {},
+        |_| async { Err::<(), _>(TestError::Http(429, Some(Duration::from_secs(3600)))) },
+    ));
     let err = too_long.unwrap_err();
-    assert_eq!((err.attempts, err.reason), (1, StopReason::RetryAfterTooLong { retry_after: Duration::from_secs(3600) }));
+    assert_eq!(
+        (err.attempts, err.reason),
+        (
+            1,
+            StopReason::RetryAfterTooLong {
+                retry_after: Duration::from_secs(3600)
+            }
+        )
+    );
 }
 
 #[test]
 fn reference_usage_example() {
     // @async_retry(max_attempts=5, base_delay=2.0) on a fetch that fails twice.
-    let c = RetryConfig { max_attempts: 5, base_delay: 2.0, ..Default::default() };
+    let c = RetryConfig {
+        max_attempts: 5,
+        base_delay: 2.0,
+        ..Default::default()
+    };
     let mut slept = Duration::ZERO;
-    let result = block_on(retry(&c, &mut rng(), |d| {
-        slept += d;
-        async {}
-    }, |attempt| async move { if attempt <= 2 { Err(TestError::Http(502, None)) } else { Ok("data") } }));
+    let result = block_on(retry(
+        &c,
+        &mut rng(),
+        |d| {
+            slept += d;
+            async {}
+        },
+        |attempt| async move {
+            if attempt <= 2 {
+                Err(TestError::Http(502, None))
+            } else {
+                Ok("data")
+            }
+        },
+    ));
     assert_eq!(result, Ok("data"));
     // 2 s and 4 s, each within ±10%.
-    assert!(slept >= Duration::from_secs_f64(5.4) && slept <= Duration::from_secs_f64(6.6), "{slept:?}");
+    assert!(
+        slept >= Duration::from_secs_f64(5.4) && slept <= Duration::from_secs_f64(6.6),
+        "{slept:?}"
+    );
 }
 
 #[test]
 fn statistics_sum_reports_per_operation() {
     let mut stats = RetryStats::new();
-    let ok = RetryReport { operation: "caption".into(), attempts: 2, outcome: Outcome::Success, delays: vec![1.5], failures: vec![FailureRecord { kind: FailureKind::Status, status: Some(503), message: None }] };
+    let ok = RetryReport {
+        operation: "caption".into(),
+        attempts: 2,
+        outcome: Outcome::Success,
+        delays: vec![1.5],
+        failures: vec![FailureRecord {
+            kind: FailureKind::Status,
+            status: Some(503),
+            message: None,
+        }],
+    };
     let gave_up = RetryReport {
         operation: "post".into(),
         attempts: 3,
         outcome: Outcome::Exhausted,
         delays: vec![1.0, 2.5],
         failures: vec![
-            FailureRecord { kind: FailureKind::Timeout, status: None, message: None },
-            FailureRecord { kind: FailureKind::Status, status: Some(429), message: None },
-            FailureRecord { kind: FailureKind::Status, status: Some(503), message: None },
+            FailureRecord {
+                kind: FailureKind::Timeout,
+                status: None,
+                message: None,
+            },
+            FailureRecord {
+                kind: FailureKind::Status,
+                status: Some(429),
+                message: None,
+            },
+            FailureRecord {
+                kind: FailureKind::Status,
+                status: Some(503),
+                message: None,
+            },
         ],
     };
     stats.record(&ok).unwrap();
     stats.record(&ok).unwrap();
     stats.record(&gave_up).unwrap();
     let caption = &stats.detailed()["caption"];
-    assert_eq!((caption.calls, caption.attempts, caption.retries, caption.successes), (2, 4, 2, 2));
+    assert_eq!(
+        (
+            caption.calls,
+            caption.attempts,
+            caption.retries,
+            caption.successes
+        ),
+        (2, 4, 2, 2)
+    );
     let s = stats.summary();
-    assert_eq!((s.operations, s.totals.calls, s.totals.attempts, s.totals.retries), (2, 3, 7, 4));
-    assert_eq!((s.totals.successes, s.totals.failures, s.totals.exhausted), (2, 0, 1));
+    assert_eq!(
+        (
+            s.operations,
+            s.totals.calls,
+            s.totals.attempts,
+            s.totals.retries
+        ),
+        (2, 3, 7, 4)
+    );
+    assert_eq!(
+        (s.totals.successes, s.totals.failures, s.totals.exhausted),
+        (2, 0, 1)
+    );
     assert_eq!((s.totals.total_delay, s.totals.max_delay), (6.5, 2.5));
     assert_eq!(s.totals.by_status[&503], 3);
     assert_eq!(s.totals.by_kind[&FailureKind::Timeout], 1);
@@ -286,11 +515,26 @@ fn inconsistent_reports_are_refused_and_not_counted() {
         attempts: 2,
         outcome: Outcome::Failure,
         delays: vec![f64::NAN, 1.0],
-        failures: vec![FailureRecord { kind: FailureKind::Status, status: None, message: None }],
+        failures: vec![FailureRecord {
+            kind: FailureKind::Status,
+            status: None,
+            message: None,
+        }],
     };
-    let Err(Error::InvalidReport(errors)) = stats.record(&bad) else { panic!("expected errors") };
+    let Err(Error::InvalidReport(errors)) = stats.record(&bad) else {
+        panic!("expected errors")
+    };
     let pointers: Vec<String> = errors.iter().map(|e| e.pointer.to_string()).collect();
-    assert_eq!(pointers, vec!["/operation", "/delays", "/delays/0", "/failures", "/failures/0/status"]);
+    assert_eq!(
+        pointers,
+        vec![
+            "/operation",
+            "/delays",
+            "/delays/0",
+            "/failures",
+            "/failures/0/status"
+        ]
+    );
     assert_eq!(stats.summary().totals.calls, 0);
 }
 
@@ -299,7 +543,13 @@ fn inconsistent_reports_are_refused_and_not_counted() {
 fn shared_statistics_take_reports_from_many_threads() {
     use std::sync::Arc;
     let stats = Arc::new(SharedRetryStats::new());
-    let report = RetryReport { operation: "x".into(), attempts: 1, outcome: Outcome::Success, delays: vec![], failures: vec![] };
+    let report = RetryReport {
+        operation: "x".into(),
+        attempts: 1,
+        outcome: Outcome::Success,
+        delays: vec![],
+        failures: vec![],
+    };
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let (stats, report) = (Arc::clone(&stats), report.clone());
