@@ -1,1 +1,1 @@
-//! Benchmarks.
+//! Benchmarks of flowgate beside governor and limitador: see `benches/limiters.rs`.
