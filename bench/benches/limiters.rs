@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use flowgate_core::ratelimit::{Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window};
+use flowgate_core::ratelimit::{
+    Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
+};
 use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
 
@@ -76,11 +78,17 @@ fn nz(n: u32) -> NonZeroU32 {
 
 fn governor_quota(window: Window, limit: u32, burst: u32) -> governor::Quota {
     let per = Duration::from_secs(window.seconds()) / limit;
-    governor::Quota::with_period(per).expect("period").allow_burst(nz(burst))
+    governor::Quota::with_period(per)
+        .expect("period")
+        .allow_burst(nz(burst))
 }
 
 fn governor_keyed(window: Window, limit: u32, burst: u32, clock: &FakeRelativeClock) -> Governor {
-    governor::RateLimiter::new(governor_quota(window, limit, burst), DashMapStateStore::default(), clock.clone())
+    governor::RateLimiter::new(
+        governor_quota(window, limit, burst),
+        DashMapStateStore::default(),
+        clock.clone(),
+    )
 }
 
 fn limitador_with(limits: &[(u64, u64)]) -> (limitador::RateLimiter, limitador::limit::Namespace) {
@@ -100,17 +108,38 @@ fn limitador_with(limits: &[(u64, u64)]) -> (limitador::RateLimiter, limitador::
 
 /// The full check's configuration: four scopes of three windows, twelve buckets per request.
 fn full_config() -> RateLimitConfig {
-    let all = |m, h, d, burst| ScopeLimits { minute: Some(m), hour: Some(h), day: Some(d), burst: Some(burst) };
-    let mut c = RateLimitConfig { requests_per_minute: 60, requests_per_hour: 1_000, requests_per_day: 10_000, max_burst: 10, ..Default::default() };
-    c.platform_limits.insert("mastodon".into(), all(300, 5_000, 50_000, 20));
-    c.endpoint_limits.insert("media".into(), all(30, 500, 5_000, 10));
-    c.platform_endpoint_limits.insert("mastodon".into(), [("media".to_string(), all(20, 300, 3_000, 5))].into());
+    let all = |m, h, d, burst| ScopeLimits {
+        minute: Some(m),
+        hour: Some(h),
+        day: Some(d),
+        burst: Some(burst),
+    };
+    let mut c = RateLimitConfig {
+        requests_per_minute: 60,
+        requests_per_hour: 1_000,
+        requests_per_day: 10_000,
+        max_burst: 10,
+        ..Default::default()
+    };
+    c.platform_limits
+        .insert("mastodon".into(), all(300, 5_000, 50_000, 20));
+    c.endpoint_limits
+        .insert("media".into(), all(30, 500, 5_000, 10));
+    c.platform_endpoint_limits.insert(
+        "mastodon".into(),
+        [("media".to_string(), all(20, 300, 3_000, 5))].into(),
+    );
     c
 }
 
 /// Runs `check(i, worker)` `iters` times on each of `threads` threads; returns the wall time per
 /// check (total time divided by all checks made).
-fn run_threads(threads: u64, iters: u64, check: &(dyn Fn(u64) + Sync), tick: &(dyn Fn() + Sync)) -> Duration {
+fn run_threads(
+    threads: u64,
+    iters: u64,
+    check: &(dyn Fn(u64) + Sync),
+    tick: &(dyn Fn() + Sync),
+) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -138,61 +167,121 @@ fn benches(c: &mut Criterion, w: &Workload) {
             let clock = SharedClock::default();
             let request = Request::default();
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|i| {
-                    black_box(limiter.is_allowed(w.key(i), &request, clock.now()).map(|d| d.allowed).ok());
-                }, &|| clock.tick())
+                run_threads(
+                    threads,
+                    iters,
+                    &|i| {
+                        black_box(
+                            limiter
+                                .is_allowed(w.key(i), &request, clock.now())
+                                .map(|d| d.allowed)
+                                .ok(),
+                        );
+                    },
+                    &|| clock.tick(),
+                )
             });
         });
         g.bench_function("governor", |b| {
             let clock = FakeRelativeClock::default();
             let limiter = governor_keyed(Window::Minute, 60, 10, &clock);
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|i| {
-                    black_box(limiter.check_key(w.key(i)).is_ok());
-                }, &|| clock.advance(TICK))
+                run_threads(
+                    threads,
+                    iters,
+                    &|i| {
+                        black_box(limiter.check_key(w.key(i)).is_ok());
+                    },
+                    &|| clock.advance(TICK),
+                )
             });
         });
         g.bench_function("limitador", |b| {
             let (limiter, namespace) = limitador_with(&[(60, 60)]);
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|i| {
-                    let ctx: limitador::limit::Context = HashMap::from([("key".to_string(), w.key(i).clone())]).into();
-                    black_box(limiter.check_rate_limited_and_update(&namespace, &ctx, 1).map(|r| r.limited).ok());
-                }, &|| ())
+                run_threads(
+                    threads,
+                    iters,
+                    &|i| {
+                        let ctx: limitador::limit::Context =
+                            HashMap::from([("key".to_string(), w.key(i).clone())]).into();
+                        black_box(
+                            limiter
+                                .check_rate_limited_and_update(&namespace, &ctx, 1)
+                                .map(|r| r.limited)
+                                .ok(),
+                        );
+                    },
+                    &|| (),
+                )
             });
         });
         g.finish();
 
         let mut g = c.benchmark_group(format!("full_check_{threads}_thread"));
-        g.bench_function(BenchmarkId::new("flowgate", "4 scopes x 3 windows, atomic"), |b| {
-            let limiter = RateLimiter::new(&full_config()).expect("config");
-            let clock = SharedClock::default();
-            let request = Request::new(Some("media"), Some("mastodon"));
-            b.iter_custom(|iters| {
-                run_threads(threads, iters, &|i| {
-                    black_box(limiter.is_allowed(w.key(i), &request, clock.now()).map(|d| d.allowed).ok());
-                }, &|| clock.tick())
-            });
-        });
+        g.bench_function(
+            BenchmarkId::new("flowgate", "4 scopes x 3 windows, atomic"),
+            |b| {
+                let limiter = RateLimiter::new(&full_config()).expect("config");
+                let clock = SharedClock::default();
+                let request = Request::new(Some("media"), Some("mastodon"));
+                b.iter_custom(|iters| {
+                    run_threads(
+                        threads,
+                        iters,
+                        &|i| {
+                            black_box(
+                                limiter
+                                    .is_allowed(w.key(i), &request, clock.now())
+                                    .map(|d| d.allowed)
+                                    .ok(),
+                            );
+                        },
+                        &|| clock.tick(),
+                    )
+                });
+            },
+        );
         g.bench_function(BenchmarkId::new("governor", "3 limiters in turn"), |b| {
             let clock = FakeRelativeClock::default();
             let minute = governor_keyed(Window::Minute, 60, 10, &clock);
             let hour = governor_keyed(Window::Hour, 1_000, 1_000, &clock);
             let day = governor_keyed(Window::Day, 10_000, 10_000, &clock);
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|i| {
-                    let key = w.key(i);
-                    black_box(minute.check_key(key).is_ok() && hour.check_key(key).is_ok() && day.check_key(key).is_ok());
-                }, &|| clock.advance(TICK))
+                run_threads(
+                    threads,
+                    iters,
+                    &|i| {
+                        let key = w.key(i);
+                        black_box(
+                            minute.check_key(key).is_ok()
+                                && hour.check_key(key).is_ok()
+                                && day.check_key(key).is_ok(),
+                        );
+                    },
+                    &|| clock.advance(TICK),
+                )
             });
         });
         g.bench_function(BenchmarkId::new("limitador", "3 limits"), |b| {
-            let (limiter, namespace) = limitador_with(&[(60, 60), (1_000, 3_600), (10_000, 86_400)]);
+            let (limiter, namespace) =
+                limitador_with(&[(60, 60), (1_000, 3_600), (10_000, 86_400)]);
             b.iter_custom(|iters| {
-                run_threads(threads, iters, &|i| {
-                    let ctx: limitador::limit::Context = HashMap::from([("key".to_string(), w.key(i).clone())]).into();
-                    black_box(limiter.check_rate_limited_and_update(&namespace, &ctx, 1).map(|r| r.limited).ok());
-                }, &|| ())
+                run_threads(
+                    threads,
+                    iters,
+                    &|i| {
+                        let ctx: limitador::limit::Context =
+                            HashMap::from([("key".to_string(), w.key(i).clone())]).into();
+                        black_box(
+                            limiter
+                                .check_rate_limited_and_update(&namespace, &ctx, 1)
+                                .map(|r| r.limited)
+                                .ok(),
+                        );
+                    },
+                    &|| (),
+                )
             });
         });
         g.finish();
@@ -218,14 +307,26 @@ fn mean_ns(dir: &std::path::Path, group: &str, id: &str) -> Option<f64> {
 }
 
 fn print_table(dir: &std::path::Path) {
-    println!("\nns per check (mean; 100,000 keys; ratio = other / flowgate, > 1 means flowgate is faster)");
-    println!("{:<26} {:>10} {:>10} {:>10} {:>10} {:>10}", "scenario", "flowgate", "governor", "ratio", "limitador", "ratio");
+    println!(
+        "\nns per check (mean; 100,000 keys; ratio = other / flowgate, > 1 means flowgate is faster)"
+    );
+    println!(
+        "{:<26} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "scenario", "flowgate", "governor", "ratio", "limitador", "ratio"
+    );
     for threads in [1, 2] {
         for (group, ids) in [
-            (format!("keyed_1_window_{threads}_thread"), ["flowgate", "governor", "limitador"]),
+            (
+                format!("keyed_1_window_{threads}_thread"),
+                ["flowgate", "governor", "limitador"],
+            ),
             (
                 format!("full_check_{threads}_thread"),
-                ["flowgate/4 scopes x 3 windows, atomic", "governor/3 limiters in turn", "limitador/3 limits"],
+                [
+                    "flowgate/4 scopes x 3 windows, atomic",
+                    "governor/3 limiters in turn",
+                    "limitador/3 limits",
+                ],
             ),
         ] {
             let [f, g, l] = ids.map(|id| mean_ns(dir, &group, id));
@@ -234,7 +335,14 @@ fn print_table(dir: &std::path::Path) {
                 (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
                 _ => "-".to_string(),
             };
-            println!("{group:<26} {:>10} {:>10} {:>10} {:>10} {:>10}", show(f), show(g), ratio(g), show(l), ratio(l));
+            println!(
+                "{group:<26} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                show(f),
+                show(g),
+                ratio(g),
+                show(l),
+                ratio(l)
+            );
         }
     }
 }

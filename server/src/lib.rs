@@ -1,1 +1,116 @@
-//! flowgate-server.
+//! # flowgate-server
+//!
+//! The HTTP face of flowgate: the rate-limit decision service, the retry policy and its
+//! statistics, tasks with progress streamed over Server-Sent Events, platform connections and
+//! context, accounts and tokens, on an embedded SQLite database; the admin console is served
+//! at `/`.
+//!
+//! [`app`] builds the router (tests drive it without a socket); [`run`] serves it on a
+//! listener until a shutdown future completes.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ratelimit_http;
+mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::{Args, ServerConfig};
+pub use state::AppState;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP API, the console and the health check.
+pub fn app(state: AppState) -> Router {
+    use routes::{accounts, limits, retry};
+
+    // Everything under /api/v1 but the decision service counts against the caller's own API
+    // limits; the decision service is what callers pay for, not overhead to protect against.
+    let api = Router::new()
+        .route("/auth/login", post(accounts::login))
+        .route("/auth/logout", post(accounts::logout))
+        .route("/auth/me", get(accounts::me))
+        .route("/users", post(accounts::create_user))
+        .route(
+            "/tokens",
+            post(accounts::create_token).get(accounts::list_tokens),
+        )
+        .route(
+            "/tokens/{id}",
+            axum::routing::delete(accounts::delete_token),
+        )
+        .route("/limits", get(limits::get).put(limits::put))
+        .route("/limits/history", get(limits::history))
+        .route(
+            "/limits/keys/{key}",
+            get(limits::key).delete(limits::reset_key),
+        )
+        .route(
+            "/retry/config",
+            get(retry::get_config).put(retry::put_config),
+        )
+        .route("/retry/report", post(retry::report))
+        .route("/retry/stats", get(retry::stats))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit_http::limit_api,
+        ));
+    let service = Router::new().route("/limits/check", post(limits::check));
+    let api = api.merge(service).fallback(error::not_found);
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/api/v1", api)
+        .merge(routes::console::router(&state.config.console_dir))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(
+            // Method and path only: headers (cookies, tokens) and bodies are never logged.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish (streams are cut after a grace period).
+///
+/// # Errors
+/// When the listener fails.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -285,17 +285,34 @@ impl RateLimitConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        from_vars(prefix, vars)
+        RateLimitConfig::default().with_vars(prefix, vars)
+    }
+
+    /// This configuration with the limits named by `(name, value)` pairs laid over it: what
+    /// [`RateLimitConfig::from_vars`] does, from other defaults than the reference API's.
+    ///
+    /// # Errors
+    /// As [`RateLimitConfig::from_vars`].
+    pub fn with_vars<I, K, V>(self, prefix: &str, vars: I) -> Result<RateLimitConfig, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        from_vars(self, prefix, vars)
     }
 }
 
-fn from_vars<I, K, V>(prefix: &str, vars: I) -> Result<RateLimitConfig, Error>
+fn from_vars<I, K, V>(
+    mut config: RateLimitConfig,
+    prefix: &str,
+    vars: I,
+) -> Result<RateLimitConfig, Error>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let mut config = RateLimitConfig::default();
     let head = format!("{prefix}_");
     // Sorted, so that the outcome does not depend on the order the environment lists them in.
     let mut matching: Vec<(String, String)> = vars
@@ -419,6 +436,15 @@ impl RateLimitConfig {
     /// Unicode, or a name with the prefix fits none of the patterns: a typo is reported, never
     /// silently ignored.
     pub fn from_env(prefix: &str) -> Result<RateLimitConfig, Error> {
+        RateLimitConfig::default().with_env(prefix)
+    }
+
+    /// This configuration with the limits the process environment names under `prefix` laid
+    /// over it (see [`RateLimitConfig::from_env`]).
+    ///
+    /// # Errors
+    /// As [`RateLimitConfig::from_env`].
+    pub fn with_env(self, prefix: &str) -> Result<RateLimitConfig, Error> {
         let head = format!("{prefix}_");
         let mut vars = Vec::new();
         for (name, value) in std::env::vars_os() {
@@ -434,7 +460,7 @@ impl RateLimitConfig {
             };
             vars.push((name.to_string(), value.to_string()));
         }
-        from_vars(prefix, vars)
+        from_vars(self, prefix, vars)
     }
 }
 
@@ -491,7 +517,7 @@ mod tests {
 
     #[test]
     fn from_vars_reads_every_pattern_in_order() {
-        let c = from_vars(
+        let c = RateLimitConfig::from_vars(
             "RATE_LIMIT",
             [
                 ("RATE_LIMIT_REQUESTS_PER_MINUTE", "30"),
@@ -537,7 +563,9 @@ mod tests {
     #[test]
     fn from_vars_names_the_variable_with_a_malformed_value() {
         for bad in ["abc", "0", "-5", "1.5", ""] {
-            let err = from_vars("RATE_LIMIT", [("RATE_LIMIT_MASTODON_MINUTE", bad)]).unwrap_err();
+            let err =
+                RateLimitConfig::from_vars("RATE_LIMIT", [("RATE_LIMIT_MASTODON_MINUTE", bad)])
+                    .unwrap_err();
             assert!(
                 matches!(&err, Error::Env { variable, .. } if variable == "RATE_LIMIT_MASTODON_MINUTE"),
                 "{bad:?} gave {err}"
@@ -547,16 +575,18 @@ mod tests {
 
     #[test]
     fn from_vars_reports_a_misspelt_name() {
-        let err = from_vars("RATE_LIMIT", [("RATE_LIMIT_REQUESTS_PER_MINUT", "5")]).unwrap_err();
+        let err =
+            RateLimitConfig::from_vars("RATE_LIMIT", [("RATE_LIMIT_REQUESTS_PER_MINUT", "5")])
+                .unwrap_err();
         assert!(
             matches!(&err, Error::Env { variable, .. } if variable == "RATE_LIMIT_REQUESTS_PER_MINUT")
         );
-        assert!(from_vars("RATE_LIMIT", [("RATE_LIMIT__MINUTE", "5")]).is_err());
+        assert!(RateLimitConfig::from_vars("RATE_LIMIT", [("RATE_LIMIT__MINUTE", "5")]).is_err());
     }
 
     #[test]
     fn burst_alone_is_reported_as_a_scope_without_windows() {
-        let err = from_vars("P", [("P_ENDPOINT_MEDIA_BURST", "2")]).unwrap_err();
+        let err = RateLimitConfig::from_vars("P", [("P_ENDPOINT_MEDIA_BURST", "2")]).unwrap_err();
         assert!(
             matches!(err, Error::InvalidConfig(ref e) if e[0].pointer == "/endpoint_limits/media")
         );

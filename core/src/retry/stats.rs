@@ -260,21 +260,15 @@ impl RetryStats {
         RetryStats::default()
     }
 
-    /// Adds one call's report.
+    /// Adds one call's report; returns its operation's statistics as they are now.
     ///
     /// # Errors
     /// [`Error::InvalidReport`] from [`RetryReport::validate`]; nothing is counted then.
-    pub fn record(&mut self, report: &RetryReport) -> Result<(), Error> {
+    pub fn record(&mut self, report: &RetryReport) -> Result<&OperationStats, Error> {
         report.validate()?;
-        match self.operations.get_mut(report.operation.as_str()) {
-            Some(stats) => stats.add(report),
-            None => {
-                let mut stats = OperationStats::default();
-                stats.add(report);
-                self.operations.insert(report.operation.clone(), stats);
-            }
-        }
-        Ok(())
+        let stats = self.operations.entry(report.operation.clone()).or_default();
+        stats.add(report);
+        Ok(stats)
     }
 
     /// Totals over every operation.
@@ -309,6 +303,15 @@ impl RetryStats {
     }
 }
 
+/// Statistics restored from `(operation, stats)` pairs, such as a database's rows.
+impl FromIterator<(String, OperationStats)> for RetryStats {
+    fn from_iter<I: IntoIterator<Item = (String, OperationStats)>>(iter: I) -> Self {
+        RetryStats {
+            operations: iter.into_iter().collect(),
+        }
+    }
+}
+
 #[cfg(feature = "std")]
 mod shared {
     use alloc::collections::BTreeMap;
@@ -338,12 +341,12 @@ mod shared {
             self.inner.lock().unwrap_or_else(PoisonError::into_inner)
         }
 
-        /// Adds one call's report.
+        /// Adds one call's report; returns its operation's statistics as they are now.
         ///
         /// # Errors
         /// As [`RetryStats::record`].
-        pub fn record(&self, report: &RetryReport) -> Result<(), Error> {
-            self.lock().record(report)
+        pub fn record(&self, report: &RetryReport) -> Result<OperationStats, Error> {
+            self.lock().record(report).cloned()
         }
 
         /// Totals over every operation.

@@ -553,7 +553,11 @@ fn shared_statistics_take_reports_from_many_threads() {
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let (stats, report) = (Arc::clone(&stats), report.clone());
-            std::thread::spawn(move || (0..250).for_each(|_| stats.record(&report).unwrap()))
+            std::thread::spawn(move || {
+                (0..250).for_each(|_| {
+                    stats.record(&report).unwrap();
+                })
+            })
         })
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());

@@ -1,0 +1,450 @@
+//! Who is calling: session cookies for the console, bearer tokens for workers, roles, and the
+//! origin check that keeps other sites from acting with a user's cookie.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "flowgate_session";
+
+/// How long a checked session or token is trusted before the database is asked again.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May change limits and the retry policy, reset keys and create users.
+    Admin,
+    /// May use the service.
+    User,
+}
+
+impl Role {
+    /// The role's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+
+    /// The role stored as `name`.
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "admin" => Some(Role::Admin),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A session cookie, known by its SHA-256.
+    Session([u8; 32]),
+    /// An API token.
+    Token {
+        /// The token's id.
+        id: i64,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    /// The user's id.
+    pub id: i64,
+    /// The user's name.
+    pub username: String,
+    /// The user's role (a token carries its user's).
+    pub role: Role,
+    /// Session or token.
+    pub via: Via,
+}
+
+impl AuthUser {
+    /// What a platform context belongs to: the session, or for a bearer client its token.
+    pub fn context_owner(&self) -> String {
+        match self.via {
+            Via::Session(hash) => format!("session:{}", hex::encode(hash)),
+            Via::Token { id } => format!("token:{id}"),
+        }
+    }
+
+    /// Refuses unless the caller is an admin.
+    ///
+    /// # Errors
+    /// 403 for a plain user.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this needs the admin role".into()))
+        }
+    }
+}
+
+/// A 256-bit random secret, base64url without padding (43 characters).
+pub fn new_secret() -> String {
+    // ThreadRng is a CSPRNG seeded from the operating system.
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a secret: how sessions and tokens are stored and looked up.
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Hashes a password with argon2id (on a blocking thread: it takes tens of milliseconds by
+/// design).
+///
+/// # Errors
+/// Only if argon2 itself fails.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("encoding a salt: {e}"))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+    })
+    .await?
+}
+
+/// Whether `password` matches the stored `hash`; a missing user is checked against a dummy
+/// hash so that the answer takes as long either way.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let stored = hash.as_deref().unwrap_or(DUMMY_HASH);
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && hash.is_some()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// An argon2id hash of a random password nobody knows, with the default parameters.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2mzS9XUEJr4/xBmgqJYGRuZbUIk5PAsmeIgf+0lNMvM";
+
+/// The value of the session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}
+
+/// The bearer token, if the request has an `Authorization: Bearer` header.
+///
+/// # Errors
+/// 401 for another scheme or an empty token.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid"))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized(
+            "only Bearer authorization is supported",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::Unauthorized("the bearer token is empty"));
+    }
+    Ok(Some(token))
+}
+
+/// Whether a cookie-authenticated change comes from the server's own pages: its `Origin` (else
+/// `Referer`) must be `http://<Host>` or the configured public origin.
+pub fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
+    let claimed = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin.to_string(),
+        None => match headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(origin_of_url)
+        {
+            Some(origin) => origin,
+            None => return false,
+        },
+    };
+    let claimed = claimed.trim_end_matches('/');
+    if public_origin.is_some_and(|p| p.eq_ignore_ascii_case(claimed)) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    host.is_some_and(|host| claimed.eq_ignore_ascii_case(&format!("http://{host}")))
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of_url(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
+}
+
+/// Recently checked sessions and tokens, so that a busy worker's every request does not cost a
+/// database read. Entries expire after [`CACHE_TTL`], and logout or deleting a token removes
+/// theirs at once.
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    // A std lock: held for one map operation, never across an await.
+    entries: RwLock<HashMap<[u8; 32], (AuthUser, Instant)>>,
+}
+
+impl AuthCache {
+    fn get(&self, hash: &[u8; 32]) -> Option<AuthUser> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], user: AuthUser) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() > 100_000 {
+            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        entries.insert(hash, (user, Instant::now()));
+    }
+
+    /// Forgets one session or token.
+    pub fn forget(&self, hash: &[u8; 32]) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(hash);
+    }
+
+    /// Forgets every entry of a user (after their tokens or account changed).
+    pub fn forget_user(&self, user_id: i64) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, (u, _)| u.id != user_id);
+    }
+}
+
+/// The user behind a bearer token, if any.
+async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthUser>, ApiError> {
+    if let Some(user) = state.auth_cache.get(&hash) {
+        return Ok(Some(user));
+    }
+    let row: Option<(i64, i64, String, String)> = sqlx::query_as(
+        "SELECT t.id, u.id, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ? AND u.is_active = 1",
+    )
+    .bind(&hash[..])
+    .fetch_optional(&state.db)
+    .await?;
+    let user = row.and_then(|(token_id, id, username, role)| {
+        Some(AuthUser {
+            id,
+            username,
+            role: Role::parse(&role)?,
+            via: Via::Token { id: token_id },
+        })
+    });
+    if let Some(user) = &user {
+        state.auth_cache.put(hash, user.clone());
+    }
+    Ok(user)
+}
+
+/// The user behind a session cookie, if the session is current.
+async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthUser>, ApiError> {
+    if let Some(user) = state.auth_cache.get(&hash) {
+        return Ok(Some(user));
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = ? AND s.expires_at > ? AND u.is_active = 1",
+    )
+    .bind(&hash[..])
+    .bind(now)
+    .fetch_optional(&state.db)
+    .await?;
+    let user = row.and_then(|(id, username, role)| {
+        Some(AuthUser {
+            id,
+            username,
+            role: Role::parse(&role)?,
+            via: Via::Session(hash),
+        })
+    });
+    if let Some(user) = &user {
+        state.auth_cache.put(hash, user.clone());
+    }
+    Ok(user)
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(user.clone());
+        }
+        // A bearer token wins when both are sent: a worker's identity is the one it chose.
+        let user = if let Some(token) = bearer_token(&parts.headers)? {
+            user_for_token(state, digest(token))
+                .await?
+                .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?
+        } else if let Some(cookie) = session_cookie(&parts.headers) {
+            let user =
+                user_for_session(state, digest(cookie))
+                    .await?
+                    .ok_or(ApiError::Unauthorized(
+                        "the session has expired; log in again",
+                    ))?;
+            let changes_state =
+                !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            if changes_state && !same_origin(&parts.headers, state.config.public_origin.as_deref())
+            {
+                return Err(ApiError::Forbidden(
+                    "a change made with a session cookie must come from the console's own origin"
+                        .into(),
+                ));
+            }
+            user
+        } else {
+            return Err(ApiError::Unauthorized(
+                "log in, or send Authorization: Bearer <token>",
+            ));
+        };
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let h = headers(&[("cookie", "a=1; flowgate_session=abc; b=2")]);
+        assert_eq!(session_cookie(&h), Some("abc"));
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "flowgate_session=")])),
+            None
+        );
+        assert_eq!(session_cookie(&headers(&[])), None);
+    }
+
+    #[test]
+    fn bearer_tokens_and_other_schemes() {
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer xyz")])).unwrap(),
+            Some("xyz")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "bearer  xyz ")])).unwrap(),
+            Some("xyz")
+        );
+        assert!(bearer_token(&headers(&[("authorization", "Basic eHl6")])).is_err());
+        assert!(bearer_token(&headers(&[("authorization", "Bearer")])).is_err());
+        assert_eq!(bearer_token(&headers(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn origin_must_be_the_servers_own_or_the_public_one() {
+        let host = ("host", "127.0.0.1:8080");
+        assert!(same_origin(
+            &headers(&[host, ("origin", "http://127.0.0.1:8080")]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "http://evil.example")]),
+            None
+        ));
+        assert!(same_origin(
+            &headers(&[host, ("referer", "http://127.0.0.1:8080/limits?x")]),
+            None
+        ));
+        assert!(!same_origin(&headers(&[host]), None));
+        let public = Some("https://flowgate.example");
+        assert!(same_origin(
+            &headers(&[host, ("origin", "https://flowgate.example")]),
+            public
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "https://other.example")]),
+            public
+        ));
+    }
+
+    #[test]
+    fn secrets_are_256_bit_and_distinct() {
+        let (a, b) = (new_secret(), new_secret());
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert_ne!(digest(&a), digest(&b));
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2_hash() {
+        // Otherwise an unknown user would be answered faster than a wrong password.
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong".into(), Some(hash)).await);
+        assert!(!verify_password("anything".into(), None).await);
+    }
+}

@@ -1,0 +1,138 @@
+//! The server's configuration: command-line flags (each with an environment variable), and the
+//! limit documents read from `RATE_LIMIT_*`, `FLOWGATE_API_*` and `FLOWGATE_LOGIN_*`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use flowgate_core::ratelimit::RateLimitConfig;
+
+/// flowgate's server: the rate-limit decision service, retry policy and statistics, tasks with
+/// live progress, platform context and accounts, on an embedded SQLite database, with the
+/// admin console at `/`.
+///
+/// Limits are also read from the environment: `RATE_LIMIT_*` seeds the limits of an empty
+/// database (`RATE_LIMIT_REQUESTS_PER_MINUTE`, `RATE_LIMIT_ENDPOINT_MEDIA_MINUTE`, ...);
+/// `FLOWGATE_API_*` limits the server's own API per client and `FLOWGATE_LOGIN_*` the login
+/// attempts per client address (same names after the prefix). `FLOWGATE_ADMIN_PASSWORD` sets
+/// the first admin's password; without it a random one is written to a file beside the
+/// database.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "flowgate-server", version)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "FLOWGATE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// The database (SQLite), created if missing.
+    #[arg(
+        long,
+        env = "FLOWGATE_DATABASE_URL",
+        default_value = "sqlite://flowgate.db"
+    )]
+    pub database_url: String,
+    /// The admin console's built files (`trunk build --release` writes them to dist/).
+    #[arg(long, env = "FLOWGATE_CONSOLE_DIR", default_value = "dist")]
+    pub console_dir: PathBuf,
+    /// The origin browsers reach the server at, when it differs from `http://<Host>` (behind a
+    /// TLS proxy, say): cookie-authenticated changes must come from it.
+    #[arg(long, env = "FLOWGATE_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
+    /// Log filter (`info`, `flowgate_server=debug,tower_http=debug`, ...).
+    #[arg(long, env = "FLOWGATE_LOG", default_value = "info")]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "FLOWGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The database URL (`sqlite://path`, `sqlite::memory:`).
+    pub database_url: String,
+    /// Where the console's built files are.
+    pub console_dir: PathBuf,
+    /// The public origin, if set.
+    pub public_origin: Option<String>,
+    /// The first admin's password, if given.
+    pub admin_password: Option<String>,
+    /// The limits an empty database starts with.
+    pub initial_limits: RateLimitConfig,
+    /// The limits of the server's own API, per client.
+    pub api_limits: RateLimitConfig,
+    /// The limits of login attempts, per client address.
+    pub login_limits: RateLimitConfig,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// The key that encrypts platform access tokens at rest (32 bytes, base64 or hex), if given;
+    /// else one is generated into a file beside the database.
+    pub secret_key: Option<String>,
+}
+
+/// The default limits of the server's own API per client: generous for a console and a few
+/// workers, a wall for a runaway loop.
+pub fn default_api_limits() -> RateLimitConfig {
+    RateLimitConfig {
+        requests_per_minute: 1_200,
+        requests_per_hour: 30_000,
+        requests_per_day: 300_000,
+        max_burst: 200,
+        ..RateLimitConfig::default()
+    }
+}
+
+/// The default limits of login attempts per client address.
+pub fn default_login_limits() -> RateLimitConfig {
+    RateLimitConfig {
+        requests_per_minute: 10,
+        requests_per_hour: 60,
+        requests_per_day: 500,
+        max_burst: 5,
+        ..RateLimitConfig::default()
+    }
+}
+
+impl ServerConfig {
+    /// A configuration for `database_url` with every default: what tests start from.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        ServerConfig {
+            database_url: database_url.into(),
+            console_dir: PathBuf::from("dist"),
+            public_origin: None,
+            admin_password: None,
+            initial_limits: RateLimitConfig::default(),
+            api_limits: default_api_limits(),
+            login_limits: default_login_limits(),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            secret_key: None,
+        }
+    }
+
+    /// The configuration from the command line and the environment.
+    ///
+    /// # Errors
+    /// Names the variable when one is malformed.
+    pub fn from_args_and_env(args: &Args) -> anyhow::Result<Self> {
+        let mut config = ServerConfig::new(args.database_url.clone());
+        config.console_dir = args.console_dir.clone();
+        config.public_origin = args
+            .public_origin
+            .as_deref()
+            .map(|o| o.trim_end_matches('/').to_string());
+        config.admin_password = std::env::var("FLOWGATE_ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        config.secret_key = std::env::var("FLOWGATE_SECRET_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        config.initial_limits = RateLimitConfig::from_env("RATE_LIMIT").context("RATE_LIMIT_*")?;
+        config.api_limits = default_api_limits()
+            .with_env("FLOWGATE_API")
+            .context("FLOWGATE_API_*")?;
+        config.login_limits = default_login_limits()
+            .with_env("FLOWGATE_LOGIN")
+            .context("FLOWGATE_LOGIN_*")?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,321 @@
+//! One error type for every handler, answered as `application/problem+json` (RFC 9457), and a
+//! JSON body extractor whose rejections are such errors too.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flowgate_core::FieldError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What a request can fail with. 4xx carry a detail for the client; a 5xx hides its cause from
+/// the client and logs it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the body is not JSON, or a parameter is malformed.
+    BadRequest(String),
+    /// 401: no valid session cookie or bearer token.
+    Unauthorized(&'static str),
+    /// 403: authenticated, but not allowed (or a cross-origin change).
+    Forbidden(String),
+    /// 404: no such object (or someone else's).
+    NotFound(&'static str),
+    /// 409: the object's state forbids the change.
+    Conflict(String),
+    /// 412: `If-Match` names a version that is no longer current.
+    PreconditionFailed(String),
+    /// 413: the body is larger than the server accepts.
+    PayloadTooLarge,
+    /// 415: the body is not declared as JSON.
+    UnsupportedMediaType,
+    /// 422: the JSON parses but is invalid; each entry points at a field.
+    Validation(Vec<FieldError>),
+    /// 429: rate-limited; the headers say when to come back.
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// `Retry-After`, `RateLimit` and `RateLimit-Policy`.
+        headers: HeaderMap,
+    },
+    /// 500: a bug or a broken database; logged, not shown.
+    Internal(anyhow::Error),
+}
+
+/// The problem document.
+#[derive(Serialize)]
+struct Problem<'a> {
+    r#type: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    /// A 422 for one field.
+    pub fn field(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(pointer, detail)])
+    }
+
+    /// The status code this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let title = status.canonical_reason().unwrap_or("Error");
+        let mut extra = HeaderMap::new();
+        let (detail, errors): (String, Option<&[FieldError]>) = match &self {
+            ApiError::BadRequest(d)
+            | ApiError::Forbidden(d)
+            | ApiError::Conflict(d)
+            | ApiError::PreconditionFailed(d) => (d.clone(), None),
+            ApiError::Unauthorized(d) | ApiError::NotFound(d) => ((*d).to_string(), None),
+            ApiError::PayloadTooLarge => ("the request body is too large".into(), None),
+            ApiError::UnsupportedMediaType => (
+                "the request body must be JSON (Content-Type: application/json)".into(),
+                None,
+            ),
+            ApiError::Validation(errors) => {
+                let detail = match errors.as_slice() {
+                    [one] => format!("{}: {}", one.pointer, one.detail),
+                    many => format!("{} fields are invalid", many.len()),
+                };
+                (detail, Some(errors.as_slice()))
+            }
+            ApiError::TooManyRequests { detail, headers } => {
+                extra = headers.clone();
+                (detail.clone(), None)
+            }
+            ApiError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error");
+                ("the server could not complete the request".into(), None)
+            }
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            extra.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        let problem = Problem {
+            r#type: "about:blank",
+            title,
+            status: status.as_u16(),
+            detail: &detail,
+            errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response.headers_mut().extend(extra);
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::Internal(err)
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(err: serde_json::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+/// A JSON request body. Unlike axum's `Json`, every rejection is a problem document, and the
+/// two failures clients must tell apart are apart: JSON that does not parse is a 400, JSON that
+/// parses into the wrong shape is a 422 whose pointer names the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(e) if e.to_string().contains("length limit") => {
+                    ApiError::PayloadTooLarge
+                }
+                other => ApiError::BadRequest(other.body_text()),
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A path parameter; a malformed one is a 400 problem, not axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// A query string; a malformed one is a 400 problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// Parses `bytes` as `T`: 400 if it is not JSON, 422 with a pointer if it is not an object or
+/// has the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    // Every body this API takes is an object; serde would otherwise read a struct from an
+    // array, field by field.
+    if !value.is_object() {
+        return Err(ApiError::field("", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        // The path ends at the offending field, an unknown one included.
+        let pointer = pointer_of(e.path());
+        let inner = e.into_inner().to_string();
+        ApiError::Validation(vec![FieldError::new(pointer, inner)])
+    })
+}
+
+/// A serde path as a JSON Pointer.
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Adds a header whose value is known to be valid.
+pub fn insert_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+/// Answers a request no route matched.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such resource")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        a: u32,
+        inner: Option<Inner>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        list: Vec<u8>,
+    }
+
+    fn pointer(body: &str) -> String {
+        match parse_json::<Doc>(body.as_bytes()) {
+            Err(ApiError::Validation(e)) => e[0].pointer.clone(),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_400_and_wrong_shapes_point_at_the_field() {
+        assert!(matches!(
+            parse_json::<Doc>(b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Doc>(b""),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert_eq!(pointer(r#"{"a": -1}"#), "/a");
+        assert_eq!(
+            pointer(r#"{"a": 1, "inner": {"list": [1, 300]}}"#),
+            "/inner/list/1"
+        );
+        assert_eq!(pointer(r#"{"a": 1, "b": 2}"#), "/b");
+        assert_eq!(pointer(r#"{"inner": null}"#), "");
+        assert_eq!(pointer("[1, null]"), "");
+    }
+}

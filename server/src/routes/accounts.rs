@@ -1,0 +1,319 @@
+//! Login and logout, the signed-in user, accounts and API tokens.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flowgate_core::ratelimit::Request as LimitRequest;
+use serde::{Deserialize, Serialize};
+
+use super::{ClientAddr, check_name};
+use crate::auth::{self, AuthUser, Role, SESSION_COOKIE, Via};
+use crate::db;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::ratelimit_http::{decision_headers, secs_ceil};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Login {
+    username: String,
+    password: String,
+}
+
+/// The signed-in user as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct Me {
+    id: i64,
+    username: String,
+    role: Role,
+    via: &'static str,
+}
+
+impl From<&AuthUser> for Me {
+    fn from(u: &AuthUser) -> Self {
+        Me {
+            id: u.id,
+            username: u.username.clone(),
+            role: u.role,
+            via: match u.via {
+                Via::Session(_) => "session",
+                Via::Token { .. } => "token",
+            },
+        }
+    }
+}
+
+/// `POST /api/v1/auth/login`: checks the password and sets the session cookie. A wrong username
+/// and a wrong password get the same answer, in the same time; attempts are rate-limited per
+/// client address.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response, ApiError> {
+    // A login form on another site must not sign the browser in (login CSRF).
+    if headers.contains_key(header::ORIGIN)
+        && !auth::same_origin(&headers, state.config.public_origin.as_deref())
+    {
+        return Err(ApiError::Forbidden(
+            "log in from the console's own origin".into(),
+        ));
+    }
+    let decision = state
+        .login_limiter
+        .is_allowed(&addr, &LimitRequest::default(), state.now())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
+    if !decision.allowed {
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "too many login attempts; retry in {} s",
+                secs_ceil(decision.retry_after)
+            ),
+            headers: decision_headers(&decision),
+        });
+    }
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, password_hash, role FROM users WHERE username = ? AND is_active = 1",
+    )
+    .bind(&body.username)
+    .fetch_optional(&state.db)
+    .await?;
+    let (hash, row) = match row {
+        Some((id, hash, role)) => (Some(hash), Some((id, role))),
+        None => (None, None),
+    };
+    let ok = auth::verify_password(body.password, hash).await;
+    let (Some((id, role)), true) = (row, ok) else {
+        tracing::info!(client = %addr, "failed login");
+        return Err(ApiError::Unauthorized("invalid username or password"));
+    };
+    let role = Role::parse(&role)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("user {id} has role {role:?}")))?;
+    let secret = auth::new_secret();
+    let ttl = state.config.session_ttl;
+    let expires_at =
+        jiff::Timestamp::now().as_second() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&auth::digest(&secret)[..])
+    .bind(id)
+    .bind(db::now_rfc3339())
+    .bind(expires_at)
+    .execute(&state.db)
+    .await?;
+    tracing::info!(user = %body.username, "logged in");
+    let secure = state
+        .config
+        .public_origin
+        .as_deref()
+        .is_some_and(|o| o.starts_with("https://"));
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        ttl.as_secs(),
+        if secure { "; Secure" } else { "" }
+    );
+    let me = Me {
+        id,
+        username: body.username,
+        role,
+        via: "session",
+    };
+    let mut response = Json(me).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+/// `POST /api/v1/auth/logout`: ends the session (a token client has nothing to end).
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, ApiError> {
+    if let Via::Session(hash) = user.via {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(&hash[..])
+            .execute(&state.db)
+            .await?;
+        state.auth_cache.forget(&hash);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("flowgate_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+/// `GET /api/v1/auth/me`.
+pub(crate) async fn me(user: AuthUser) -> Json<Me> {
+    Json(Me::from(&user))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewUser {
+    username: String,
+    password: String,
+    role: Role,
+}
+
+#[derive(Serialize)]
+pub(crate) struct UserJson {
+    id: i64,
+    username: String,
+    role: Role,
+}
+
+/// The shortest password accepted.
+const MIN_PASSWORD: usize = 8;
+
+/// `POST /api/v1/users` (admin): creates an account.
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserJson>), ApiError> {
+    user.require_admin()?;
+    check_name("/username", &body.username, 64)?;
+    if !body
+        .username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(ApiError::field(
+            "/username",
+            "may hold only letters, digits, '_', '-' and '.'",
+        ));
+    }
+    if body.password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::field(
+            "/password",
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if body.password.len() > 1024 {
+        return Err(ApiError::field("/password", "must be at most 1024 bytes"));
+    }
+    let hash = auth::hash_password(body.password).await?;
+    let result = sqlx::query("INSERT INTO users (username, password_hash, role, is_active, created_at) VALUES (?, ?, ?, 1, ?)")
+        .bind(&body.username)
+        .bind(hash)
+        .bind(body.role.as_str())
+        .bind(db::now_rfc3339())
+        .execute(&state.db)
+        .await;
+    let id = match result {
+        Ok(done) => done.last_insert_rowid(),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(ApiError::Conflict(format!(
+                "the username {:?} is taken",
+                body.username
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(by = %user.username, username = %body.username, role = body.role.as_str(), "created user");
+    Ok((
+        StatusCode::CREATED,
+        Json(UserJson {
+            id,
+            username: body.username,
+            role: body.role,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewToken {
+    name: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TokenJson {
+    id: i64,
+    name: String,
+    created_at: String,
+    /// Only in the answer that creates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// `POST /api/v1/tokens`: a new API token for the caller, shown this once.
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<TokenJson>), ApiError> {
+    check_name("/name", &body.name, 100)?;
+    let token = format!("fg_{}", auth::new_secret());
+    let created_at = db::now_rfc3339();
+    let id = sqlx::query(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(user.id)
+    .bind(&body.name)
+    .bind(&auth::digest(&token)[..])
+    .bind(&created_at)
+    .execute(&state.db)
+    .await?
+    .last_insert_rowid();
+    tracing::info!(user = %user.username, token_id = id, "created API token");
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenJson {
+            id,
+            name: body.name,
+            created_at,
+            token: Some(token),
+        }),
+    ))
+}
+
+/// `GET /api/v1/tokens`: the caller's tokens, without their values.
+pub(crate) async fn list_tokens(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<TokenJson>>, ApiError> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, created_at FROM api_tokens WHERE user_id = ? ORDER BY id")
+            .bind(user.id)
+            .fetch_all(&state.db)
+            .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(id, name, created_at)| TokenJson {
+                id,
+                name,
+                created_at,
+                token: None,
+            })
+            .collect(),
+    ))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens at once.
+pub(crate) async fn delete_token(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such token"))?;
+    let done = sqlx::query("DELETE FROM api_tokens WHERE id = ? AND user_id = ?")
+        .bind(id)
+        .bind(user.id)
+        .execute(&state.db)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound("no such token"));
+    }
+    state.auth_cache.forget_user(user.id);
+    Ok(StatusCode::NO_CONTENT)
+}

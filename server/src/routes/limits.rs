@@ -1,0 +1,235 @@
+//! The limits document (versioned, with history), the decision service, and per-key state.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flowgate_core::ratelimit::{Error as LimitError, RateLimitConfig, Request as LimitRequest};
+use serde::{Deserialize, Serialize};
+
+use super::{check_if_match, check_name, etag};
+use crate::auth::AuthUser;
+use crate::db;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::ratelimit_http::{BucketJson, DecisionJson, decision_headers, secs_ms_ceil};
+use crate::state::{AppState, Versioned};
+
+/// The longest key accepted, in bytes.
+const MAX_KEY: usize = 256;
+/// The longest endpoint or platform name accepted, in bytes.
+const MAX_NAME: usize = 128;
+
+/// `GET /api/v1/limits`: the document in force, its version as `ETag`.
+pub(crate) async fn get(State(state): State<AppState>, _user: AuthUser) -> Response {
+    let Versioned { document, version } = state.limits();
+    ([(header::ETAG, etag(version))], Json(document)).into_response()
+}
+
+/// Maps the core's configuration errors to a 422 with pointers.
+fn config_error(e: LimitError) -> ApiError {
+    match e {
+        LimitError::InvalidConfig(errors) => ApiError::Validation(errors),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// `PUT /api/v1/limits` (admin): validates, stores a new version, and puts it in force at
+/// once. A bad document changes nothing.
+pub(crate) async fn put(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(document): ApiJson<RateLimitConfig>,
+) -> Result<Response, ApiError> {
+    user.require_admin()?;
+    document.validate().map_err(config_error)?;
+    let _writer = state.limits_write.lock().await;
+    let current = state.limits().version;
+    check_if_match(&headers, current)?;
+    let version = current + 1;
+    sqlx::query("INSERT INTO limits_versions (version, document, changed_by, changed_at) VALUES (?, ?, ?, ?)")
+        .bind(version)
+        .bind(serde_json::to_string(&document)?)
+        .bind(&user.username)
+        .bind(db::now_rfc3339())
+        .execute(&state.db)
+        .await?;
+    state
+        .limiter
+        .reconfigure(&document, state.now())
+        .map_err(config_error)?;
+    *state
+        .limits
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Versioned {
+        document: document.clone(),
+        version,
+    };
+    tracing::info!(by = %user.username, version, "limits changed");
+    Ok(([(header::ETAG, etag(version))], Json(document)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct HistoryEntry {
+    version: i64,
+    changed_by: String,
+    changed_at: String,
+    limits: serde_json::Value,
+}
+
+/// `GET /api/v1/limits/history[?limit=N]`: who changed the limits when, newest first.
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT version, changed_by, changed_at, document FROM limits_versions ORDER BY version DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&state.db)
+    .await?;
+    let entries = rows
+        .into_iter()
+        .map(|(version, changed_by, changed_at, document)| {
+            Ok(HistoryEntry {
+                version,
+                changed_by,
+                changed_at,
+                limits: serde_json::from_str(&document)?,
+            })
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
+    Ok(Json(entries))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckRequest {
+    key: String,
+    endpoint: Option<String>,
+    platform: Option<String>,
+    cost: Option<u32>,
+}
+
+fn check_request_fields(
+    key: &str,
+    endpoint: Option<&str>,
+    platform: Option<&str>,
+) -> Result<(), ApiError> {
+    check_name("/key", key, MAX_KEY)?;
+    if let Some(e) = endpoint {
+        check_name("/endpoint", e, MAX_NAME)?;
+    }
+    if let Some(p) = platform {
+        check_name("/platform", p, MAX_NAME)?;
+    }
+    Ok(())
+}
+
+fn cost_error(e: LimitError) -> ApiError {
+    match e {
+        LimitError::ZeroCost | LimitError::CostExceedsCapacity { .. } => {
+            ApiError::field("/cost", e.to_string())
+        }
+        other => ApiError::Internal(anyhow::anyhow!("limiter: {other}")),
+    }
+}
+
+/// `POST /api/v1/limits/check`: the decision service. 200 whether allowed or not, with the
+/// decision as JSON and as `RateLimit-Policy` / `RateLimit` (and `Retry-After` when denied).
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiJson(body): ApiJson<CheckRequest>,
+) -> Result<Response, ApiError> {
+    check_request_fields(
+        &body.key,
+        body.endpoint.as_deref(),
+        body.platform.as_deref(),
+    )?;
+    let request = LimitRequest {
+        endpoint: body.endpoint.as_deref(),
+        platform: body.platform.as_deref(),
+        cost: body.cost.unwrap_or(1),
+    };
+    let decision = state
+        .limiter
+        .is_allowed(&body.key, &request, state.now())
+        .map_err(cost_error)?;
+    Ok((
+        decision_headers(&decision),
+        Json(DecisionJson::from(&decision)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyQuery {
+    endpoint: Option<String>,
+    platform: Option<String>,
+    cost: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct KeyState {
+    key: String,
+    /// The server's limiter clock, in seconds: bucket times are relative to it.
+    now: f64,
+    /// Seconds until a request (with the query's endpoint, platform and cost) would pass.
+    wait_time: f64,
+    buckets: Vec<BucketJson>,
+}
+
+/// `GET /api/v1/limits/keys/{key}[?endpoint=&platform=&cost=]`: a key's buckets and wait time.
+pub(crate) async fn key(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<KeyQuery>,
+) -> Result<Json<KeyState>, ApiError> {
+    check_request_fields(&key, query.endpoint.as_deref(), query.platform.as_deref())?;
+    let now = state.now();
+    let request = LimitRequest {
+        endpoint: query.endpoint.as_deref(),
+        platform: query.platform.as_deref(),
+        cost: query.cost.unwrap_or(1),
+    };
+    let wait = state
+        .limiter
+        .wait_time(&key, &request, now)
+        .map_err(cost_error)?;
+    let buckets = state
+        .limiter
+        .buckets(&key, now)
+        .iter()
+        .map(BucketJson::from)
+        .collect();
+    Ok(Json(KeyState {
+        key,
+        now: now.as_secs_f64(),
+        wait_time: secs_ms_ceil(wait),
+        buckets,
+    }))
+}
+
+/// `DELETE /api/v1/limits/keys/{key}` (admin): forgets every bucket of the key.
+pub(crate) async fn reset_key(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(key): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    user.require_admin()?;
+    check_name("/key", &key, MAX_KEY)?;
+    let had_state = state.limiter.reset_limits(&key);
+    tracing::info!(by = %user.username, had_state, "key reset");
+    Ok(StatusCode::NO_CONTENT)
+}

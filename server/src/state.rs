@@ -1,0 +1,240 @@
+//! What every handler shares: the database, the limiters, the policies in force.
+
+use std::ops::Deref;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use flowgate_core::ratelimit::{RateLimitConfig, RateLimiter};
+use flowgate_core::retry::{OperationStats, RetryConfig, RetryStats, SharedRetryStats};
+use sqlx::SqlitePool;
+
+use crate::auth::{self, AuthCache};
+use crate::config::ServerConfig;
+use crate::db;
+
+/// A versioned document in force (limits, retry policy).
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    /// The document.
+    pub document: T,
+    /// Its version (1 for the first).
+    pub version: i64,
+}
+
+/// The shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The shared state's contents.
+pub struct Inner {
+    /// The database.
+    pub db: SqlitePool,
+    /// The configuration the server started with.
+    pub config: ServerConfig,
+    /// The monotonic epoch of the limiters' clock.
+    epoch: Instant,
+    /// The decision service's limiter.
+    pub limiter: RateLimiter,
+    /// The limits document in force. Writers hold `limits_write` across their database write
+    /// and the swap, so versions never interleave.
+    pub limits: RwLock<Versioned<RateLimitConfig>>,
+    /// Serialises changes of the limits.
+    pub limits_write: tokio::sync::Mutex<()>,
+    /// The limiter of the server's own API.
+    pub api_limiter: RateLimiter,
+    /// The limiter of login attempts.
+    pub login_limiter: RateLimiter,
+    /// The retry policy in force.
+    pub retry_policy: RwLock<Versioned<RetryConfig>>,
+    /// Serialises changes of the retry policy and of the stored statistics.
+    pub retry_write: tokio::sync::Mutex<()>,
+    /// Retry statistics (also stored, per operation).
+    pub retry_stats: SharedRetryStats,
+    /// Recently checked sessions and tokens.
+    pub auth_cache: AuthCache,
+}
+
+impl AppState {
+    /// Opens the database, applies migrations, creates the first admin if there are no users,
+    /// and loads the limits, retry policy and statistics in force.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or holds a document that no longer validates.
+    pub async fn open(config: ServerConfig) -> anyhow::Result<AppState> {
+        let db = db::open(&config.database_url).await?;
+        bootstrap_admin(&db, &config).await?;
+        let limits = load_limits(&db, &config).await?;
+        let retry_policy = load_retry_policy(&db).await?;
+        let stats = load_retry_stats(&db).await?;
+        let limiter = RateLimiter::new(&limits.document).context("the stored limits")?;
+        let api_limiter = RateLimiter::new(&config.api_limits).context("FLOWGATE_API_* limits")?;
+        let login_limiter =
+            RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
+        let retry_stats = SharedRetryStats::new();
+        retry_stats.replace(stats);
+        Ok(AppState(Arc::new(Inner {
+            db,
+            config,
+            epoch: Instant::now(),
+            limiter,
+            limits: RwLock::new(limits),
+            limits_write: tokio::sync::Mutex::new(()),
+            api_limiter,
+            login_limiter,
+            retry_policy: RwLock::new(retry_policy),
+            retry_write: tokio::sync::Mutex::new(()),
+            retry_stats,
+            auth_cache: AuthCache::default(),
+        })))
+    }
+
+    /// The limiters' clock: time since the server started, from a monotonic source.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// The limits document in force.
+    pub fn limits(&self) -> Versioned<RateLimitConfig> {
+        self.limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> Versioned<RetryConfig> {
+        self.retry_policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Creates `admin` when there are no users: with `FLOWGATE_ADMIN_PASSWORD`, else a random
+/// password written to a 0600 file beside the database (whose path, never the password, is
+/// printed).
+async fn bootstrap_admin(db: &SqlitePool, config: &ServerConfig) -> anyhow::Result<()> {
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(db)
+        .await?;
+    if users > 0 {
+        return Ok(());
+    }
+    let (password, file) = match &config.admin_password {
+        Some(p) => (p.clone(), None),
+        None => {
+            let password = auth::new_secret();
+            let path = match db::file_of(&config.database_url) {
+                Some(db_file) => {
+                    let mut name = db_file.file_name().unwrap_or_default().to_os_string();
+                    name.push(".admin-password");
+                    db_file.with_file_name(name)
+                }
+                None => std::env::temp_dir()
+                    .join(format!("flowgate-{}.admin-password", std::process::id())),
+            };
+            write_private(&path, &password)
+                .with_context(|| format!("writing {}", path.display()))?;
+            (password, Some(path))
+        }
+    };
+    let hash = auth::hash_password(password).await?;
+    sqlx::query("INSERT INTO users (username, password_hash, role, is_active, created_at) VALUES ('admin', ?, 'admin', 1, ?)")
+        .bind(hash)
+        .bind(db::now_rfc3339())
+        .execute(db)
+        .await?;
+    match file {
+        Some(path) => {
+            tracing::warn!(file = %path.display(), "created user admin; its password is in the file");
+            println!(
+                "flowgate: created user 'admin'; its password is in {}",
+                path.display()
+            );
+        }
+        None => tracing::info!("created user admin with FLOWGATE_ADMIN_PASSWORD"),
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{contents}")
+}
+
+async fn load_limits(
+    db: &SqlitePool,
+    config: &ServerConfig,
+) -> anyhow::Result<Versioned<RateLimitConfig>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT version, document FROM limits_versions ORDER BY version DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    if let Some((version, document)) = row {
+        let document: RateLimitConfig = serde_json::from_str(&document)
+            .with_context(|| format!("stored limits version {version}"))?;
+        return Ok(Versioned { document, version });
+    }
+    // An empty database: RATE_LIMIT_* seeds it; from now on the stored limits hold.
+    let document = config.initial_limits.clone();
+    sqlx::query("INSERT INTO limits_versions (version, document, changed_by, changed_at) VALUES (1, ?, 'environment', ?)")
+        .bind(serde_json::to_string(&document)?)
+        .bind(db::now_rfc3339())
+        .execute(db)
+        .await?;
+    Ok(Versioned {
+        document,
+        version: 1,
+    })
+}
+
+async fn load_retry_policy(db: &SqlitePool) -> anyhow::Result<Versioned<RetryConfig>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT version, document FROM retry_policy_versions ORDER BY version DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    match row {
+        Some((version, document)) => Ok(Versioned {
+            document: serde_json::from_str(&document)
+                .with_context(|| format!("stored retry policy version {version}"))?,
+            version,
+        }),
+        None => Ok(Versioned {
+            document: RetryConfig::default(),
+            version: 0,
+        }),
+    }
+}
+
+async fn load_retry_stats(db: &SqlitePool) -> anyhow::Result<RetryStats> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT operation, stats FROM retry_stats")
+        .fetch_all(db)
+        .await?;
+    rows.into_iter()
+        .map(|(operation, stats)| {
+            let stats: OperationStats = serde_json::from_str(&stats)
+                .with_context(|| format!("stored statistics of {operation:?}"))?;
+            Ok((operation, stats))
+        })
+        .collect()
+}
