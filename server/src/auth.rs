@@ -325,32 +325,31 @@ impl FromRequestParts<AppState> for AuthUser {
             return Ok(user.clone());
         }
         // A bearer token wins when both are sent: a worker's identity is the one it chose.
-        let user = if let Some(token) = bearer_token(&parts.headers)? {
-            user_for_token(state, digest(token))
-                .await?
-                .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?
-        } else if let Some(cookie) = session_cookie(&parts.headers) {
-            let user =
-                user_for_session(state, digest(cookie))
+        let user =
+            if let Some(token) = bearer_token(&parts.headers)? {
+                user_for_token(state, digest(token))
                     .await?
-                    .ok_or(ApiError::Unauthorized(
-                        "the session has expired; log in again",
-                    ))?;
-            let changes_state =
-                !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            if changes_state && !same_origin(&parts.headers, state.config.public_origin.as_deref())
-            {
-                return Err(ApiError::Forbidden(
+                    .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?
+            } else if let Some(cookie) = session_cookie(&parts.headers) {
+                let user = user_for_session(state, digest(cookie)).await?.ok_or(
+                    ApiError::Unauthorized("the session has expired; log in again"),
+                )?;
+                let changes_state =
+                    !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                if changes_state
+                    && !same_origin(&parts.headers, state.config.public_origin.as_deref())
+                {
+                    return Err(ApiError::Forbidden(
                     "a change made with a session cookie must come from the console's own origin"
                         .into(),
                 ));
-            }
-            user
-        } else {
-            return Err(ApiError::Unauthorized(
-                "log in, or send Authorization: Bearer <token>",
-            ));
-        };
+                }
+                user
+            } else {
+                return Err(ApiError::Unauthorized(
+                    "log in, or send Authorization: Bearer <token>",
+                ));
+            };
         parts.extensions.insert(user.clone());
         Ok(user)
     }

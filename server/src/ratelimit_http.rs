@@ -96,7 +96,7 @@ impl From<&Decision> for DecisionJson {
             retry_after: secs_ms_ceil(d.retry_after),
             scope: d.scope.as_str(),
             window: d.window.as_str(),
-            buckets: d.buckets().iter().map(BucketJson::from).collect(),
+            buckets: d.buckets().map(|b| BucketJson::from(&b)).collect(),
         }
     }
 }
@@ -104,7 +104,7 @@ impl From<&Decision> for DecisionJson {
 /// `RateLimit-Policy`, `RateLimit` and (when denied) `Retry-After` for a decision.
 pub fn decision_headers(d: &Decision) -> HeaderMap {
     let mut policy = String::new();
-    for (i, b) in d.buckets().iter().enumerate() {
+    for (i, b) in d.buckets().enumerate() {
         if i > 0 {
             policy.push_str(", ");
         }

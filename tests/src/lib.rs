@@ -1,1 +1,282 @@
-//! End-to-end tests of flowgate across its parts.
+//! End-to-end tests of flowgate across its parts. This library starts the real
+//! `flowgate-server` binary on `127.0.0.1:0` against a fresh SQLite file and talks to it over
+//! HTTP; the tests live in `tests/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The first admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
+
+/// The server binary: `FLOWGATE_SERVER_BIN`, else `flowgate-server` in this test's target
+/// directory (`scripts/test` builds it first).
+pub fn server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FLOWGATE_SERVER_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/flowgate-server
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("flowgate-server"))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p flowgate-server` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running server process with its own database directory.
+pub struct Server {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// What the server wrote to stderr and stdout (its logs), collected as it runs.
+    pub logs: std::sync::Arc<std::sync::Mutex<String>>,
+    child: Child,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Starts a server on a fresh database in `dir`, with extra environment variables.
+    pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn(dir.to_path_buf(), env).await
+    }
+
+    async fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> Server {
+        let mut command = Command::new(server_binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("FLOWGATE_ADDR", "127.0.0.1:0")
+            .env("FLOWGATE_DATABASE_URL", format!("sqlite://{}", dir.join("flowgate.db").display()))
+            .env("FLOWGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("FLOWGATE_CONSOLE_DIR", dir.join("no-console"))
+            .env("FLOWGATE_LOG", "info,tower_http=debug")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start flowgate-server");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut logs = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(url) = line.strip_prefix("flowgate listening on ") {
+                    return url.to_string();
+                }
+            }
+            panic!("flowgate-server exited before listening");
+        })
+        .await
+        .expect("flowgate-server did not start within 30 s");
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut logs = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        Server { base, logs, child, dir, env }
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the server did not stop within 20 s of SIGTERM")
+            .expect("wait");
+        assert!(status.success(), "the server exited with {status}");
+        self.dir.clone()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub async fn kill(mut self) -> PathBuf {
+        self.child.kill().await.expect("kill");
+        self.dir.clone()
+    }
+
+    /// Starts the server again on the same database and environment.
+    pub async fn restart(self) -> Server {
+        let env = self.env.clone();
+        let dir = self.stop().await;
+        Self::spawn(dir, env).await
+    }
+
+    /// The logs so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// A client for this server.
+    pub fn client(&self) -> Client {
+        Client { base: self.base.clone(), http: reqwest::Client::new() }
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy, Debug)]
+pub enum Auth<'a> {
+    /// Not at all.
+    None,
+    /// With a session cookie (and the console's Origin).
+    Cookie(&'a str),
+    /// With a bearer token.
+    Bearer(&'a str),
+}
+
+/// An answer: status, headers, and the body as JSON (`Null` when it is not JSON) and text.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON.
+    pub json: Value,
+    /// The body as text.
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts a problem document with `status`; returns its `errors` pointers.
+    pub fn problem(&self, status: StatusCode) -> Vec<String> {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.headers[CONTENT_TYPE], "application/problem+json", "{}", self.text);
+        assert_eq!(self.json["status"], status.as_u16(), "{}", self.text);
+        assert!(self.json["detail"].is_string(), "{}", self.text);
+        self.json["errors"]
+            .as_array()
+            .map(|e| e.iter().map(|e| e["pointer"].as_str().unwrap_or("?").to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// An HTTP client bound to one server.
+#[derive(Clone)]
+pub struct Client {
+    /// The server's base URL.
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for a server at `base`.
+    pub fn new_for(base: &str) -> Client {
+        Client { base: base.to_string(), http: reqwest::Client::new() }
+    }
+
+    /// Sends `method path` with an optional JSON body (or raw text with its content type).
+    pub async fn send(&self, method: Method, path: &str, body: Body<'_>, auth: Auth<'_>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        req = match auth {
+            Auth::None => req,
+            Auth::Cookie(c) => req.header(COOKIE, format!("flowgate_session={c}")).header(ORIGIN, &self.base),
+            Auth::Bearer(t) => req.header(AUTHORIZATION, format!("Bearer {t}")),
+        };
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req.header(CONTENT_TYPE, "application/json").body(v.to_string()),
+            Body::Raw(content_type, text) => req.header(CONTENT_TYPE, content_type).body(text.to_string()),
+        };
+        let response = req.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, json, text }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str, auth: Auth<'_>) -> Reply {
+        self.send(Method::GET, path, Body::None, auth).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value, auth: Auth<'_>) -> Reply {
+        self.send(Method::POST, path, Body::Json(body), auth).await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value, auth: Auth<'_>) -> Reply {
+        self.send(Method::PUT, path, Body::Json(body), auth).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str, auth: Auth<'_>) -> Reply {
+        self.send(Method::DELETE, path, Body::None, auth).await
+    }
+
+    /// Logs in; returns the session cookie's value.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let r = self
+            .post("/api/v1/auth/login", &serde_json::json!({"username": username, "password": password}), Auth::None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let cookie = r.headers[SET_COOKIE].to_str().expect("cookie");
+        cookie
+            .strip_prefix("flowgate_session=")
+            .and_then(|c| c.split(';').next())
+            .expect("session cookie")
+            .to_string()
+    }
+
+    /// Logs in as admin and creates an API token; returns (cookie, token).
+    pub async fn admin(&self) -> (String, String) {
+        let cookie = self.login("admin", ADMIN_PASSWORD).await;
+        let token = self.token(&cookie, "e2e").await;
+        (cookie, token)
+    }
+
+    /// A new API token for the user of `cookie`.
+    pub async fn token(&self, cookie: &str, name: &str) -> String {
+        let r = self.post("/api/v1/tokens", &serde_json::json!({"name": name}), Auth::Cookie(cookie)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["token"].as_str().expect("token").to_string()
+    }
+
+    /// Creates a user (as the admin of `admin_cookie`) and logs them in; returns their cookie.
+    pub async fn user(&self, admin_cookie: &str, name: &str) -> String {
+        let body = serde_json::json!({"username": name, "password": "e2e-user-password", "role": "user"});
+        let r = self.post("/api/v1/users", &body, Auth::Cookie(admin_cookie)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        self.login(name, "e2e-user-password").await
+    }
+}
+
+/// A request body.
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    /// None.
+    None,
+    /// JSON.
+    Json(&'a Value),
+    /// Raw text with a content type.
+    Raw(&'a str, &'a str),
+}

@@ -82,6 +82,51 @@ impl BucketStatus {
     }
 }
 
+/// One bucket as a decision keeps it: half the size of a [`BucketStatus`], because a decision
+/// is returned by value on every check and copying it is a measurable part of the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawBucket {
+    pub(crate) scope: Scope,
+    pub(crate) window: Window,
+    pub(crate) limit: u32,
+    pub(crate) capacity: u32,
+    pub(crate) remaining: u32,
+    pub(crate) reset_after: u64,
+    pub(crate) retry_after: u64,
+}
+
+impl RawBucket {
+    pub(crate) fn new(
+        scope: Scope,
+        window: Window,
+        limit: u32,
+        capacity: u32,
+        v: &Verdict,
+    ) -> Self {
+        RawBucket {
+            scope,
+            window,
+            limit,
+            capacity,
+            remaining: v.remaining,
+            reset_after: v.reset_after,
+            retry_after: v.retry_after,
+        }
+    }
+
+    fn status(&self) -> BucketStatus {
+        BucketStatus {
+            scope: self.scope,
+            window: self.window,
+            limit: self.limit,
+            capacity: self.capacity,
+            remaining: self.remaining,
+            reset_after: Duration::from_nanos(self.reset_after),
+            retry_after: Duration::from_nanos(self.retry_after),
+        }
+    }
+}
+
 /// The answer to one check.
 ///
 /// The flattened fields describe the *binding* bucket: when denied, the one with the longest
@@ -105,44 +150,57 @@ pub struct Decision {
     /// Time until every applying bucket holds the cost; zero when allowed. A caller that waits
     /// exactly this long is admitted if nobody else spent meanwhile.
     pub retry_after: Duration,
-    pub(crate) buckets: ArrayVec<BucketStatus, MAX_BUCKETS>,
+    buckets: ArrayVec<RawBucket, MAX_BUCKETS>,
+    binding: u8,
 }
 
 impl Decision {
     /// Every applying bucket, in tie-break order.
-    #[must_use]
-    pub fn buckets(&self) -> &[BucketStatus] {
-        &self.buckets
+    pub fn buckets(
+        &self,
+    ) -> impl ExactSizeIterator<Item = BucketStatus> + DoubleEndedIterator + Clone + '_ {
+        self.buckets.iter().map(RawBucket::status)
     }
 
     /// The binding bucket (the one the flattened fields describe).
     #[must_use]
     pub fn binding(&self) -> BucketStatus {
-        BucketStatus {
-            scope: self.scope,
-            window: self.window,
-            limit: self.limit,
-            capacity: self
-                .buckets
-                .iter()
-                .find(|b| b.scope == self.scope && b.window == self.window)
-                .map_or(self.limit, |b| b.capacity),
-            remaining: self.remaining,
-            reset_after: self.reset_after,
-            retry_after: self.retry_after,
+        let mut b = self.buckets[usize::from(self.binding)].status();
+        b.retry_after = self.retry_after;
+        b
+    }
+
+    /// A decision whose buckets are still to be pushed.
+    #[inline(always)]
+    pub(crate) fn pending(allowed: bool) -> Decision {
+        Decision {
+            allowed,
+            scope: Scope::Global,
+            window: Window::Minute,
+            limit: 0,
+            remaining: 0,
+            reset_after: Duration::ZERO,
+            retry_after: Duration::ZERO,
+            buckets: ArrayVec::new(),
+            binding: 0,
         }
     }
 
-    /// Builds the decision from every applying bucket's status.
-    pub(crate) fn from_buckets(
-        allowed: bool,
-        buckets: ArrayVec<BucketStatus, MAX_BUCKETS>,
-    ) -> Decision {
-        // Buckets arrive in tie-break order, so a strict comparison keeps the earliest.
+    /// Adds the next applying bucket, in tie-break order.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, bucket: RawBucket) {
+        self.buckets.push(bucket);
+    }
+
+    /// Picks the binding bucket among those pushed (never none: the global scope always
+    /// applies) and fills the flattened fields from it.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self) {
+        // A strict comparison keeps the earliest of equals.
         let mut binding = 0;
-        for (i, b) in buckets.iter().enumerate().skip(1) {
-            let best = &buckets[binding];
-            let better = if allowed {
+        for (i, b) in self.buckets.iter().enumerate().skip(1) {
+            let best = &self.buckets[binding];
+            let better = if self.allowed {
                 b.remaining < best.remaining
             } else {
                 b.retry_after > best.retry_after
@@ -151,20 +209,15 @@ impl Decision {
                 binding = i;
             }
         }
-        let b = buckets[binding];
-        Decision {
-            allowed,
-            scope: b.scope,
-            window: b.window,
-            limit: b.limit,
-            remaining: b.remaining,
-            reset_after: b.reset_after,
-            retry_after: if allowed {
-                Duration::ZERO
-            } else {
-                b.retry_after
-            },
-            buckets,
-        }
+        let Some(&b) = self.buckets.get(binding) else {
+            return;
+        };
+        self.scope = b.scope;
+        self.window = b.window;
+        self.limit = b.limit;
+        self.remaining = b.remaining;
+        self.reset_after = Duration::from_nanos(b.reset_after);
+        self.retry_after = Duration::from_nanos(if self.allowed { 0 } else { b.retry_after });
+        self.binding = binding as u8;
     }
 }

@@ -6,12 +6,18 @@
 //! `max(tat, now) + n·T`, which is allowed while that stays within `now + C·T`. A `tat` of 0
 //! (or any instant already past) is a full bucket, so a key never seen needs no state at all.
 
+use strength_reduce::StrengthReducedU64;
+
 /// The fixed parameters of one bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Gcra {
     /// Nanoseconds per token: `ceil(window / limit)`. Rounding up never lets the bucket admit
     /// more than its limit per window.
     interval: u64,
+    /// `interval` prepared for fast division: counting the tokens left is a division per
+    /// bucket on every check, and a hardware 64-bit division costs as much as the rest of the
+    /// bucket's arithmetic.
+    per_token: StrengthReducedU64,
     /// `capacity · interval`: how far ahead of `now` the arrival time may run.
     horizon: u64,
     capacity: u32,
@@ -32,14 +38,23 @@ pub(crate) struct Verdict {
     pub(crate) retry_after: u64,
 }
 
+impl PartialEq for Gcra {
+    fn eq(&self, other: &Self) -> bool {
+        (self.interval, self.capacity) == (other.interval, other.capacity)
+    }
+}
+
+impl Eq for Gcra {}
+
 impl Gcra {
     /// A bucket holding at most `capacity` tokens that refills `limit` tokens per
     /// `window_nanos`. Both counts are positive (the config is validated first).
     pub(crate) fn new(limit: u32, capacity: u32, window_nanos: u64) -> Gcra {
         debug_assert!(limit > 0 && capacity > 0);
-        let interval = window_nanos.div_ceil(u64::from(limit.max(1)));
+        let interval = window_nanos.div_ceil(u64::from(limit.max(1))).max(1);
         Gcra {
             interval,
+            per_token: StrengthReducedU64::new(interval),
             horizon: interval.saturating_mul(u64::from(capacity)),
             capacity,
         }
@@ -55,6 +70,7 @@ impl Gcra {
     }
 
     /// Judges spending `cost` tokens at `now` from arrival time `tat`; changes nothing.
+    #[inline]
     pub(crate) fn judge(&self, tat: u64, now: u64, cost: u32) -> Verdict {
         let base = tat.max(now);
         let limit_at = now.saturating_add(self.horizon);
@@ -80,7 +96,7 @@ impl Gcra {
 
     /// Whole tokens in `slack` nanoseconds of headroom.
     fn tokens(&self, slack: u64) -> u32 {
-        u32::try_from(slack / self.interval.max(1))
+        u32::try_from(slack / self.per_token)
             .unwrap_or(u32::MAX)
             .min(self.capacity)
     }

@@ -111,6 +111,7 @@ impl RateLimiter {
     ///
     /// # Errors
     /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
+    #[inline]
     pub fn is_allowed(
         &self,
         key: &str,

@@ -301,6 +301,7 @@ impl Limits {
     }
 
     /// The buckets that apply to `request`, after checking its cost.
+    #[inline]
     pub(crate) fn applying(&self, request: &Request<'_>) -> Result<Applying, Error> {
         let mut ids = Applying::new();
         ids.extend(self.global.iter().copied());

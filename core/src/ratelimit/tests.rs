@@ -131,7 +131,7 @@ fn a_denied_check_spends_nothing_in_any_bucket() {
     assert!(!denied.allowed);
     assert_eq!(s.buckets(&limits, "k", t), before);
     // The global minute bucket, which would have held it, is reported as it stands.
-    let global = denied.buckets()[0];
+    let global = denied.buckets().next().unwrap();
     assert_eq!(
         (global.scope, global.remaining, global.retry_after),
         (Scope::Global, 9, Duration::ZERO)
@@ -205,7 +205,7 @@ fn binding_bucket_is_the_longest_wait_when_denied() {
     // Global minute waits 1 s, pixelfed hour (2 per hour, burst 1) waits 30 min.
     assert_eq!((d.scope, d.window), (Scope::Platform, Window::Hour));
     assert_eq!(d.retry_after, Duration::from_secs(1800));
-    assert_eq!(d.buckets()[0].retry_after, SEC);
+    assert_eq!(d.buckets().next().unwrap().retry_after, SEC);
 }
 
 #[test]
@@ -283,6 +283,41 @@ fn idle_keys_are_dropped_so_memory_follows_active_keys() {
         .unwrap();
     }
     assert!(s.len() <= 2 * 1024 + 1, "{} keys kept", s.len());
+}
+
+#[test]
+fn a_key_using_many_scopes_at_once_keeps_every_debt() {
+    // Six endpoints of three windows: eighteen scoped buckets owed at once, more than one
+    // request can touch.
+    let mut c = RateLimitConfig {
+        max_burst: 20,
+        ..Default::default()
+    };
+    let names: Vec<String> = (0..6).map(|i| format!("e{i}")).collect();
+    for n in &names {
+        c.endpoint_limits
+            .insert(n.clone(), scope(Some(2), Some(20), Some(200), None));
+    }
+    let limits = Limits::new(&c).unwrap();
+    let mut s = KeyedState::with_seed(0);
+    let t = Duration::ZERO;
+    for _ in 0..2 {
+        for n in &names {
+            assert!(
+                s.is_allowed(&limits, "k", &Request::new(Some(n), None), t)
+                    .unwrap()
+                    .allowed
+            );
+        }
+    }
+    for n in &names {
+        let d = s
+            .is_allowed(&limits, "k", &Request::new(Some(n), None), t)
+            .unwrap();
+        assert!(!d.allowed, "{n} forgot what it is owed");
+        assert_eq!((d.scope, d.window), (Scope::Endpoint, Window::Minute));
+    }
+    assert_eq!(s.buckets(&limits, "k", t).len(), 3 + 18);
 }
 
 #[test]

@@ -1,0 +1,68 @@
+# Shared by scripts/run and scripts/test: install what is missing, quickly skip what is there.
+# Sourced, not run.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# Pinned tools. WASM_BINDGEN must equal the `wasm-bindgen = "=..."` pin in Cargo.toml: the CLI
+# and the crate must agree exactly (checked below).
+WASM_BINDGEN=0.2.130
+TRUNK=0.21.14
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "need root to run: $*" >&2; return 1; fi
+}
+
+apt_updated=
+# ensure_apt <command> <package>...: installs the packages when the command is missing.
+ensure_apt() {
+    local cmd=$1; shift
+    command -v "$cmd" >/dev/null && return 0
+    say "installing $* (Debian packages)"
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rust_targets() {
+    local installed
+    installed=$(rustup target list --installed)
+    for t in wasm32-unknown-unknown thumbv7em-none-eabihf; do
+        grep -qx "$t" <<<"$installed" || { say "adding Rust target $t"; rustup target add "$t"; }
+    done
+}
+
+ensure_wasm_bindgen() {
+    local pinned
+    pinned=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' "$ROOT/Cargo.toml")
+    if [ "$pinned" != "$WASM_BINDGEN" ]; then
+        echo "scripts/lib.sh pins wasm-bindgen-cli $WASM_BINDGEN but Cargo.toml pins $pinned" >&2
+        return 1
+    fi
+    if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN" ]; then
+        say "installing wasm-bindgen-cli $WASM_BINDGEN (about 5 minutes)"
+        # --locked fails here: one locked dependency is missing from the registry mirror.
+        cargo install wasm-bindgen-cli --version "$WASM_BINDGEN" --force
+    fi
+}
+
+ensure_trunk() {
+    if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK" ]; then
+        say "installing trunk $TRUNK (15 minutes or more on 2 cores)"
+        # Without --locked a newer cssparser is picked and the build fails.
+        cargo install trunk --version "$TRUNK" --locked --force
+    fi
+}
+
+# Builds the admin console into dist/ (skipped while its sources are unchanged).
+build_console() {
+    ensure_rust_targets
+    ensure_wasm_bindgen
+    ensure_trunk
+    say "building the admin console (trunk build --release)"
+    (cd "$ROOT" && trunk build --release)
+}
