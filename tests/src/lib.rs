@@ -50,7 +50,10 @@ pub struct Server {
 impl Server {
     /// Starts a server on a fresh database in `dir`, with extra environment variables.
     pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::spawn(dir.to_path_buf(), env).await
     }
 
@@ -60,7 +63,10 @@ impl Server {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("FLOWGATE_ADDR", "127.0.0.1:0")
-            .env("FLOWGATE_DATABASE_URL", format!("sqlite://{}", dir.join("flowgate.db").display()))
+            .env(
+                "FLOWGATE_DATABASE_URL",
+                format!("sqlite://{}", dir.join("flowgate.db").display()),
+            )
             .env("FLOWGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("FLOWGATE_CONSOLE_DIR", dir.join("no-console"))
             .env("FLOWGATE_LOG", "info,tower_http=debug")
@@ -75,7 +81,9 @@ impl Server {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let mut logs = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut logs = sink
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 logs.push_str(&line);
                 logs.push('\n');
             }
@@ -95,18 +103,29 @@ impl Server {
         let sink = logs.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                let mut logs = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut logs = sink
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 logs.push_str(&line);
                 logs.push('\n');
             }
         });
-        Server { base, logs, child, dir, env }
+        Server {
+            base,
+            logs,
+            child,
+            dir,
+            env,
+        }
     }
 
     /// Stops the server with SIGTERM and waits for it to exit.
     pub async fn stop(mut self) -> PathBuf {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
         }
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
@@ -131,12 +150,18 @@ impl Server {
 
     /// The logs so far.
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// A client for this server.
     pub fn client(&self) -> Client {
-        Client { base: self.base.clone(), http: reqwest::Client::new() }
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+        }
     }
 }
 
@@ -168,12 +193,20 @@ impl Reply {
     /// Asserts a problem document with `status`; returns its `errors` pointers.
     pub fn problem(&self, status: StatusCode) -> Vec<String> {
         assert_eq!(self.status, status, "{}", self.text);
-        assert_eq!(self.headers[CONTENT_TYPE], "application/problem+json", "{}", self.text);
+        assert_eq!(
+            self.headers[CONTENT_TYPE], "application/problem+json",
+            "{}",
+            self.text
+        );
         assert_eq!(self.json["status"], status.as_u16(), "{}", self.text);
         assert!(self.json["detail"].is_string(), "{}", self.text);
         self.json["errors"]
             .as_array()
-            .map(|e| e.iter().map(|e| e["pointer"].as_str().unwrap_or("?").to_string()).collect())
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["pointer"].as_str().unwrap_or("?").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -189,7 +222,10 @@ pub struct Client {
 impl Client {
     /// A client for a server at `base`.
     pub fn new_for(base: &str) -> Client {
-        Client { base: base.to_string(), http: reqwest::Client::new() }
+        Client {
+            base: base.to_string(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Sends `method path` with an optional JSON body (or raw text with its content type).
@@ -197,20 +233,31 @@ impl Client {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         req = match auth {
             Auth::None => req,
-            Auth::Cookie(c) => req.header(COOKIE, format!("flowgate_session={c}")).header(ORIGIN, &self.base),
+            Auth::Cookie(c) => req
+                .header(COOKIE, format!("flowgate_session={c}"))
+                .header(ORIGIN, &self.base),
             Auth::Bearer(t) => req.header(AUTHORIZATION, format!("Bearer {t}")),
         };
         req = match body {
             Body::None => req,
-            Body::Json(v) => req.header(CONTENT_TYPE, "application/json").body(v.to_string()),
-            Body::Raw(content_type, text) => req.header(CONTENT_TYPE, content_type).body(text.to_string()),
+            Body::Json(v) => req
+                .header(CONTENT_TYPE, "application/json")
+                .body(v.to_string()),
+            Body::Raw(content_type, text) => req
+                .header(CONTENT_TYPE, content_type)
+                .body(text.to_string()),
         };
         let response = req.send().await.expect("request");
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, json, text }
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
     }
 
     /// `GET path`.
@@ -236,7 +283,11 @@ impl Client {
     /// Logs in; returns the session cookie's value.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let r = self
-            .post("/api/v1/auth/login", &serde_json::json!({"username": username, "password": password}), Auth::None)
+            .post(
+                "/api/v1/auth/login",
+                &serde_json::json!({"username": username, "password": password}),
+                Auth::None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let cookie = r.headers[SET_COOKIE].to_str().expect("cookie");
@@ -256,15 +307,24 @@ impl Client {
 
     /// A new API token for the user of `cookie`.
     pub async fn token(&self, cookie: &str, name: &str) -> String {
-        let r = self.post("/api/v1/tokens", &serde_json::json!({"name": name}), Auth::Cookie(cookie)).await;
+        let r = self
+            .post(
+                "/api/v1/tokens",
+                &serde_json::json!({"name": name}),
+                Auth::Cookie(cookie),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.json["token"].as_str().expect("token").to_string()
     }
 
     /// Creates a user (as the admin of `admin_cookie`) and logs them in; returns their cookie.
     pub async fn user(&self, admin_cookie: &str, name: &str) -> String {
-        let body = serde_json::json!({"username": name, "password": "e2e-user-password", "role": "user"});
-        let r = self.post("/api/v1/users", &body, Auth::Cookie(admin_cookie)).await;
+        let body =
+            serde_json::json!({"username": name, "password": "e2e-user-password", "role": "user"});
+        let r = self
+            .post("/api/v1/users", &body, Auth::Cookie(admin_cookie))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         self.login(name, "e2e-user-password").await
     }

@@ -9,15 +9,31 @@ use serde_json::json;
 async fn login_token_limits_round_trip_burst_reset_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     // RATE_LIMIT_* seeds the empty database.
-    let server = Server::start(dir.path(), &[("RATE_LIMIT_REQUESTS_PER_MINUTE", "120"), ("RATE_LIMIT_MAX_BURST", "4")]).await;
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("RATE_LIMIT_REQUESTS_PER_MINUTE", "120"),
+            ("RATE_LIMIT_MAX_BURST", "4"),
+        ],
+    )
+    .await;
     let c = server.client();
     assert_eq!(c.get("/healthz", Auth::None).await.text, "ok");
     let (cookie, token) = c.admin().await;
     let me = c.get("/api/v1/auth/me", Auth::Bearer(&token)).await;
-    assert_eq!((me.json["username"].as_str(), me.json["via"].as_str()), (Some("admin"), Some("token")));
+    assert_eq!(
+        (me.json["username"].as_str(), me.json["via"].as_str()),
+        (Some("admin"), Some("token"))
+    );
 
     let seeded = c.get("/api/v1/limits", Auth::Cookie(&cookie)).await;
-    assert_eq!((seeded.json["requests_per_minute"].as_u64(), seeded.json["max_burst"].as_u64()), (Some(120), Some(4)));
+    assert_eq!(
+        (
+            seeded.json["requests_per_minute"].as_u64(),
+            seeded.json["max_burst"].as_u64()
+        ),
+        (Some(120), Some(4))
+    );
 
     // A round trip of the whole document.
     let doc = json!({
@@ -27,29 +43,61 @@ async fn login_token_limits_round_trip_burst_reset_and_restart() {
         "platform_endpoint_limits": {"pixelfed": {"media": {"minute": 5, "burst": 2}}}
     });
     let put = c.put("/api/v1/limits", &doc, Auth::Bearer(&token)).await;
-    assert_eq!((put.status, put.headers["etag"].to_str().unwrap()), (StatusCode::OK, "\"2\""));
-    assert_eq!(c.get("/api/v1/limits", Auth::Bearer(&token)).await.json, doc);
+    assert_eq!(
+        (put.status, put.headers["etag"].to_str().unwrap()),
+        (StatusCode::OK, "\"2\"")
+    );
+    assert_eq!(
+        c.get("/api/v1/limits", Auth::Bearer(&token)).await.json,
+        doc
+    );
 
     // A burst of checks: three pass, the fourth is denied with the right Retry-After.
     let check = json!({"key": "bot-1"});
     for left in [2, 1, 0] {
-        let r = c.post("/api/v1/limits/check", &check, Auth::Bearer(&token)).await;
-        assert_eq!((r.json["allowed"].as_bool(), r.json["remaining"].as_u64()), (Some(true), Some(left)), "{}", r.text);
+        let r = c
+            .post("/api/v1/limits/check", &check, Auth::Bearer(&token))
+            .await;
+        assert_eq!(
+            (r.json["allowed"].as_bool(), r.json["remaining"].as_u64()),
+            (Some(true), Some(left)),
+            "{}",
+            r.text
+        );
     }
-    let denied = c.post("/api/v1/limits/check", &check, Auth::Bearer(&token)).await;
+    let denied = c
+        .post("/api/v1/limits/check", &check, Auth::Bearer(&token))
+        .await;
     assert_eq!(denied.status, StatusCode::OK);
     assert_eq!(denied.json["allowed"], false);
     assert_eq!(denied.headers["retry-after"], "1");
     let wait = denied.json["retry_after"].as_f64().unwrap();
     assert!(wait > 0.0 && wait <= 1.0, "{wait}");
-    assert!(denied.headers["ratelimit"].to_str().unwrap().starts_with("\"global-minute\";r=0;t="));
+    assert!(
+        denied.headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"global-minute\";r=0;t=")
+    );
     // Waiting the reported time is enough.
     tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
-    assert_eq!(c.post("/api/v1/limits/check", &check, Auth::Bearer(&token)).await.json["allowed"], true);
+    assert_eq!(
+        c.post("/api/v1/limits/check", &check, Auth::Bearer(&token))
+            .await
+            .json["allowed"],
+        true
+    );
 
     // Reset makes the key new again.
-    assert_eq!(c.delete("/api/v1/limits/keys/bot-1", Auth::Bearer(&token)).await.status, StatusCode::NO_CONTENT);
-    let fresh = c.post("/api/v1/limits/check", &check, Auth::Bearer(&token)).await;
+    assert_eq!(
+        c.delete("/api/v1/limits/keys/bot-1", Auth::Bearer(&token))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let fresh = c
+        .post("/api/v1/limits/check", &check, Auth::Bearer(&token))
+        .await;
     assert_eq!(fresh.json["remaining"], 2);
 
     // A restart keeps the configuration and the accounts; the environment seeds only an empty
@@ -57,7 +105,10 @@ async fn login_token_limits_round_trip_burst_reset_and_restart() {
     let server = server.restart().await;
     let c = server.client();
     let after = c.get("/api/v1/limits", Auth::Bearer(&token)).await;
-    assert_eq!((after.json.clone(), after.headers["etag"].to_str().unwrap()), (doc, "\"2\""));
+    assert_eq!(
+        (after.json.clone(), after.headers["etag"].to_str().unwrap()),
+        (doc, "\"2\"")
+    );
     let history = c.get("/api/v1/limits/history", Auth::Bearer(&token)).await;
     assert_eq!(history.json.as_array().unwrap().len(), 2);
     server.stop().await;
@@ -72,43 +123,142 @@ async fn bad_input_of_every_kind_gets_a_4xx_problem_and_changes_nothing() {
     let bearer = Auth::Bearer(&token);
 
     // Authentication.
-    c.get("/api/v1/limits", Auth::None).await.problem(StatusCode::UNAUTHORIZED);
-    c.get("/api/v1/limits", Auth::Bearer("fg_forged")).await.problem(StatusCode::UNAUTHORIZED);
-    c.post("/api/v1/auth/login", &json!({"username": "admin", "password": "wrong"}), Auth::None)
+    c.get("/api/v1/limits", Auth::None)
         .await
         .problem(StatusCode::UNAUTHORIZED);
+    c.get("/api/v1/limits", Auth::Bearer("fg_forged"))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    c.post(
+        "/api/v1/auth/login",
+        &json!({"username": "admin", "password": "wrong"}),
+        Auth::None,
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
     // Bodies that are not JSON, not an object, the wrong shape, or invalid.
     for raw in ["{", "[1,2", "null x", ""] {
-        c.send(Method::PUT, "/api/v1/limits", Body::Raw("application/json", raw), bearer).await.problem(StatusCode::BAD_REQUEST);
+        c.send(
+            Method::PUT,
+            "/api/v1/limits",
+            Body::Raw("application/json", raw),
+            bearer,
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
     }
-    c.send(Method::PUT, "/api/v1/limits", Body::Raw("text/plain", "{}"), bearer).await.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    c.send(
+        Method::PUT,
+        "/api/v1/limits",
+        Body::Raw("text/plain", "{}"),
+        bearer,
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     for (path, method, body, pointers) in [
         ("/api/v1/limits", Method::PUT, json!([]), vec![""]),
-        ("/api/v1/limits", Method::PUT, json!({"requests_per_minute": 0}), vec!["/requests_per_minute"]),
-        ("/api/v1/limits", Method::PUT, json!({"requests_per_hour": -1}), vec!["/requests_per_hour"]),
-        ("/api/v1/limits", Method::PUT, json!({"max_burst": 1.5}), vec!["/max_burst"]),
-        ("/api/v1/limits", Method::PUT, json!({"endpoint_limits": {"media": {"minute": "ten"}}}), vec!["/endpoint_limits/media/minute"]),
-        ("/api/v1/limits", Method::PUT, json!({"surprise": true}), vec!["/surprise"]),
-        ("/api/v1/limits/check", Method::POST, json!({"key": "k", "cost": 0}), vec!["/cost"]),
-        ("/api/v1/limits/check", Method::POST, json!({"key": ""}), vec!["/key"]),
-        ("/api/v1/retry/config", Method::PUT, json!({"base_delay": -1}), vec!["/base_delay"]),
-        ("/api/v1/retry/config", Method::PUT, json!({"jitter_factor": "lots"}), vec!["/jitter_factor"]),
-        ("/api/v1/retry/report", Method::POST, json!({"operation": "x", "attempts": 0, "outcome": "success"}), vec!["/attempts"]),
-        ("/api/v1/users", Method::POST, json!({"username": "eve", "password": "x", "role": "user"}), vec!["/password"]),
-        ("/api/v1/tokens", Method::POST, json!({"name": ""}), vec!["/name"]),
+        (
+            "/api/v1/limits",
+            Method::PUT,
+            json!({"requests_per_minute": 0}),
+            vec!["/requests_per_minute"],
+        ),
+        (
+            "/api/v1/limits",
+            Method::PUT,
+            json!({"requests_per_hour": -1}),
+            vec!["/requests_per_hour"],
+        ),
+        (
+            "/api/v1/limits",
+            Method::PUT,
+            json!({"max_burst": 1.5}),
+            vec!["/max_burst"],
+        ),
+        (
+            "/api/v1/limits",
+            Method::PUT,
+            json!({"endpoint_limits": {"media": {"minute": "ten"}}}),
+            vec!["/endpoint_limits/media/minute"],
+        ),
+        (
+            "/api/v1/limits",
+            Method::PUT,
+            json!({"surprise": true}),
+            vec!["/surprise"],
+        ),
+        (
+            "/api/v1/limits/check",
+            Method::POST,
+            json!({"key": "k", "cost": 0}),
+            vec!["/cost"],
+        ),
+        (
+            "/api/v1/limits/check",
+            Method::POST,
+            json!({"key": ""}),
+            vec!["/key"],
+        ),
+        (
+            "/api/v1/retry/config",
+            Method::PUT,
+            json!({"base_delay": -1}),
+            vec!["/base_delay"],
+        ),
+        (
+            "/api/v1/retry/config",
+            Method::PUT,
+            json!({"jitter_factor": "lots"}),
+            vec!["/jitter_factor"],
+        ),
+        (
+            "/api/v1/retry/report",
+            Method::POST,
+            json!({"operation": "x", "attempts": 0, "outcome": "success"}),
+            vec!["/attempts"],
+        ),
+        (
+            "/api/v1/users",
+            Method::POST,
+            json!({"username": "eve", "password": "x", "role": "user"}),
+            vec!["/password"],
+        ),
+        (
+            "/api/v1/tokens",
+            Method::POST,
+            json!({"name": ""}),
+            vec!["/name"],
+        ),
     ] {
         let r = c.send(method, path, Body::Json(&body), bearer).await;
-        assert_eq!(r.problem(StatusCode::UNPROCESSABLE_ENTITY), pointers, "{path} {body}");
+        assert_eq!(
+            r.problem(StatusCode::UNPROCESSABLE_ENTITY),
+            pointers,
+            "{path} {body}"
+        );
     }
     // Too large, unknown paths, bad query and path parameters.
     let huge = "x".repeat(100_000);
-    c.send(Method::POST, "/api/v1/limits/check", Body::Raw("application/json", &format!("{{\"key\":\"{huge}\"}}")), bearer)
+    c.send(
+        Method::POST,
+        "/api/v1/limits/check",
+        Body::Raw("application/json", &format!("{{\"key\":\"{huge}\"}}")),
+        bearer,
+    )
+    .await
+    .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    c.get("/api/v1/no/such/thing", bearer)
         .await
-        .problem(StatusCode::PAYLOAD_TOO_LARGE);
-    c.get("/api/v1/no/such/thing", bearer).await.problem(StatusCode::NOT_FOUND);
-    c.get("/api/v1/limits/history?limit=many", bearer).await.problem(StatusCode::BAD_REQUEST);
-    c.get("/api/v1/limits/keys/k?cost=-1", bearer).await.problem(StatusCode::BAD_REQUEST);
-    c.delete("/api/v1/tokens/99999", bearer).await.problem(StatusCode::NOT_FOUND);
+        .problem(StatusCode::NOT_FOUND);
+    c.get("/api/v1/limits/history?limit=many", bearer)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    c.get("/api/v1/limits/keys/k?cost=-1", bearer)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    c.delete("/api/v1/tokens/99999", bearer)
+        .await
+        .problem(StatusCode::NOT_FOUND);
     // A cross-site change with the admin's cookie.
     let forged = reqwest::Client::new()
         .put(format!("{}/api/v1/limits", c.base))
@@ -123,12 +273,27 @@ async fn bad_input_of_every_kind_gets_a_4xx_problem_and_changes_nothing() {
 
     // Nothing changed.
     let limits = c.get("/api/v1/limits", bearer).await;
-    assert_eq!((limits.headers["etag"].to_str().unwrap(), limits.json["requests_per_minute"].as_u64()), ("\"1\"", Some(60)));
-    assert_eq!(c.get("/api/v1/retry/config", bearer).await.json["base_delay"], 1.0);
+    assert_eq!(
+        (
+            limits.headers["etag"].to_str().unwrap(),
+            limits.json["requests_per_minute"].as_u64()
+        ),
+        ("\"1\"", Some(60))
+    );
+    assert_eq!(
+        c.get("/api/v1/retry/config", bearer).await.json["base_delay"],
+        1.0
+    );
     // No 5xx anywhere, and no secret in the logs.
     let logs = server.logs();
-    assert!(!logs.contains(" 500 ") && !logs.contains("status=500"), "{logs}");
-    assert!(!logs.contains(&token) && !logs.contains(&cookie) && !logs.contains(ADMIN_PASSWORD), "a secret was logged");
+    assert!(
+        !logs.contains(" 500 ") && !logs.contains("status=500"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(&token) && !logs.contains(&cookie) && !logs.contains(ADMIN_PASSWORD),
+        "a secret was logged"
+    );
     server.stop().await;
 }
 
@@ -137,7 +302,10 @@ async fn a_malformed_environment_variable_stops_the_server_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(flowgate_tests::server_binary())
         .env("FLOWGATE_ADDR", "127.0.0.1:0")
-        .env("FLOWGATE_DATABASE_URL", format!("sqlite://{}", dir.path().join("x.db").display()))
+        .env(
+            "FLOWGATE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("x.db").display()),
+        )
         .env("RATE_LIMIT_MASTODON_MINUTE", "lots")
         .output()
         .await
@@ -154,7 +322,10 @@ async fn without_a_password_the_first_admin_gets_a_random_one_in_a_private_file(
     let mut child = tokio::process::Command::new(flowgate_tests::server_binary())
         .env_clear()
         .env("FLOWGATE_ADDR", "127.0.0.1:0")
-        .env("FLOWGATE_DATABASE_URL", format!("sqlite://{}", dir.path().join("fg.db").display()))
+        .env(
+            "FLOWGATE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("fg.db").display()),
+        )
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -176,7 +347,10 @@ async fn without_a_password_the_first_admin_gets_a_random_one_in_a_private_file(
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
-    assert!(!printed.contains(&password), "the password itself was printed");
+    assert!(
+        !printed.contains(&password),
+        "the password itself was printed"
+    );
     let c = flowgate_tests::Client::new_for(&base);
     c.login("admin", &password).await;
 }
