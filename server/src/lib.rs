@@ -12,19 +12,20 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod live;
 pub mod ratelimit_http;
 mod routes;
+pub mod secrets;
 pub mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -39,7 +40,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP API, the console and the health check.
 pub fn app(state: AppState) -> Router {
-    use routes::{accounts, limits, retry};
+    use routes::{accounts, limits, platforms, retry, tasks};
 
     // Everything under /api/v1 but the decision service counts against the caller's own API
     // limits; the decision service is what callers pay for, not overhead to protect against.
@@ -54,7 +55,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/tokens/{id}",
-            axum::routing::delete(accounts::delete_token),
+            delete(accounts::delete_token),
         )
         .route("/limits", get(limits::get).put(limits::put))
         .route("/limits/history", get(limits::history))
@@ -68,6 +69,16 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/retry/report", post(retry::report))
         .route("/retry/stats", get(retry::stats))
+        .route("/tasks", post(tasks::create).get(tasks::list))
+        .route("/tasks/{id}/progress", get(tasks::progress).put(tasks::update))
+        .route("/tasks/{id}/events", get(tasks::events))
+        .route("/platforms", get(platforms::list).post(platforms::create))
+        .route("/platforms/{id}", patch(platforms::update).delete(platforms::delete))
+        .route(
+            "/context",
+            get(platforms::get_context).put(platforms::set_context).delete(platforms::clear_context),
+        )
+        .route("/posts", get(platforms::list_posts).post(platforms::create_post))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit_http::limit_api,
@@ -96,8 +107,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish (streams are cut after a grace period).
+/// Serves `app(state)` on `listener` until `shutdown` completes, then ends the event streams
+/// and lets requests in flight finish.
 ///
 /// # Errors
 /// When the listener fails.
@@ -106,11 +117,11 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let signal = async move {
+        shutdown.await;
+        // Event streams never finish on their own; end them so that shutdown does not wait.
+        state.begin_shutdown();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(signal).await
 }
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -12,6 +12,8 @@ use sqlx::SqlitePool;
 use crate::auth::{self, AuthCache};
 use crate::config::ServerConfig;
 use crate::db;
+use crate::live::Live;
+use crate::secrets::Vault;
 
 /// A versioned document in force (limits, retry policy).
 #[derive(Debug, Clone)]
@@ -61,6 +63,12 @@ pub struct Inner {
     pub retry_stats: SharedRetryStats,
     /// Recently checked sessions and tokens.
     pub auth_cache: AuthCache,
+    /// Tasks being watched or worked on.
+    pub live: Live,
+    /// Seals platform access tokens.
+    pub vault: Vault,
+    /// Becomes true when the server stops, so that event streams end.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -81,6 +89,12 @@ impl AppState {
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
         let retry_stats = SharedRetryStats::new();
         retry_stats.replace(stats);
+        let key_file = db::file_of(&config.database_url).map(|f| {
+            let mut name = f.file_name().unwrap_or_default().to_os_string();
+            name.push(".secret-key");
+            f.with_file_name(name)
+        });
+        let vault = Vault::open(config.secret_key.as_deref(), key_file.as_deref())?;
         Ok(AppState(Arc::new(Inner {
             db,
             config,
@@ -94,6 +108,9 @@ impl AppState {
             retry_write: tokio::sync::Mutex::new(()),
             retry_stats,
             auth_cache: AuthCache::default(),
+            live: Live::default(),
+            vault,
+            shutdown: tokio::sync::watch::channel(false).0,
         })))
     }
 
@@ -108,6 +125,11 @@ impl AppState {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Ends every event stream: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// The retry policy in force.
@@ -167,7 +189,7 @@ async fn bootstrap_admin(db: &SqlitePool, config: &ServerConfig) -> anyhow::Resu
 }
 
 /// Writes `contents` to a new file only its owner can read.
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -139,6 +139,10 @@ pub(crate) async fn logout(
             .bind(&hash[..])
             .execute(&state.db)
             .await?;
+        sqlx::query("DELETE FROM contexts WHERE owner = ?")
+            .bind(user.context_owner())
+            .execute(&state.db)
+            .await?;
         state.auth_cache.forget(&hash);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

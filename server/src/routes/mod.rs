@@ -3,7 +3,9 @@
 pub(crate) mod accounts;
 pub(crate) mod console;
 pub(crate) mod limits;
+pub(crate) mod platforms;
 pub(crate) mod retry;
+pub(crate) mod tasks;
 
 use std::net::SocketAddr;
 

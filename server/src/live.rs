@@ -1,0 +1,385 @@
+//! Tasks and their live progress: every update is validated by the core's model, stored, and
+//! only then published to the task's subscribers.
+//!
+//! Each task being watched or worked on has a slot: a lock that orders its updates, the core's
+//! [`TaskProgress`] (which keeps the recent samples its ETA comes from), and a
+//! `tokio::sync::watch` channel holding the newest snapshot, already serialised. A watch channel
+//! is exactly the delivery the SSE contract asks for: a subscriber that keeps up sees every
+//! snapshot in order, one that falls behind finds the newest waiting (never a backlog, never a
+//! lost final state), and a slow subscriber never slows the publisher or anyone else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use flowgate_core::progress::{Details, ProgressStatus, ProgressUpdate, TaskProgress, TaskStatus};
+use serde::Serialize;
+use sqlx::SqlitePool;
+use tokio::sync::watch;
+
+use crate::db;
+use crate::error::ApiError;
+
+/// A task as the API shows it: the core's `ProgressStatus` with RFC 3339 times, and the task's
+/// own fields beside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskJson {
+    /// The task's id (a UUID).
+    pub task_id: String,
+    /// Its owner.
+    pub user_id: i64,
+    /// The platform connection it captions for, if any.
+    pub platform_connection_id: Option<i64>,
+    /// What is being done now.
+    pub current_step: String,
+    /// 0 to 100.
+    pub progress_percent: u8,
+    /// Free-form details.
+    pub details: Details,
+    /// queued, running, completed, failed or cancelled.
+    pub status: TaskStatus,
+    /// One more per update.
+    pub seq: u64,
+    /// Estimated seconds left as of `updated_at`.
+    pub eta: Option<f64>,
+    /// Why it failed, if it did.
+    pub error_message: Option<String>,
+    /// The settings it was created with.
+    pub settings: serde_json::Value,
+    /// Creation time.
+    pub created_at: String,
+    /// When it left `queued`.
+    pub started_at: Option<String>,
+    /// The last update.
+    pub updated_at: String,
+    /// When it reached a terminal status.
+    pub completed_at: Option<String>,
+}
+
+/// The newest state of a task, serialised once for every subscriber.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Whether the task has ended.
+    pub terminal: bool,
+    /// The [`TaskJson`] as JSON.
+    pub json: String,
+}
+
+/// A task's columns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct TaskRow {
+    id: String,
+    user_id: i64,
+    platform_connection_id: Option<i64>,
+    settings: String,
+    status: String,
+    progress_percent: i64,
+    current_step: String,
+    details: String,
+    seq: i64,
+    eta_seconds: Option<f64>,
+    error_message: Option<String>,
+    created_at: String,
+    started_at: Option<String>,
+    updated_at: String,
+    completed_at: Option<String>,
+}
+
+const TASK_COLUMNS: &str = "id, user_id, platform_connection_id, settings, status, progress_percent, current_step, \
+     details, seq, eta_seconds, error_message, created_at, started_at, updated_at, completed_at";
+
+/// A task's state between updates.
+#[derive(Debug, Clone)]
+struct Task {
+    progress: TaskProgress,
+    platform_connection_id: Option<i64>,
+    settings: serde_json::Value,
+    error_message: Option<String>,
+    created_at: String,
+    completed_at: Option<String>,
+}
+
+fn since_epoch(rfc3339: &str) -> anyhow::Result<Duration> {
+    let t: jiff::Timestamp = rfc3339.parse()?;
+    Ok(Duration::try_from(t.duration_since(jiff::Timestamp::UNIX_EPOCH))?)
+}
+
+fn rfc3339(since_epoch: Duration) -> String {
+    let t = jiff::Timestamp::UNIX_EPOCH
+        .checked_add(jiff::SignedDuration::try_from(since_epoch).unwrap_or(jiff::SignedDuration::ZERO))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    db::rfc3339(t)
+}
+
+/// Wall-clock time since the Unix epoch: what progress times are kept in.
+pub fn wall_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl Task {
+    fn from_row(row: TaskRow) -> anyhow::Result<Task> {
+        let status = TaskStatus::parse(&row.status).ok_or_else(|| anyhow::anyhow!("task {} has status {:?}", row.id, row.status))?;
+        let progress = ProgressStatus {
+            task_id: row.id,
+            user_id: row.user_id,
+            current_step: row.current_step,
+            progress_percent: u8::try_from(row.progress_percent.clamp(0, 100)).unwrap_or(0),
+            details: serde_json::from_str(&row.details)?,
+            status,
+            seq: u64::try_from(row.seq).unwrap_or(0),
+            started_at: row.started_at.as_deref().map(since_epoch).transpose()?,
+            updated_at: since_epoch(&row.updated_at)?,
+            eta: row.eta_seconds.and_then(flowgate_core::duration_from_secs_f64),
+        };
+        Ok(Task {
+            progress: TaskProgress::from_status(progress),
+            platform_connection_id: row.platform_connection_id,
+            settings: serde_json::from_str(&row.settings)?,
+            error_message: row.error_message,
+            created_at: row.created_at,
+            completed_at: row.completed_at,
+        })
+    }
+
+    fn json(&self) -> TaskJson {
+        let s = self.progress.status();
+        TaskJson {
+            task_id: s.task_id.clone(),
+            user_id: s.user_id,
+            platform_connection_id: self.platform_connection_id,
+            current_step: s.current_step.clone(),
+            progress_percent: s.progress_percent,
+            details: s.details.clone(),
+            status: s.status,
+            seq: s.seq,
+            eta: s.eta.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+            error_message: self.error_message.clone(),
+            settings: self.settings.clone(),
+            created_at: self.created_at.clone(),
+            started_at: s.started_at.map(rfc3339),
+            updated_at: rfc3339(s.updated_at),
+            completed_at: self.completed_at.clone(),
+        }
+    }
+
+    fn snapshot(&self) -> Result<Arc<Snapshot>, ApiError> {
+        let s = self.progress.status();
+        Ok(Arc::new(Snapshot { seq: s.seq, terminal: s.status.is_terminal(), json: serde_json::to_string(&self.json())? }))
+    }
+}
+
+/// A task being watched or worked on.
+struct Slot {
+    /// The task's owner (it never changes).
+    user_id: i64,
+    /// Orders the task's updates; held across the database write, so it is tokio's.
+    task: tokio::sync::Mutex<Task>,
+    tx: watch::Sender<Arc<Snapshot>>,
+}
+
+/// The live tasks.
+#[derive(Default)]
+pub struct Live {
+    // A std lock: held only to find or insert a slot, never across an await.
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+/// A progress update as the API takes it: the core's update and, for a failure, its message.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// What is being done now.
+    pub current_step: String,
+    /// 0 to 100.
+    pub progress_percent: i64,
+    /// Replaces the details when given.
+    #[serde(default)]
+    pub details: Option<Details>,
+    /// The new status (running when left out).
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+    /// Why the task failed.
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+impl Live {
+    /// The owner's task `id` as stored (404 for a missing or someone else's task).
+    pub async fn load(db: &SqlitePool, id: &str, user_id: i64) -> Result<TaskJson, ApiError> {
+        Ok(Self::load_task(db, id, user_id).await?.json())
+    }
+
+    async fn load_task(db: &SqlitePool, id: &str, user_id: i64) -> Result<Task, ApiError> {
+        let row: Option<TaskRow> = sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND user_id = ?"))
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?;
+        let row = row.ok_or(ApiError::NotFound("no such task"))?;
+        Ok(Task::from_row(row)?)
+    }
+
+    /// The caller's tasks, newest first.
+    pub async fn list(db: &SqlitePool, user_id: i64, limit: u32, offset: u32) -> Result<(Vec<TaskJson>, i64), ApiError> {
+        let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(user_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_one(db)
+            .await?;
+        let tasks = rows.into_iter().map(|r| Task::from_row(r).map(|t| t.json())).collect::<anyhow::Result<_>>()?;
+        Ok((tasks, total))
+    }
+
+    /// Creates a queued task.
+    pub async fn create(
+        db: &SqlitePool,
+        user_id: i64,
+        platform_connection_id: Option<i64>,
+        settings: serde_json::Value,
+    ) -> Result<TaskJson, ApiError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = wall_now();
+        let created_at = rfc3339(now);
+        sqlx::query(
+            "INSERT INTO tasks (id, user_id, platform_connection_id, settings, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(platform_connection_id)
+        .bind(settings.to_string())
+        .bind(&created_at)
+        .bind(&created_at)
+        .execute(db)
+        .await?;
+        let task = Task {
+            progress: TaskProgress::new(id, user_id, since_epoch(&created_at).unwrap_or(now)),
+            platform_connection_id,
+            settings,
+            error_message: None,
+            created_at,
+            completed_at: None,
+        };
+        Ok(task.json())
+    }
+
+    /// The slot of the owner's task `id`, loading it if nobody is watching it yet.
+    async fn slot(&self, db: &SqlitePool, id: &str, user_id: i64) -> Result<Arc<Slot>, ApiError> {
+        if let Some(slot) = self.slots.lock().unwrap_or_else(PoisonError::into_inner).get(id) {
+            return if slot.user_id == user_id {
+                Ok(Arc::clone(slot))
+            } else {
+                Err(ApiError::NotFound("no such task"))
+            };
+        }
+        let task = Self::load_task(db, id, user_id).await?;
+        let (tx, _) = watch::channel(task.snapshot()?);
+        let fresh = Arc::new(Slot { user_id, task: tokio::sync::Mutex::new(task), tx });
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another request may have loaded it meanwhile: keep the first.
+        Ok(Arc::clone(slots.entry(id.to_string()).or_insert(fresh)))
+    }
+
+    /// Subscribes to the owner's task: the receiver holds the current snapshot.
+    pub async fn subscribe(&self, db: &SqlitePool, id: &str, user_id: i64) -> Result<watch::Receiver<Arc<Snapshot>>, ApiError> {
+        Ok(self.slot(db, id, user_id).await?.tx.subscribe())
+    }
+
+    /// Applies an update: validated by the core, stored, then published. Returns the new state.
+    pub async fn update(&self, db: &SqlitePool, id: &str, user_id: i64, body: UpdateBody) -> Result<TaskJson, ApiError> {
+        if let Some(message) = &body.error_message
+            && message.len() > 4_000
+        {
+            return Err(ApiError::field("/error_message", "must be at most 4000 bytes"));
+        }
+        let slot = self.slot(db, id, user_id).await?;
+        let mut task = slot.task.lock().await;
+        let mut next = task.clone();
+        let update = ProgressUpdate {
+            current_step: body.current_step,
+            progress_percent: body.progress_percent,
+            details: body.details,
+            status: body.status,
+        };
+        let now = wall_now();
+        next.progress.apply(&update, now).map_err(progress_error)?;
+        let status = next.progress.status().status;
+        if status.is_terminal() {
+            next.completed_at = Some(rfc3339(now));
+        }
+        if body.error_message.is_some() {
+            next.error_message = body.error_message;
+        }
+        let s = next.progress.status();
+        let stored = sqlx::query(
+            "UPDATE tasks SET status = ?, progress_percent = ?, current_step = ?, details = ?, seq = ?, eta_seconds = ?,
+                 error_message = ?, started_at = ?, updated_at = ?, completed_at = ?
+             WHERE id = ? AND seq = ?",
+        )
+        .bind(status.as_str())
+        .bind(i64::from(s.progress_percent))
+        .bind(&s.current_step)
+        .bind(serde_json::to_string(&s.details)?)
+        .bind(i64::try_from(s.seq).unwrap_or(i64::MAX))
+        .bind(s.eta.map(|d| d.as_secs_f64()))
+        .bind(&next.error_message)
+        .bind(s.started_at.map(rfc3339))
+        .bind(rfc3339(s.updated_at))
+        .bind(&next.completed_at)
+        .bind(id)
+        .bind(i64::try_from(task.progress.status().seq).unwrap_or(i64::MAX))
+        .execute(db)
+        .await?;
+        if stored.rows_affected() != 1 {
+            // Updates of a task go through its slot, so only a second server on the same
+            // database gets here.
+            return Err(ApiError::Conflict("the task changed meanwhile; read it and try again".into()));
+        }
+        let json = next.json();
+        *task = next;
+        // Stored first, published second: a subscriber never sees what a crash could lose.
+        slot.tx.send_replace(task.snapshot()?);
+        if status.is_terminal() {
+            drop(task);
+            self.forget_if_unwatched(id);
+        }
+        Ok(json)
+    }
+
+    /// Drops a finished task's slot once nobody watches it.
+    pub fn forget_if_unwatched(&self, id: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get(id)
+            && slot.tx.receiver_count() == 0
+            && slot.tx.borrow().terminal
+        {
+            slots.remove(id);
+        }
+    }
+
+    /// How many tasks have a slot (for tests of the clean-up).
+    pub fn slots(&self) -> usize {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+fn progress_error(e: flowgate_core::progress::Error) -> ApiError {
+    use flowgate_core::progress::Error;
+    match e {
+        Error::InvalidUpdate(errors) => ApiError::Validation(errors),
+        Error::Finished { .. } | Error::BackToQueued => ApiError::Conflict(e.to_string()),
+        Error::UnknownTask | Error::NotOwner => ApiError::NotFound("no such task"),
+        other => ApiError::Conflict(other.to_string()),
+    }
+}

@@ -1,0 +1,452 @@
+//! Platform connections (access tokens write-only, encrypted at rest), the platform context of
+//! a session or token, and posts filtered by it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use flowgate_core::context::{self, PlatformConnection, PlatformContext, PlatformInfo, PlatformType, User};
+use serde::{Deserialize, Serialize};
+
+use super::check_name;
+use crate::auth::AuthUser;
+use crate::db;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+/// A connection as the API shows it: never its token.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub(crate) struct ConnectionJson {
+    id: i64,
+    name: String,
+    platform_type: String,
+    instance_url: String,
+    username: String,
+    is_active: bool,
+    is_default: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+const CONNECTION_COLUMNS: &str =
+    "id, name, platform_type, instance_url, username, is_active, is_default, created_at, updated_at";
+
+/// What an access token is sealed with: bound to its owner, so a sealed token copied to
+/// another user's row does not open.
+fn token_context(user_id: i64) -> Vec<u8> {
+    format!("flowgate platform token of user {user_id}").into_bytes()
+}
+
+fn check_token(token: &str) -> Result<(), ApiError> {
+    check_name("/access_token", token, 4096)
+}
+
+/// `GET /api/v1/platforms`: the caller's connections.
+pub(crate) async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<ConnectionJson>>, ApiError> {
+    let rows = sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"))
+        .bind(user.id)
+        .fetch_all(&state.db)
+        .await?;
+    Ok(Json(rows))
+}
+
+async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<ConnectionJson, ApiError> {
+    sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE id = ? AND user_id = ?"))
+        .bind(id)
+        .bind(user.id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("no such platform connection"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewConnection {
+    name: String,
+    platform_type: PlatformType,
+    instance_url: String,
+    username: String,
+    access_token: String,
+    is_active: Option<bool>,
+    is_default: Option<bool>,
+}
+
+fn instance_url(url: &str) -> Result<String, ApiError> {
+    context::normalize_instance_url(url).map_err(|e| ApiError::field("/instance_url", e.to_string()))
+}
+
+fn unique_name(e: sqlx::Error, name: &str) -> ApiError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            ApiError::Conflict(format!("you already have a platform connection named {name:?}"))
+        }
+        other => other.into(),
+    }
+}
+
+/// `POST /api/v1/platforms`: adds a connection. The user's first one becomes the default.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewConnection>,
+) -> Result<(StatusCode, Json<ConnectionJson>), ApiError> {
+    check_name("/name", &body.name, 100)?;
+    check_name("/username", &body.username, 100)?;
+    check_token(&body.access_token)?;
+    let url = instance_url(&body.instance_url)?;
+    let sealed = state.vault.seal(&body.access_token, &token_context(user.id))?;
+    let mut tx = state.db.begin().await?;
+    let has_default: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM platform_connections WHERE user_id = ? AND is_default = 1")
+        .bind(user.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let is_default = body.is_default.unwrap_or(!has_default);
+    if is_default {
+        sqlx::query("UPDATE platform_connections SET is_default = 0 WHERE user_id = ?")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let now = db::now_rfc3339();
+    let id = sqlx::query(
+        "INSERT INTO platform_connections (user_id, name, platform_type, instance_url, username, access_token_enc, is_active, is_default, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(user.id)
+    .bind(&body.name)
+    .bind(body.platform_type.as_str())
+    .bind(&url)
+    .bind(&body.username)
+    .bind(sealed)
+    .bind(body.is_active.unwrap_or(true))
+    .bind(is_default)
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_name(e, &body.name))?
+    .last_insert_rowid();
+    tx.commit().await?;
+    tracing::info!(user = %user.username, connection = id, "platform connection added");
+    Ok((StatusCode::CREATED, Json(owned(&state, &user, id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConnectionChange {
+    name: Option<String>,
+    instance_url: Option<String>,
+    username: Option<String>,
+    access_token: Option<String>,
+    is_active: Option<bool>,
+    is_default: Option<bool>,
+}
+
+/// `PATCH /api/v1/platforms/{id}` (owner): changes the given fields.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ConnectionChange>,
+) -> Result<Json<ConnectionJson>, ApiError> {
+    let current = owned(&state, &user, id).await?;
+    if let Some(name) = &body.name {
+        check_name("/name", name, 100)?;
+    }
+    if let Some(username) = &body.username {
+        check_name("/username", username, 100)?;
+    }
+    let url = body.instance_url.as_deref().map(instance_url).transpose()?;
+    let sealed = match &body.access_token {
+        Some(token) => {
+            check_token(token)?;
+            Some(state.vault.seal(token, &token_context(user.id))?)
+        }
+        None => None,
+    };
+    let mut tx = state.db.begin().await?;
+    if body.is_default == Some(true) {
+        sqlx::query("UPDATE platform_connections SET is_default = 0 WHERE user_id = ? AND id <> ?")
+            .bind(user.id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE platform_connections SET name = COALESCE(?, name), instance_url = COALESCE(?, instance_url),
+             username = COALESCE(?, username), access_token_enc = COALESCE(?, access_token_enc),
+             is_active = COALESCE(?, is_active), is_default = COALESCE(?, is_default), updated_at = ?
+         WHERE id = ? AND user_id = ?",
+    )
+    .bind(&body.name)
+    .bind(url)
+    .bind(&body.username)
+    .bind(sealed)
+    .bind(body.is_active)
+    .bind(body.is_default)
+    .bind(db::now_rfc3339())
+    .bind(id)
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_name(e, body.name.as_deref().unwrap_or(&current.name)))?;
+    tx.commit().await?;
+    Ok(Json(owned(&state, &user, id).await?))
+}
+
+/// `DELETE /api/v1/platforms/{id}` (owner).
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let done = sqlx::query("DELETE FROM platform_connections WHERE id = ? AND user_id = ?")
+        .bind(id)
+        .bind(user.id)
+        .execute(&state.db)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound("no such platform connection"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's user record and connections, as the core's context rules take them.
+async fn user_and_connections(state: &AppState, user: &AuthUser) -> Result<(User, Vec<PlatformConnection>), ApiError> {
+    let (username, is_active): (String, bool) = sqlx::query_as("SELECT username, is_active FROM users WHERE id = ?")
+        .bind(user.id)
+        .fetch_one(&state.db)
+        .await?;
+    let rows: Vec<ConnectionJson> =
+        sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"))
+            .bind(user.id)
+            .fetch_all(&state.db)
+            .await?;
+    let connections = rows
+        .into_iter()
+        .map(|r| {
+            let platform_type = PlatformType::parse(&r.platform_type)
+                .ok_or_else(|| anyhow::anyhow!("connection {} has platform {:?}", r.id, r.platform_type))?;
+            Ok(PlatformConnection {
+                id: r.id,
+                user_id: user.id,
+                name: r.name,
+                platform_type,
+                instance_url: r.instance_url,
+                username: r.username,
+                is_active: r.is_active,
+                is_default: r.is_default,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((User { id: user.id, username, is_active }, connections))
+}
+
+/// The context as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct ContextJson {
+    user_id: i64,
+    platform_connection_id: Option<i64>,
+    is_valid: bool,
+    platform_info: Option<PlatformInfo>,
+}
+
+impl From<&PlatformContext> for ContextJson {
+    fn from(c: &PlatformContext) -> Self {
+        ContextJson {
+            user_id: c.user_id,
+            platform_connection_id: c.platform_connection_id,
+            is_valid: c.is_valid(),
+            platform_info: c.platform_info(),
+        }
+    }
+}
+
+/// The caller's current context, if one is set.
+async fn current_context(state: &AppState, user: &AuthUser) -> Result<PlatformContext, ApiError> {
+    let owner = user.context_owner();
+    let chosen: Option<i64> = sqlx::query_scalar("SELECT platform_connection_id FROM contexts WHERE owner = ? AND user_id = ?")
+        .bind(&owner)
+        .bind(user.id)
+        .fetch_optional(&state.db)
+        .await?;
+    let (record, connections) = user_and_connections(state, user).await?;
+    let connection = chosen.and_then(|id| connections.into_iter().find(|c| c.id == id));
+    Ok(PlatformContext {
+        user_id: user.id,
+        user: Some(record),
+        platform_connection_id: connection.as_ref().map(|c| c.id),
+        platform_connection: connection,
+        session_id: Some(owner),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContextChoice {
+    platform_connection_id: Option<i64>,
+}
+
+/// `PUT /api/v1/context`: sets the context of this session (or token) by the core's rules.
+pub(crate) async fn set_context(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<ContextChoice>,
+) -> Result<Json<ContextJson>, ApiError> {
+    let (record, connections) = user_and_connections(&state, &user).await?;
+    let owner = user.context_owner();
+    let context = context::select_context(&record, &connections, body.platform_connection_id, Some(owner.clone()))
+        .map_err(|e| match e {
+            context::Error::ConnectionNotFound => ApiError::NotFound("no such platform connection"),
+            context::Error::UserInactive => ApiError::Forbidden(e.to_string()),
+            other => ApiError::Conflict(other.to_string()),
+        })?;
+    sqlx::query(
+        "INSERT INTO contexts (owner, user_id, platform_connection_id, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (owner) DO UPDATE SET platform_connection_id = excluded.platform_connection_id, updated_at = excluded.updated_at",
+    )
+    .bind(&owner)
+    .bind(user.id)
+    .bind(context.platform_connection_id)
+    .bind(db::now_rfc3339())
+    .execute(&state.db)
+    .await?;
+    Ok(Json(ContextJson::from(&context)))
+}
+
+/// `GET /api/v1/context`.
+pub(crate) async fn get_context(State(state): State<AppState>, user: AuthUser) -> Result<Json<ContextJson>, ApiError> {
+    Ok(Json(ContextJson::from(&current_context(&state, &user).await?)))
+}
+
+/// `DELETE /api/v1/context`.
+pub(crate) async fn clear_context(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    sqlx::query("DELETE FROM contexts WHERE owner = ?")
+        .bind(user.context_owner())
+        .execute(&state.db)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewPost {
+    post_id: String,
+    url: Option<String>,
+    content: Option<String>,
+    image_count: Option<u32>,
+    platform_connection_id: Option<i64>,
+    platform_type: Option<PlatformType>,
+    instance_url: Option<String>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub(crate) struct PostJson {
+    id: i64,
+    post_id: String,
+    url: Option<String>,
+    content: Option<String>,
+    image_count: i64,
+    platform_connection_id: Option<i64>,
+    platform_type: Option<String>,
+    instance_url: Option<String>,
+    created_at: String,
+}
+
+const POST_COLUMNS: &str =
+    "id, post_id, url, content, image_count, platform_connection_id, platform_type, instance_url, created_at";
+
+/// `POST /api/v1/posts`: records a post for the caller, by a connection of theirs, or by
+/// platform and instance, or else by the current context's connection.
+pub(crate) async fn create_post(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewPost>,
+) -> Result<(StatusCode, Json<PostJson>), ApiError> {
+    check_name("/post_id", &body.post_id, 200)?;
+    if body.url.as_ref().is_some_and(|u| u.len() > 2_000) {
+        return Err(ApiError::field("/url", "must be at most 2000 bytes"));
+    }
+    if body.content.as_ref().is_some_and(|c| c.len() > 20_000) {
+        return Err(ApiError::field("/content", "must be at most 20000 bytes"));
+    }
+    let url = body.instance_url.as_deref().map(instance_url).transpose()?;
+    let (connection, platform_type, instance) = match (body.platform_connection_id, body.platform_type, url) {
+        (Some(id), None, None) => {
+            let c = owned(&state, &user, id).await?;
+            (Some(c.id), Some(c.platform_type), Some(c.instance_url))
+        }
+        (None, Some(p), Some(u)) => (None, Some(p.as_str().to_string()), Some(u)),
+        (None, None, None) => {
+            let ctx = current_context(&state, &user).await?;
+            let c = ctx.platform_connection.ok_or_else(|| {
+                ApiError::field("", "give platform_connection_id, or platform_type with instance_url, or set a platform context first")
+            })?;
+            (Some(c.id), Some(c.platform_type.as_str().to_string()), Some(c.instance_url))
+        }
+        _ => {
+            return Err(ApiError::field(
+                "",
+                "give either platform_connection_id, or platform_type with instance_url",
+            ));
+        }
+    };
+    let id = sqlx::query(
+        "INSERT INTO posts (user_id, platform_connection_id, platform_type, instance_url, post_id, url, content, image_count, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(user.id)
+    .bind(connection)
+    .bind(platform_type)
+    .bind(instance)
+    .bind(&body.post_id)
+    .bind(&body.url)
+    .bind(&body.content)
+    .bind(body.image_count.unwrap_or(0))
+    .bind(db::now_rfc3339())
+    .execute(&state.db)
+    .await?
+    .last_insert_rowid();
+    let post = sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
+        .bind(id)
+        .fetch_one(&state.db)
+        .await?;
+    Ok((StatusCode::CREATED, Json(post)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PostPage {
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// `GET /api/v1/posts`: the caller's posts in the current context: those of its connection,
+/// and those recorded by platform and instance that match the connection's.
+pub(crate) async fn list_posts(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(page): ApiQuery<PostPage>,
+) -> Result<Json<Vec<PostJson>>, ApiError> {
+    let ctx = current_context(&state, &user).await?;
+    let connection = match &ctx.platform_connection {
+        Some(c) if ctx.is_valid() => c,
+        Some(_) => return Err(ApiError::Conflict("the platform context's connection is not active".into())),
+        None => return Err(ApiError::Conflict("no platform context is set: PUT /api/v1/context first".into())),
+    };
+    // The same rule as PlatformContext::admits, as SQL.
+    let posts = sqlx::query_as(&format!(
+        "SELECT {POST_COLUMNS} FROM posts WHERE user_id = ?
+           AND (platform_connection_id = ?
+                OR (platform_connection_id IS NULL AND platform_type = ? AND instance_url = ?))
+         ORDER BY id DESC LIMIT ? OFFSET ?"
+    ))
+    .bind(user.id)
+    .bind(connection.id)
+    .bind(connection.platform_type.as_str())
+    .bind(&connection.instance_url)
+    .bind(page.limit.unwrap_or(50).clamp(1, 200))
+    .bind(page.offset.unwrap_or(0))
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(posts))
+}

@@ -1,0 +1,186 @@
+//! Caption tasks, their progress, and the progress as Server-Sent Events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::live::{Live, Snapshot, TaskJson, UpdateBody};
+use crate::state::AppState;
+
+/// What `EventSource` is told to wait before reconnecting.
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+/// How often an idle stream sends a comment, so proxies and clients know it is alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTask {
+    platform_connection_id: Option<i64>,
+    settings: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /api/v1/tasks`: a queued task, optionally for one of the caller's connections.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<NewTask>,
+) -> Result<(StatusCode, Json<TaskJson>), ApiError> {
+    if let Some(id) = body.platform_connection_id {
+        let owned: Option<i64> = sqlx::query_scalar("SELECT id FROM platform_connections WHERE id = ? AND user_id = ?")
+            .bind(id)
+            .bind(user.id)
+            .fetch_optional(&state.db)
+            .await?;
+        if owned.is_none() {
+            return Err(ApiError::field("/platform_connection_id", "no such platform connection"));
+        }
+    }
+    let settings = serde_json::Value::Object(body.settings.unwrap_or_default());
+    if settings.to_string().len() > 16 * 1024 {
+        return Err(ApiError::field("/settings", "must be at most 16 KiB of JSON"));
+    }
+    let task = Live::create(&state.db, user.id, body.platform_connection_id, settings).await?;
+    tracing::info!(task = %task.task_id, user = %user.username, "task created");
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Page {
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TaskPage {
+    tasks: Vec<TaskJson>,
+    total: i64,
+    limit: u32,
+    offset: u32,
+}
+
+/// `GET /api/v1/tasks[?limit=&offset=]`: the caller's tasks, newest first.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let limit = page.limit.unwrap_or(20).clamp(1, 100);
+    let offset = page.offset.unwrap_or(0);
+    let (tasks, total) = Live::list(&state.db, user.id, limit, offset).await?;
+    Ok(Json(TaskPage { tasks, total, limit, offset }))
+}
+
+/// `GET /api/v1/tasks/{id}/progress`.
+pub(crate) async fn progress(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TaskJson>, ApiError> {
+    Ok(Json(Live::load(&state.db, &id, user.id).await?))
+}
+
+/// `PUT /api/v1/tasks/{id}/progress`: stored before it is acknowledged, then streamed.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateBody>,
+) -> Result<Json<TaskJson>, ApiError> {
+    Ok(Json(state.live.update(&state.db, &id, user.id, body).await?))
+}
+
+/// A subscription that frees its task's slot when it ends, if the task has finished and
+/// nobody else watches it.
+struct Watch {
+    rx: Option<watch::Receiver<Arc<Snapshot>>>,
+    state: AppState,
+    id: String,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.rx.take();
+        self.state.live.forget_if_unwatched(&self.id);
+    }
+}
+
+/// Where a stream is.
+struct Stream {
+    watch: Watch,
+    shutdown: watch::Receiver<bool>,
+    /// The snapshot to send first, if the client has not seen it.
+    first: Option<Arc<Snapshot>>,
+    ended: bool,
+    sent_any: bool,
+}
+
+/// `GET /api/v1/tasks/{id}/events`: the progress as `text/event-stream`. First a `progress`
+/// event with the current snapshot (unless `Last-Event-ID` says it was seen), then one per
+/// update; at a terminal status a `done` event, and the stream ends. A task that ended and was
+/// seen answers 204, so that `EventSource` stops reconnecting.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let last_seen: Option<u64> = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let mut rx = state.live.subscribe(&state.db, &id, user.id).await?;
+    let current = Arc::clone(&rx.borrow_and_update());
+    let seen = last_seen.is_some_and(|seen| seen >= current.seq);
+    if current.terminal && seen {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let stream = Stream {
+        watch: Watch { rx: Some(rx), state: state.clone(), id },
+        shutdown: state.shutdown.subscribe(),
+        first: (!seen).then_some(current),
+        ended: false,
+        sent_any: false,
+    };
+    let events = futures_util::stream::unfold(stream, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        let snapshot = match s.first.take() {
+            Some(first) => first,
+            None => {
+                let rx = s.watch.rx.as_mut()?;
+                tokio::select! {
+                    changed = rx.changed() => {
+                        changed.ok()?;
+                        Arc::clone(&rx.borrow_and_update())
+                    }
+                    // The server is stopping: end the stream so shutdown need not wait for it;
+                    // the client reconnects to the next server with Last-Event-ID.
+                    _ = s.shutdown.wait_for(|stopping| *stopping) => return None,
+                }
+            }
+        };
+        let mut event = Event::default()
+            .id(snapshot.seq.to_string())
+            .event(if snapshot.terminal { "done" } else { "progress" })
+            .data(&snapshot.json);
+        if !s.sent_any {
+            event = event.retry(RECONNECT_AFTER);
+            s.sent_any = true;
+        }
+        s.ended = snapshot.terminal;
+        Some((Ok::<_, Infallible>(event), s))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
+}
