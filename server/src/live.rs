@@ -304,6 +304,14 @@ impl Live {
             return Err(ApiError::field("/error_message", "must be at most 4000 bytes"));
         }
         let slot = self.slot(db, id, user_id).await?;
+        let result = Self::apply(&slot, db, id, body).await;
+        // A finished task (just now, or before this refused update) needs no slot unless
+        // someone watches it.
+        self.forget_if_unwatched(id);
+        result
+    }
+
+    async fn apply(slot: &Slot, db: &SqlitePool, id: &str, body: UpdateBody) -> Result<TaskJson, ApiError> {
         let mut task = slot.task.lock().await;
         let mut next = task.clone();
         let update = ProgressUpdate {
@@ -350,10 +358,6 @@ impl Live {
         *task = next;
         // Stored first, published second: a subscriber never sees what a crash could lose.
         slot.tx.send_replace(task.snapshot()?);
-        if status.is_terminal() {
-            drop(task);
-            self.forget_if_unwatched(id);
-        }
         Ok(json)
     }
 

@@ -340,3 +340,98 @@ pub enum Body<'a> {
     /// Raw text with a content type.
     Raw(&'a str, &'a str),
 }
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// `event:` (`message` when absent).
+    pub event: String,
+    /// `id:`.
+    pub id: Option<String>,
+    /// `data:` lines joined by newlines.
+    pub data: String,
+    /// `retry:`.
+    pub retry: Option<u64>,
+}
+
+impl SseEvent {
+    /// The data as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).expect("event data is JSON")
+    }
+}
+
+/// A Server-Sent Events stream being read.
+pub struct SseStream {
+    /// The response's status.
+    pub status: StatusCode,
+    /// The response's headers.
+    pub headers: reqwest::header::HeaderMap,
+    response: Option<reqwest::Response>,
+    buffer: String,
+    /// Comments seen (keep-alives).
+    pub comments: usize,
+}
+
+impl SseStream {
+    /// Opens `path` as an event stream, optionally resuming after `last_event_id`.
+    pub async fn open(client: &Client, path: &str, auth: Auth<'_>, last_event_id: Option<u64>) -> SseStream {
+        let mut req = client.http.get(format!("{}{path}", client.base)).header("accept", "text/event-stream");
+        req = match auth {
+            Auth::None => req,
+            Auth::Cookie(c) => req.header(COOKIE, format!("flowgate_session={c}")),
+            Auth::Bearer(t) => req.header(AUTHORIZATION, format!("Bearer {t}")),
+        };
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let response = req.send().await.expect("open event stream");
+        SseStream {
+            status: response.status(),
+            headers: response.headers().clone(),
+            response: Some(response),
+            buffer: String::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event, or `None` when the stream ends. Panics after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(timeout, self.next_event())
+            .await
+            .expect("no event within the timeout")
+    }
+
+    async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent { event: "message".into(), id: None, data: String::new(), retry: None };
+                let mut has_field = false;
+                let mut data_lines = Vec::new();
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        self.comments += 1;
+                        continue;
+                    }
+                    let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+                    has_field = true;
+                    match field {
+                        "event" => event.event = value.to_string(),
+                        "id" => event.id = Some(value.to_string()),
+                        "data" => data_lines.push(value.to_string()),
+                        "retry" => event.retry = value.parse().ok(),
+                        _ => {}
+                    }
+                }
+                if has_field {
+                    event.data = data_lines.join("\n");
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = self.response.as_mut()?.chunk().await.ok()??;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
