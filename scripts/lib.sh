@@ -66,3 +66,42 @@ build_console() {
     say "building the admin console (trunk build --release)"
     (cd "$ROOT" && trunk build --release)
 }
+
+# Builds the npm package into wasm/pkg and packs it; prints the tarball's path.
+build_npm_package() {
+    ensure_rust_targets
+    ensure_wasm_bindgen
+    local target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+    local pkg="$ROOT/wasm/pkg"
+    say "building the npm package (wasm32, profile wasm)" >&2
+    (cd "$ROOT" && cargo build -p flowgate-wasm --target wasm32-unknown-unknown --profile wasm) >&2
+    local wasm="$target_dir/wasm32-unknown-unknown/wasm/flowgate_wasm.wasm"
+    rm -rf "$pkg" && mkdir -p "$pkg"
+    local strip=(--remove-name-section --remove-producers-section)
+    wasm-bindgen --target nodejs "${strip[@]}" --out-dir "$pkg/node" "$wasm" >&2
+    wasm-bindgen --target web "${strip[@]}" --out-dir "$pkg/web" "$wasm" >&2
+    local version
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)
+    sed "s/@VERSION@/$version/" "$ROOT/wasm/npm/package.json.in" > "$pkg/package.json"
+    cp "$ROOT/wasm/npm/README.md" "$pkg/README.md"
+    (cd "$pkg" && npm pack --silent --pack-destination "$pkg" | tail -n 1 | sed "s|^|$pkg/|")
+}
+
+# Packs the npm package, installs the tarball into a scratch project as a user would, and runs
+# the Node tests (tests/node) there.
+test_npm_package() {
+    local tarball scratch
+    tarball=$(build_npm_package)
+    scratch=$(mktemp -d)
+    say "installing $(basename "$tarball") into a scratch project and running node --test"
+    (
+        cd "$scratch"
+        npm init -y >/dev/null
+        npm install --no-audit --no-fund --silent "$tarball"
+        cp "$ROOT"/tests/node/*.test.mjs .
+        FLOWGATE_VECTORS="$ROOT/tests/vectors" node --test ./*.test.mjs
+    )
+    local status=$?
+    rm -rf "$scratch"
+    return $status
+}

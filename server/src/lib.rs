@@ -53,10 +53,7 @@ pub fn app(state: AppState) -> Router {
             "/tokens",
             post(accounts::create_token).get(accounts::list_tokens),
         )
-        .route(
-            "/tokens/{id}",
-            delete(accounts::delete_token),
-        )
+        .route("/tokens/{id}", delete(accounts::delete_token))
         .route("/limits", get(limits::get).put(limits::put))
         .route("/limits/history", get(limits::history))
         .route(
@@ -70,15 +67,26 @@ pub fn app(state: AppState) -> Router {
         .route("/retry/report", post(retry::report))
         .route("/retry/stats", get(retry::stats))
         .route("/tasks", post(tasks::create).get(tasks::list))
-        .route("/tasks/{id}/progress", get(tasks::progress).put(tasks::update))
+        .route(
+            "/tasks/{id}/progress",
+            get(tasks::progress).put(tasks::update),
+        )
         .route("/tasks/{id}/events", get(tasks::events))
         .route("/platforms", get(platforms::list).post(platforms::create))
-        .route("/platforms/{id}", patch(platforms::update).delete(platforms::delete))
+        .route(
+            "/platforms/{id}",
+            patch(platforms::update).delete(platforms::delete),
+        )
         .route(
             "/context",
-            get(platforms::get_context).put(platforms::set_context).delete(platforms::clear_context),
+            get(platforms::get_context)
+                .put(platforms::set_context)
+                .delete(platforms::clear_context),
         )
-        .route("/posts", get(platforms::list_posts).post(platforms::create_post))
+        .route(
+            "/posts",
+            get(platforms::list_posts).post(platforms::create_post),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit_http::limit_api,
@@ -123,5 +131,7 @@ pub async fn run(
         // Event streams never finish on their own; end them so that shutdown does not wait.
         state.begin_shutdown();
     };
-    axum::serve(listener, app).with_graceful_shutdown(signal).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await
 }

@@ -103,12 +103,16 @@ struct Task {
 
 fn since_epoch(rfc3339: &str) -> anyhow::Result<Duration> {
     let t: jiff::Timestamp = rfc3339.parse()?;
-    Ok(Duration::try_from(t.duration_since(jiff::Timestamp::UNIX_EPOCH))?)
+    Ok(Duration::try_from(
+        t.duration_since(jiff::Timestamp::UNIX_EPOCH),
+    )?)
 }
 
 fn rfc3339(since_epoch: Duration) -> String {
     let t = jiff::Timestamp::UNIX_EPOCH
-        .checked_add(jiff::SignedDuration::try_from(since_epoch).unwrap_or(jiff::SignedDuration::ZERO))
+        .checked_add(
+            jiff::SignedDuration::try_from(since_epoch).unwrap_or(jiff::SignedDuration::ZERO),
+        )
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     db::rfc3339(t)
 }
@@ -122,7 +126,8 @@ pub fn wall_now() -> Duration {
 
 impl Task {
     fn from_row(row: TaskRow) -> anyhow::Result<Task> {
-        let status = TaskStatus::parse(&row.status).ok_or_else(|| anyhow::anyhow!("task {} has status {:?}", row.id, row.status))?;
+        let status = TaskStatus::parse(&row.status)
+            .ok_or_else(|| anyhow::anyhow!("task {} has status {:?}", row.id, row.status))?;
         let progress = ProgressStatus {
             task_id: row.id,
             user_id: row.user_id,
@@ -133,7 +138,9 @@ impl Task {
             seq: u64::try_from(row.seq).unwrap_or(0),
             started_at: row.started_at.as_deref().map(since_epoch).transpose()?,
             updated_at: since_epoch(&row.updated_at)?,
-            eta: row.eta_seconds.and_then(flowgate_core::duration_from_secs_f64),
+            eta: row
+                .eta_seconds
+                .and_then(flowgate_core::duration_from_secs_f64),
         };
         Ok(Task {
             progress: TaskProgress::from_status(progress),
@@ -168,7 +175,11 @@ impl Task {
 
     fn snapshot(&self) -> Result<Arc<Snapshot>, ApiError> {
         let s = self.progress.status();
-        Ok(Arc::new(Snapshot { seq: s.seq, terminal: s.status.is_terminal(), json: serde_json::to_string(&self.json())? }))
+        Ok(Arc::new(Snapshot {
+            seq: s.seq,
+            terminal: s.status.is_terminal(),
+            json: serde_json::to_string(&self.json())?,
+        }))
     }
 }
 
@@ -214,17 +225,24 @@ impl Live {
     }
 
     async fn load_task(db: &SqlitePool, id: &str, user_id: i64) -> Result<Task, ApiError> {
-        let row: Option<TaskRow> = sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND user_id = ?"))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(db)
-            .await?;
+        let row: Option<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND user_id = ?"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(db)
+        .await?;
         let row = row.ok_or(ApiError::NotFound("no such task"))?;
         Ok(Task::from_row(row)?)
     }
 
     /// The caller's tasks, newest first.
-    pub async fn list(db: &SqlitePool, user_id: i64, limit: u32, offset: u32) -> Result<(Vec<TaskJson>, i64), ApiError> {
+    pub async fn list(
+        db: &SqlitePool,
+        user_id: i64,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<TaskJson>, i64), ApiError> {
         let rows: Vec<TaskRow> = sqlx::query_as(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         ))
@@ -237,7 +255,10 @@ impl Live {
             .bind(user_id)
             .fetch_one(db)
             .await?;
-        let tasks = rows.into_iter().map(|r| Task::from_row(r).map(|t| t.json())).collect::<anyhow::Result<_>>()?;
+        let tasks = rows
+            .into_iter()
+            .map(|r| Task::from_row(r).map(|t| t.json()))
+            .collect::<anyhow::Result<_>>()?;
         Ok((tasks, total))
     }
 
@@ -276,7 +297,12 @@ impl Live {
 
     /// The slot of the owner's task `id`, loading it if nobody is watching it yet.
     async fn slot(&self, db: &SqlitePool, id: &str, user_id: i64) -> Result<Arc<Slot>, ApiError> {
-        if let Some(slot) = self.slots.lock().unwrap_or_else(PoisonError::into_inner).get(id) {
+        if let Some(slot) = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+        {
             return if slot.user_id == user_id {
                 Ok(Arc::clone(slot))
             } else {
@@ -285,23 +311,41 @@ impl Live {
         }
         let task = Self::load_task(db, id, user_id).await?;
         let (tx, _) = watch::channel(task.snapshot()?);
-        let fresh = Arc::new(Slot { user_id, task: tokio::sync::Mutex::new(task), tx });
+        let fresh = Arc::new(Slot {
+            user_id,
+            task: tokio::sync::Mutex::new(task),
+            tx,
+        });
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have loaded it meanwhile: keep the first.
         Ok(Arc::clone(slots.entry(id.to_string()).or_insert(fresh)))
     }
 
     /// Subscribes to the owner's task: the receiver holds the current snapshot.
-    pub async fn subscribe(&self, db: &SqlitePool, id: &str, user_id: i64) -> Result<watch::Receiver<Arc<Snapshot>>, ApiError> {
+    pub async fn subscribe(
+        &self,
+        db: &SqlitePool,
+        id: &str,
+        user_id: i64,
+    ) -> Result<watch::Receiver<Arc<Snapshot>>, ApiError> {
         Ok(self.slot(db, id, user_id).await?.tx.subscribe())
     }
 
     /// Applies an update: validated by the core, stored, then published. Returns the new state.
-    pub async fn update(&self, db: &SqlitePool, id: &str, user_id: i64, body: UpdateBody) -> Result<TaskJson, ApiError> {
+    pub async fn update(
+        &self,
+        db: &SqlitePool,
+        id: &str,
+        user_id: i64,
+        body: UpdateBody,
+    ) -> Result<TaskJson, ApiError> {
         if let Some(message) = &body.error_message
             && message.len() > 4_000
         {
-            return Err(ApiError::field("/error_message", "must be at most 4000 bytes"));
+            return Err(ApiError::field(
+                "/error_message",
+                "must be at most 4000 bytes",
+            ));
         }
         let slot = self.slot(db, id, user_id).await?;
         let result = Self::apply(&slot, db, id, body).await;
@@ -311,7 +355,12 @@ impl Live {
         result
     }
 
-    async fn apply(slot: &Slot, db: &SqlitePool, id: &str, body: UpdateBody) -> Result<TaskJson, ApiError> {
+    async fn apply(
+        slot: &Slot,
+        db: &SqlitePool,
+        id: &str,
+        body: UpdateBody,
+    ) -> Result<TaskJson, ApiError> {
         let mut task = slot.task.lock().await;
         let mut next = task.clone();
         let update = ProgressUpdate {
@@ -352,7 +401,9 @@ impl Live {
         if stored.rows_affected() != 1 {
             // Updates of a task go through its slot, so only a second server on the same
             // database gets here.
-            return Err(ApiError::Conflict("the task changed meanwhile; read it and try again".into()));
+            return Err(ApiError::Conflict(
+                "the task changed meanwhile; read it and try again".into(),
+            ));
         }
         let json = next.json();
         *task = next;
@@ -374,7 +425,10 @@ impl Live {
 
     /// How many tasks have a slot (for tests of the clean-up).
     pub fn slots(&self) -> usize {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 

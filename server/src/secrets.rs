@@ -32,19 +32,23 @@ impl Vault {
         let key = match (configured, file) {
             (Some(text), _) => decode_key(text).context("FLOWGATE_SECRET_KEY")?,
             (None, Some(path)) if path.exists() => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 decode_key(text.trim()).with_context(|| format!("the key in {}", path.display()))?
             }
             (None, Some(path)) => {
                 let key = random_key();
                 let text = base64::engine::general_purpose::STANDARD.encode(key);
-                crate::state::write_private(path, &text).with_context(|| format!("writing {}", path.display()))?;
+                crate::state::write_private(path, &text)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 tracing::warn!(file = %path.display(), "generated the key that encrypts platform tokens; keep the file");
                 key
             }
             (None, None) => random_key(),
         };
-        Ok(Vault { cipher: XChaCha20Poly1305::new(&key.into()) })
+        Ok(Vault {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        })
     }
 
     /// `secret` sealed, bound to `context` (which must be given again to open it).
@@ -56,7 +60,13 @@ impl Vault {
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: secret.as_bytes(), aad: context })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.as_bytes(),
+                    aad: context,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         Ok([nonce.as_slice(), &sealed].concat())
     }
@@ -72,7 +82,13 @@ impl Vault {
         let (nonce, body) = sealed.split_at(24);
         let plain = self
             .cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("the secret does not open with this key"))?;
         Ok(String::from_utf8(plain)?)
     }
@@ -124,6 +140,9 @@ mod tests {
         let again = Vault::open(None, Some(&file)).unwrap();
         assert_eq!(again.open_sealed(&sealed, b"").unwrap(), "s");
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

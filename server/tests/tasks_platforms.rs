@@ -8,7 +8,8 @@ use common::{Auth, HOST, ORIGIN, TestApp, assert_problem};
 use serde_json::{Value, json};
 
 async fn connection(app: &TestApp, cookie: &str, body: Value) -> common::Reply {
-    app.post("/api/v1/platforms", body, Auth::Cookie(cookie)).await
+    app.post("/api/v1/platforms", body, Auth::Cookie(cookie))
+        .await
 }
 
 fn mastodon(name: &str, url: &str) -> Value {
@@ -22,29 +23,55 @@ async fn tasks_are_created_listed_newest_first_and_updated_with_validation() {
     let a = Auth::Cookie(&admin);
     let mut ids = Vec::new();
     for i in 0..3 {
-        let r = app.post("/api/v1/tasks", json!({"settings": {"batch": i}}), a).await;
+        let r = app
+            .post("/api/v1/tasks", json!({"settings": {"batch": i}}), a)
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         assert!(uuid_like(r.body["task_id"].as_str().unwrap()));
         ids.push(r.body["task_id"].as_str().unwrap().to_string());
     }
     let page = app.get("/api/v1/tasks?limit=2", a).await;
     assert_eq!(page.body["total"], 3);
-    let listed: Vec<&str> = page.body["tasks"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = page.body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()]);
     let rest = app.get("/api/v1/tasks?limit=2&offset=2", a).await;
     assert_eq!(rest.body["tasks"][0]["task_id"], ids[0].as_str());
 
     let path = format!("/api/v1/tasks/{}/progress", ids[0]);
     for (body, pointer) in [
-        (json!({"current_step": "x", "progress_percent": 101}), "/progress_percent"),
-        (json!({"current_step": "x", "progress_percent": -1}), "/progress_percent"),
-        (json!({"current_step": "x", "progress_percent": 5, "status": "paused"}), "/status"),
-        (json!({"current_step": "x", "progress_percent": 5, "details": [1]}), "/details"),
+        (
+            json!({"current_step": "x", "progress_percent": 101}),
+            "/progress_percent",
+        ),
+        (
+            json!({"current_step": "x", "progress_percent": -1}),
+            "/progress_percent",
+        ),
+        (
+            json!({"current_step": "x", "progress_percent": 5, "status": "paused"}),
+            "/status",
+        ),
+        (
+            json!({"current_step": "x", "progress_percent": 5, "details": [1]}),
+            "/details",
+        ),
         (json!({"current_step": "x"}), ""),
-        (json!({"current_step": "x", "progress_percent": 5, "extra": 1}), "/extra"),
+        (
+            json!({"current_step": "x", "progress_percent": 5, "extra": 1}),
+            "/extra",
+        ),
     ] {
         let r = app.put(&path, body.clone(), a).await;
-        assert_eq!(assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY), [pointer], "{body}");
+        assert_eq!(
+            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY),
+            [pointer],
+            "{body}"
+        );
     }
     let raw = Request::builder()
         .method(Method::PUT)
@@ -56,17 +83,55 @@ async fn tasks_are_created_listed_newest_first_and_updated_with_validation() {
         .body(Body::from("{\"current_step\": "))
         .unwrap();
     assert_problem(&app.raw(raw).await, StatusCode::BAD_REQUEST);
-    assert_eq!(app.get(&path, a).await.body["seq"], 0, "invalid updates change nothing");
+    assert_eq!(
+        app.get(&path, a).await.body["seq"],
+        0,
+        "invalid updates change nothing"
+    );
 
-    let ok = app.put(&path, json!({"current_step": "captioning", "progress_percent": 40, "details": {"images": 4}}), a).await;
-    assert_eq!((ok.body["seq"].as_u64(), ok.body["status"].as_str()), (Some(1), Some("running")));
+    let ok = app
+        .put(
+            &path,
+            json!({"current_step": "captioning", "progress_percent": 40, "details": {"images": 4}}),
+            a,
+        )
+        .await;
+    assert_eq!(
+        (ok.body["seq"].as_u64(), ok.body["status"].as_str()),
+        (Some(1), Some("running"))
+    );
     assert!(ok.body["started_at"].as_str().unwrap().ends_with('Z'));
-    let back = app.put(&path, json!({"current_step": "x", "progress_percent": 40, "status": "queued"}), a).await;
+    let back = app
+        .put(
+            &path,
+            json!({"current_step": "x", "progress_percent": 40, "status": "queued"}),
+            a,
+        )
+        .await;
     assert_problem(&back, StatusCode::CONFLICT);
-    app.put(&path, json!({"current_step": "stop", "progress_percent": 40, "status": "cancelled"}), a).await;
-    assert_problem(&app.put(&path, json!({"current_step": "x", "progress_percent": 50}), a).await, StatusCode::CONFLICT);
-    assert_problem(&app.get("/api/v1/tasks/not-a-task/progress", a).await, StatusCode::NOT_FOUND);
-    assert_problem(&app.get("/api/v1/tasks?limit=lots", a).await, StatusCode::BAD_REQUEST);
+    app.put(
+        &path,
+        json!({"current_step": "stop", "progress_percent": 40, "status": "cancelled"}),
+        a,
+    )
+    .await;
+    assert_problem(
+        &app.put(
+            &path,
+            json!({"current_step": "x", "progress_percent": 50}),
+            a,
+        )
+        .await,
+        StatusCode::CONFLICT,
+    );
+    assert_problem(
+        &app.get("/api/v1/tasks/not-a-task/progress", a).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_problem(
+        &app.get("/api/v1/tasks?limit=lots", a).await,
+        StatusCode::BAD_REQUEST,
+    );
     // A finished task nobody watches holds no memory.
     assert_eq!(app.state.live.slots(), 0);
 }
@@ -82,26 +147,62 @@ async fn connections_validate_keep_one_default_and_never_show_their_token() {
     let a = Auth::Cookie(&admin);
     let first = connection(&app, &admin, mastodon("one", "https://Mastodon.Social/")).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
-    assert_eq!((first.body["instance_url"].as_str(), first.body["is_default"].as_bool()), (Some("https://mastodon.social"), Some(true)));
+    assert_eq!(
+        (
+            first.body["instance_url"].as_str(),
+            first.body["is_default"].as_bool()
+        ),
+        (Some("https://mastodon.social"), Some(true))
+    );
     assert!(first.body.get("access_token").is_none() && !first.text.contains("\"tok\""));
-    let second = connection(&app, &admin, json!({"name": "two", "platform_type": "pixelfed", "instance_url": "http://127.0.0.1:9999",
-        "username": "me", "access_token": "tok2", "is_default": true})).await;
+    let second = connection(
+        &app,
+        &admin,
+        json!({"name": "two", "platform_type": "pixelfed", "instance_url": "http://127.0.0.1:9999",
+        "username": "me", "access_token": "tok2", "is_default": true}),
+    )
+    .await;
     assert_eq!(second.body["is_default"], true);
     let list = app.get("/api/v1/platforms", a).await;
-    let defaults: Vec<bool> = list.body.as_array().unwrap().iter().map(|c| c["is_default"].as_bool().unwrap()).collect();
+    let defaults: Vec<bool> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["is_default"].as_bool().unwrap())
+        .collect();
     assert_eq!(defaults, [false, true]);
-    assert_problem(&connection(&app, &admin, mastodon("one", "https://x.social")).await, StatusCode::CONFLICT);
+    assert_problem(
+        &connection(&app, &admin, mastodon("one", "https://x.social")).await,
+        StatusCode::CONFLICT,
+    );
     for (body, pointer) in [
         (mastodon("bad", "http://mastodon.social"), "/instance_url"),
         (mastodon("bad", "mastodon.social"), "/instance_url"),
         (mastodon("bad", "https://x.social/path"), "/instance_url"),
-        (json!({"name": "bad", "platform_type": "friendica", "instance_url": "https://x.y", "username": "u", "access_token": "t"}), "/platform_type"),
-        (json!({"name": "", "platform_type": "mastodon", "instance_url": "https://x.y", "username": "u", "access_token": "t"}), "/name"),
-        (json!({"name": "n", "platform_type": "mastodon", "instance_url": "https://x.y", "username": "u", "access_token": ""}), "/access_token"),
-        (json!({"name": "n", "platform_type": "mastodon", "instance_url": "https://x.y", "username": "u"}), ""),
+        (
+            json!({"name": "bad", "platform_type": "friendica", "instance_url": "https://x.y", "username": "u", "access_token": "t"}),
+            "/platform_type",
+        ),
+        (
+            json!({"name": "", "platform_type": "mastodon", "instance_url": "https://x.y", "username": "u", "access_token": "t"}),
+            "/name",
+        ),
+        (
+            json!({"name": "n", "platform_type": "mastodon", "instance_url": "https://x.y", "username": "u", "access_token": ""}),
+            "/access_token",
+        ),
+        (
+            json!({"name": "n", "platform_type": "mastodon", "instance_url": "https://x.y", "username": "u"}),
+            "",
+        ),
     ] {
         let r = connection(&app, &admin, body.clone()).await;
-        assert_eq!(assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY), [pointer], "{body}");
+        assert_eq!(
+            assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY),
+            [pointer],
+            "{body}"
+        );
     }
     let id = first.body["id"].as_i64().unwrap();
     let patch = Request::builder()
@@ -111,15 +212,44 @@ async fn connections_validate_keep_one_default_and_never_show_their_token() {
         .header(header::ORIGIN, ORIGIN)
         .header(header::COOKIE, format!("flowgate_session={admin}"))
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(json!({"is_default": true, "is_active": false}).to_string()))
+        .body(Body::from(
+            json!({"is_default": true, "is_active": false}).to_string(),
+        ))
         .unwrap();
     let patched = app.raw(patch).await;
-    assert_eq!((patched.body["is_default"].as_bool(), patched.body["is_active"].as_bool()), (Some(true), Some(false)));
-    let defaults: Vec<bool> = app.get("/api/v1/platforms", a).await.body.as_array().unwrap().iter().map(|c| c["is_default"].as_bool().unwrap()).collect();
+    assert_eq!(
+        (
+            patched.body["is_default"].as_bool(),
+            patched.body["is_active"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    let defaults: Vec<bool> = app
+        .get("/api/v1/platforms", a)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["is_default"].as_bool().unwrap())
+        .collect();
     assert_eq!(defaults, [true, false]);
-    assert_problem(&app.call(Method::DELETE, "/api/v1/platforms/abc", None, a).await, StatusCode::BAD_REQUEST);
-    assert_eq!(app.call(Method::DELETE, &format!("/api/v1/platforms/{id}"), None, a).await.status, StatusCode::NO_CONTENT);
-    assert_problem(&app.call(Method::DELETE, &format!("/api/v1/platforms/{id}"), None, a).await, StatusCode::NOT_FOUND);
+    assert_problem(
+        &app.call(Method::DELETE, "/api/v1/platforms/abc", None, a)
+            .await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/v1/platforms/{id}"), None, a)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_problem(
+        &app.call(Method::DELETE, &format!("/api/v1/platforms/{id}"), None, a)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
 }
 
 #[tokio::test]
@@ -130,24 +260,72 @@ async fn context_follows_the_rules_per_session_and_filters_posts() {
     let a = Auth::Cookie(&admin);
     let none = app.put("/api/v1/context", json!({}), a).await;
     assert!(assert_problem(&none, StatusCode::CONFLICT).is_empty());
-    assert!(none.body["detail"].as_str().unwrap().contains("no active platform connection"));
+    assert!(
+        none.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no active platform connection")
+    );
     let unset = app.get("/api/v1/context", a).await;
-    assert_eq!((unset.body["is_valid"].as_bool(), unset.body["platform_info"].is_null()), (Some(false), true));
+    assert_eq!(
+        (
+            unset.body["is_valid"].as_bool(),
+            unset.body["platform_info"].is_null()
+        ),
+        (Some(false), true)
+    );
 
-    let m = connection(&app, &admin, mastodon("m", "https://m.social")).await.body["id"].as_i64().unwrap();
-    let p = connection(&app, &admin, json!({"name": "p", "platform_type": "pixelfed", "instance_url": "https://pix.example",
-        "username": "me", "access_token": "t", "is_active": false})).await.body["id"].as_i64().unwrap();
+    let m = connection(&app, &admin, mastodon("m", "https://m.social"))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let p = connection(
+        &app,
+        &admin,
+        json!({"name": "p", "platform_type": "pixelfed", "instance_url": "https://pix.example",
+        "username": "me", "access_token": "t", "is_active": false}),
+    )
+    .await
+    .body["id"]
+        .as_i64()
+        .unwrap();
     // Without a choice: the default. An inactive one: refused, distinctly. Someone else's: 404.
-    assert_eq!(app.put("/api/v1/context", json!({}), a).await.body["platform_connection_id"], m);
-    let inactive = app.put("/api/v1/context", json!({"platform_connection_id": p}), a).await;
+    assert_eq!(
+        app.put("/api/v1/context", json!({}), a).await.body["platform_connection_id"],
+        m
+    );
+    let inactive = app
+        .put("/api/v1/context", json!({"platform_connection_id": p}), a)
+        .await;
     assert_problem(&inactive, StatusCode::CONFLICT);
-    assert!(inactive.body["detail"].as_str().unwrap().contains("not active"));
-    assert_problem(&app.put("/api/v1/context", json!({"platform_connection_id": 999}), a).await, StatusCode::NOT_FOUND);
+    assert!(
+        inactive.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not active")
+    );
+    assert_problem(
+        &app.put("/api/v1/context", json!({"platform_connection_id": 999}), a)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
     let got = app.get("/api/v1/context", a).await;
-    assert_eq!((got.body["is_valid"].as_bool(), got.body["platform_info"]["platform_type"].as_str()), (Some(true), Some("mastodon")));
+    assert_eq!(
+        (
+            got.body["is_valid"].as_bool(),
+            got.body["platform_info"]["platform_type"].as_str()
+        ),
+        (Some(true), Some("mastodon"))
+    );
     assert_eq!(got.body["platform_info"]["name"], "m");
     // Another session of the same user has its own context.
-    assert_eq!(app.get("/api/v1/context", Auth::Cookie(&other_session)).await.body["platform_connection_id"], Value::Null);
+    assert_eq!(
+        app.get("/api/v1/context", Auth::Cookie(&other_session))
+            .await
+            .body["platform_connection_id"],
+        Value::Null
+    );
 
     // Posts: by the context's connection, or by platform and instance when recorded that way.
     for body in [
@@ -156,12 +334,40 @@ async fn context_follows_the_rules_per_session_and_filters_posts() {
         json!({"post_id": "3", "platform_type": "mastodon", "instance_url": "https://other.social"}),
         json!({"post_id": "4", "platform_connection_id": p}),
     ] {
-        assert_eq!(app.post("/api/v1/posts", body.clone(), a).await.status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            app.post("/api/v1/posts", body.clone(), a).await.status,
+            StatusCode::CREATED,
+            "{body}"
+        );
     }
-    assert_problem(&app.post("/api/v1/posts", json!({"post_id": "5", "platform_type": "mastodon"}), a).await, StatusCode::UNPROCESSABLE_ENTITY);
-    let seen: Vec<String> = app.get("/api/v1/posts", a).await.body.as_array().unwrap().iter().map(|p| p["post_id"].as_str().unwrap().to_string()).collect();
+    assert_problem(
+        &app.post(
+            "/api/v1/posts",
+            json!({"post_id": "5", "platform_type": "mastodon"}),
+            a,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let seen: Vec<String> = app
+        .get("/api/v1/posts", a)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["post_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(seen, ["2", "1"]);
-    assert_problem(&app.get("/api/v1/posts", Auth::Cookie(&other_session)).await, StatusCode::CONFLICT);
-    assert_eq!(app.call(Method::DELETE, "/api/v1/context", None, a).await.status, StatusCode::NO_CONTENT);
+    assert_problem(
+        &app.get("/api/v1/posts", Auth::Cookie(&other_session)).await,
+        StatusCode::CONFLICT,
+    );
+    assert_eq!(
+        app.call(Method::DELETE, "/api/v1/context", None, a)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     assert_problem(&app.get("/api/v1/posts", a).await, StatusCode::CONFLICT);
 }

@@ -375,8 +375,16 @@ pub struct SseStream {
 
 impl SseStream {
     /// Opens `path` as an event stream, optionally resuming after `last_event_id`.
-    pub async fn open(client: &Client, path: &str, auth: Auth<'_>, last_event_id: Option<u64>) -> SseStream {
-        let mut req = client.http.get(format!("{}{path}", client.base)).header("accept", "text/event-stream");
+    pub async fn open(
+        client: &Client,
+        path: &str,
+        auth: Auth<'_>,
+        last_event_id: Option<u64>,
+    ) -> SseStream {
+        let mut req = client
+            .http
+            .get(format!("{}{path}", client.base))
+            .header("accept", "text/event-stream");
         req = match auth {
             Auth::None => req,
             Auth::Cookie(c) => req.header(COOKIE, format!("flowgate_session={c}")),
@@ -406,7 +414,12 @@ impl SseStream {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = SseEvent { event: "message".into(), id: None, data: String::new(), retry: None };
+                let mut event = SseEvent {
+                    event: "message".into(),
+                    id: None,
+                    data: String::new(),
+                    retry: None,
+                };
                 let mut has_field = false;
                 let mut data_lines = Vec::new();
                 for line in block.lines() {
@@ -414,7 +427,9 @@ impl SseStream {
                         self.comments += 1;
                         continue;
                     }
-                    let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+                    let (field, value) = line
+                        .split_once(':')
+                        .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
                     has_field = true;
                     match field {
                         "event" => event.event = value.to_string(),

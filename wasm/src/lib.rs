@@ -1,1 +1,808 @@
-//! flowgate-wasm.
+//! # flowgate for JavaScript
+//!
+//! wasm-bindgen bindings over `flowgate-core`, published as the npm package `flowgate`: the
+//! same rate limiter, retry policy and progress model the server runs, deciding identically.
+//! Names follow JavaScript habits (`isAllowed`, `waitTime`); configuration documents are the
+//! same snake_case JSON the server takes, with their times in seconds; every time the API takes
+//! or returns is in milliseconds, as `Date.now()` and `setTimeout` are.
+//!
+//! This crate is glue: JavaScript values in and out, clocks, timers and `AbortSignal`. Every
+//! decision is the core's.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskProgress};
+use flowgate_core::ratelimit::{
+    BucketStatus, Decision, KeyedState, Limits, RateLimitConfig, Request,
+};
+use flowgate_core::retry::{
+    Failure, FailureKind, FailureRecord, Outcome, RetryConfig, RetryReport, RetryStats, Step,
+    StopReason, parse_retry_after,
+};
+use js_sys::{Function, Object, Promise, Reflect};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** The limits of one endpoint, platform or platform × endpoint: any of the three windows, and a burst capping the shortest. */
+export interface ScopeLimits { minute?: number; hour?: number; day?: number; burst?: number }
+/** The limits document, exactly as the server's `PUT /api/v1/limits` takes it. */
+export interface RateLimitConfig {
+  requests_per_minute?: number; requests_per_hour?: number; requests_per_day?: number; max_burst?: number;
+  endpoint_limits?: Record<string, ScopeLimits>;
+  platform_limits?: Record<string, ScopeLimits>;
+  platform_endpoint_limits?: Record<string, Record<string, ScopeLimits>>;
+}
+/** One check: where the request goes, what it costs (default 1), and when (ms; default a monotonic clock). */
+export interface CheckOptions { endpoint?: string | null; platform?: string | null; cost?: number; now?: number }
+export type Scope = "global" | "platform" | "endpoint" | "platform_endpoint";
+export type Window = "minute" | "hour" | "day";
+/** One bucket's state as one request saw it. Times in ms. */
+export interface Bucket { scope: Scope; window: Window; limit: number; capacity: number; remaining: number; resetAfter: number; retryAfter: number }
+/** The answer to a check. The flat fields describe the binding bucket; times in ms. */
+export interface Decision { allowed: boolean; limit: number; remaining: number; resetAfter: number; retryAfter: number; scope: Scope; window: Window; buckets: Bucket[] }
+/** The retry policy, exactly as the server's `PUT /api/v1/retry/config` takes it (seconds). */
+export interface RetryConfig {
+  max_attempts?: number; base_delay?: number; max_delay?: number; backoff_factor?: number;
+  jitter?: boolean; jitter_factor?: number;
+  retry_on_timeout?: boolean; retry_on_connection_error?: boolean; retry_on_server_error?: boolean; retry_on_rate_limit?: boolean;
+  retry_status_codes?: number[] | null; retry_on_specific_errors?: string[] | null;
+  retry_exceptions?: FailureKind[] | null;
+}
+export type FailureKind = "timeout" | "connection" | "status" | "other";
+/** A failed attempt. `retryAfter` (ms) is the server's Retry-After, honoured on 429 and 503. */
+export interface Failure { kind: FailureKind; status?: number; message?: string; retryAfter?: number }
+/** Options of `retry`: the operation's name for the statistics, a signal that cancels, a seed for the jitter. */
+export interface RetryOptions { operation?: string; signal?: AbortSignal; seed?: number }
+export type TaskStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+/** A progress update, exactly as the server's `PUT /api/v1/tasks/{id}/progress` takes it. */
+export interface ProgressUpdate { current_step: string; progress_percent: number; details?: Record<string, unknown>; status?: TaskStatus }
+/** A task's progress. Times are ms (since the epoch of the `now` given, `Date.now()` by default). */
+export interface ProgressStatus {
+  taskId: string; userId: number; currentStep: string; progressPercent: number; details: Record<string, unknown>;
+  status: TaskStatus; seq: number; startedAt: number | null; updatedAt: number; eta: number | null;
+}
+"#;
+
+/// Nanoseconds as JavaScript milliseconds.
+fn ms(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
+
+/// JavaScript milliseconds as a duration; `what` names the value in the error.
+fn duration_ms(value: f64, what: &str) -> Result<Duration, JsError> {
+    if !value.is_finite() || value < 0.0 {
+        // Said without the value: formatting a float would pull 20 KB of code into the package.
+        return Err(JsError::new(&format!(
+            "{what} must be a finite number of milliseconds, 0 or more"
+        )));
+    }
+    Ok(Duration::from_nanos(
+        (value * 1e6).round().min(u64::MAX as f64) as u64,
+    ))
+}
+
+/// `globalThis.performance.now()`: monotonic milliseconds, in browsers and in Node.
+fn monotonic_now() -> f64 {
+    let performance =
+        Reflect::get(&js_sys::global(), &"performance".into()).unwrap_or(JsValue::UNDEFINED);
+    Reflect::get(&performance, &"now".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .and_then(|now| now.call0(&performance).ok())
+        .and_then(|v| v.as_f64())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Reads a configuration document: a JavaScript object or a JSON string. Errors name the field.
+fn document<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsError> {
+    let text = match value.as_string() {
+        Some(text) => text,
+        None if value.is_undefined() || value.is_null() => "{}".to_string(),
+        None => js_sys::JSON::stringify(value)
+            .map_err(|_| JsError::new(&format!("{what} must be a JSON object")))?
+            .as_string()
+            .unwrap_or_default(),
+    };
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." || path == "?" {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
+        JsError::new(&format!("invalid {what}{at}: {}", e.inner()))
+    })
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Through JSON text, for values whose maps have number keys (statistics by status code),
+/// which JSON turns into strings as the server's answers have them.
+fn to_js_via_json<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("statistics did not parse as JSON"))
+}
+
+// ---- rate limiter ----------------------------------------------------------------------------
+
+/// A check's options, read field by field: a check is the hot path, and going through serde
+/// for four fields costs more than the check.
+#[derive(Default)]
+struct CheckOptions {
+    endpoint: Option<String>,
+    platform: Option<String>,
+    cost: Option<f64>,
+    now: Option<f64>,
+}
+
+const CHECK_FIELDS: [&str; 4] = ["endpoint", "platform", "cost", "now"];
+
+fn check_options(options: &JsValue) -> Result<CheckOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(CheckOptions::default());
+    }
+    if !options.is_object() {
+        return Err(JsError::new(
+            "check options must be an object: {endpoint, platform, cost, now}",
+        ));
+    }
+    for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !CHECK_FIELDS.contains(&key.as_str()) {
+            return Err(JsError::new(&format!(
+                "unknown check option `{key}`: expected endpoint, platform, cost or now"
+            )));
+        }
+    }
+    let text = |field: &str| -> Result<Option<String>, JsError> {
+        let v = get(options, field);
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        v.as_string()
+            .map(Some)
+            .ok_or_else(|| JsError::new(&format!("{field} must be a string")))
+    };
+    let number = |field: &str| -> Result<Option<f64>, JsError> {
+        let v = get(options, field);
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        v.as_f64()
+            .map(Some)
+            .ok_or_else(|| JsError::new(&format!("{field} must be a number")))
+    };
+    Ok(CheckOptions {
+        endpoint: text("endpoint")?,
+        platform: text("platform")?,
+        cost: number("cost")?,
+        now: number("now")?,
+    })
+}
+
+fn cost(value: Option<f64>) -> Result<u32, JsError> {
+    match value {
+        None => Ok(1),
+        Some(c) if c.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&c) => Ok(c as u32),
+        Some(_) => Err(JsError::new("cost must be a whole number, 0 or more")),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BucketJs {
+    scope: &'static str,
+    window: &'static str,
+    limit: u32,
+    capacity: u32,
+    remaining: u32,
+    reset_after: f64,
+    retry_after: f64,
+}
+
+impl From<BucketStatus> for BucketJs {
+    fn from(b: BucketStatus) -> Self {
+        BucketJs {
+            scope: b.scope.as_str(),
+            window: b.window.as_str(),
+            limit: b.limit,
+            capacity: b.capacity,
+            remaining: b.remaining,
+            reset_after: ms(b.reset_after),
+            retry_after: ms(b.retry_after),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DecisionJs {
+    allowed: bool,
+    limit: u32,
+    remaining: u32,
+    reset_after: f64,
+    retry_after: f64,
+    scope: &'static str,
+    window: &'static str,
+    buckets: Vec<BucketJs>,
+}
+
+impl From<&Decision> for DecisionJs {
+    fn from(d: &Decision) -> Self {
+        DecisionJs {
+            allowed: d.allowed,
+            limit: d.limit,
+            remaining: d.remaining,
+            reset_after: ms(d.reset_after),
+            retry_after: ms(d.retry_after),
+            scope: d.scope.as_str(),
+            window: d.window.as_str(),
+            buckets: d.buckets().map(BucketJs::from).collect(),
+        }
+    }
+}
+
+/// A multi-window token-bucket rate limiter: per minute, hour and day, with bursts, and limits
+/// per endpoint, platform and platform × endpoint. Each check is atomic across every bucket
+/// that applies.
+#[wasm_bindgen]
+pub struct RateLimiter {
+    limits: Limits,
+    state: KeyedState,
+}
+
+#[wasm_bindgen]
+impl RateLimiter {
+    /// A limiter for the limits document (an object, or its JSON text).
+    ///
+    /// Throws an `Error` naming the field when the document is invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "RateLimitConfig | string")] config: JsValue,
+    ) -> Result<RateLimiter, JsError> {
+        let config: RateLimitConfig = document(&config, "rate-limit config")?;
+        let limits = Limits::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
+        let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+        Ok(RateLimiter {
+            limits,
+            state: KeyedState::with_seed(seed),
+        })
+    }
+
+    /// Checks a request for `key` and, when every applying bucket holds its cost, spends it.
+    #[wasm_bindgen(js_name = isAllowed, unchecked_return_type = "Decision")]
+    pub fn is_allowed(
+        &mut self,
+        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let o = check_options(&options)?;
+        let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
+        let request = Request {
+            endpoint: o.endpoint.as_deref(),
+            platform: o.platform.as_deref(),
+            cost: cost(o.cost)?,
+        };
+        let decision = self
+            .state
+            .is_allowed(&self.limits, key, &request, now)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        to_js(&DecisionJs::from(&decision))
+    }
+
+    /// Milliseconds until the request would be allowed for `key` (0 if now); spends nothing.
+    #[wasm_bindgen(js_name = waitTime)]
+    pub fn wait_time(
+        &self,
+        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
+    ) -> Result<f64, JsError> {
+        let o = check_options(&options)?;
+        let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
+        let request = Request {
+            endpoint: o.endpoint.as_deref(),
+            platform: o.platform.as_deref(),
+            cost: cost(o.cost)?,
+        };
+        let wait = self
+            .state
+            .wait_time(&self.limits, key, &request, now)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(ms(wait))
+    }
+
+    /// Forgets every bucket of `key`; returns whether it had any.
+    #[wasm_bindgen(js_name = resetLimits)]
+    pub fn reset_limits(&mut self, key: &str) -> bool {
+        self.state.reset(key)
+    }
+
+    /// How many keys hold state (a key whose buckets are all full again is dropped).
+    #[wasm_bindgen(getter, js_name = activeKeys)]
+    pub fn active_keys(&self) -> usize {
+        self.state.len()
+    }
+}
+
+// ---- retry -----------------------------------------------------------------------------------
+
+thread_local! {
+    static STATS: RefCell<RetryStats> = RefCell::new(RetryStats::new());
+}
+
+fn retry_config(config: &JsValue) -> Result<RetryConfig, JsError> {
+    let config: RetryConfig = document(config, "retry config")?;
+    config
+        .validate()
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(config)
+}
+
+fn rng(seed: Option<f64>) -> Result<ChaCha8Rng, JsError> {
+    let seed = match seed {
+        Some(s) if s.is_finite() && s.fract() == 0.0 && s >= 0.0 && s <= 2f64.powi(53) => s as u64,
+        Some(_) => return Err(JsError::new("seed must be a whole number from 0 to 2^53")),
+        None => (js_sys::Math::random() * 2f64.powi(53)) as u64,
+    };
+    Ok(ChaCha8Rng::seed_from_u64(seed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FailureJs {
+    kind: FailureKind,
+    status: Option<u16>,
+    message: Option<String>,
+    retry_after: Option<f64>,
+}
+
+/// A failure owned by the glue, lent to the core as a [`Failure`].
+struct OwnedFailure {
+    kind: FailureKind,
+    status: u16,
+    retry_after: Option<Duration>,
+    message: String,
+}
+
+impl OwnedFailure {
+    fn failure(&self) -> Failure<'_> {
+        match self.kind {
+            FailureKind::Timeout => Failure::Timeout,
+            FailureKind::Connection => Failure::Connection,
+            FailureKind::Status => Failure::Status {
+                code: self.status,
+                retry_after: self.retry_after,
+            },
+            FailureKind::Other => Failure::Other {
+                message: &self.message,
+            },
+        }
+    }
+
+    fn record(&self) -> FailureRecord {
+        FailureRecord::from(&self.failure())
+    }
+}
+
+fn owned_failure(failure: &JsValue) -> Result<OwnedFailure, JsError> {
+    let f: FailureJs = serde_wasm_bindgen::from_value(failure.clone())
+        .map_err(|e| JsError::new(&format!("invalid failure: {e}")))?;
+    if f.kind == FailureKind::Status && f.status.is_none() {
+        return Err(JsError::new(
+            "invalid failure: a status failure needs its status",
+        ));
+    }
+    Ok(OwnedFailure {
+        kind: f.kind,
+        status: f.status.unwrap_or(0),
+        retry_after: f
+            .retry_after
+            .map(|ms| duration_ms(ms, "retryAfter"))
+            .transpose()?,
+        message: f.message.unwrap_or_default(),
+    })
+}
+
+/// A retry policy: exponential backoff with jitter, which failures to retry, and `Retry-After`.
+#[wasm_bindgen]
+pub struct RetryPolicy {
+    config: RetryConfig,
+}
+
+#[wasm_bindgen]
+impl RetryPolicy {
+    /// A policy from the retry config document (an object or its JSON text; times in seconds).
+    ///
+    /// Throws an `Error` naming the field when the document is invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "RetryConfig | string")] config: JsValue,
+    ) -> Result<RetryPolicy, JsError> {
+        Ok(RetryPolicy {
+            config: retry_config(&config)?,
+        })
+    }
+
+    /// The delays before each retry, in ms (`max_attempts - 1` of them). The same `seed` gives
+    /// the same jitter everywhere the core runs.
+    #[wasm_bindgen(unchecked_return_type = "number[]")]
+    pub fn delays(&self, seed: Option<f64>) -> Result<js_sys::Array, JsError> {
+        let mut rng = rng(seed)?;
+        Ok(self
+            .config
+            .schedule(&mut rng)
+            .map(|d| JsValue::from_f64(ms(d)))
+            .collect())
+    }
+
+    /// Whether `failure` is retried: by kind and status alone, or, given the number of
+    /// `attempt`s made so far, also counting attempts and `Retry-After`.
+    #[wasm_bindgen(js_name = shouldRetry)]
+    pub fn should_retry(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Failure")] failure: JsValue,
+        attempt: Option<u32>,
+    ) -> Result<bool, JsError> {
+        let failure = owned_failure(&failure)?;
+        Ok(match attempt {
+            None => self.config.should_retry(&failure.failure()),
+            Some(attempt) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(0);
+                matches!(
+                    self.config.next_step(attempt, &failure.failure(), &mut rng),
+                    Step::Retry(_)
+                )
+            }
+        })
+    }
+
+    /// The policy as its JSON document.
+    #[wasm_bindgen(js_name = toJSON, unchecked_return_type = "RetryConfig")]
+    pub fn to_json(&self) -> Result<JsValue, JsError> {
+        to_js(&self.config)
+    }
+}
+
+fn get(value: &JsValue, field: &str) -> JsValue {
+    if value.is_object() || value.is_function() {
+        Reflect::get(value, &field.into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+/// What a thrown value says about the failure: a numeric `status` is an HTTP status (with a
+/// `Response`-like `headers.get('Retry-After')`, or a `retryAfter` in ms); a `TimeoutError` is a
+/// timeout; a `TypeError` (what `fetch` throws when the network fails) is a connection failure;
+/// anything else is `other`, known by its message.
+fn classify(thrown: &JsValue) -> OwnedFailure {
+    let status = get(thrown, "status").as_f64();
+    if let Some(code) = status.filter(|c| c.fract() == 0.0 && (100.0..=599.0).contains(c)) {
+        let header = get(thrown, "headers");
+        let from_header = Reflect::get(&header, &"get".into())
+            .ok()
+            .and_then(|g| g.dyn_into::<Function>().ok())
+            .and_then(|g| g.call1(&header, &"Retry-After".into()).ok())
+            .and_then(|v| v.as_string())
+            .and_then(|v| {
+                parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
+            });
+        let from_field = get(thrown, "retryAfter")
+            .as_f64()
+            .and_then(|ms| duration_ms(ms, "retryAfter").ok());
+        return OwnedFailure {
+            kind: FailureKind::Status,
+            status: code as u16,
+            retry_after: from_header.or(from_field),
+            message: String::new(),
+        };
+    }
+    let name = get(thrown, "name").as_string().unwrap_or_default();
+    let kind = if name == "TimeoutError" {
+        FailureKind::Timeout
+    } else if thrown.is_instance_of::<js_sys::TypeError>() {
+        FailureKind::Connection
+    } else {
+        FailureKind::Other
+    };
+    let message = get(thrown, "message")
+        .as_string()
+        .or_else(|| thrown.as_string())
+        .unwrap_or_else(|| format!("{thrown:?}"));
+    OwnedFailure {
+        kind,
+        status: 0,
+        retry_after: None,
+        message,
+    }
+}
+
+/// A promise that resolves after `delay`, or rejects with the signal's reason when it aborts.
+fn sleep(delay: Duration, signal: Option<&web_sys::AbortSignal>) -> Promise {
+    let signal = signal.cloned();
+    Promise::new(&mut move |resolve, reject| {
+        let global = js_sys::global();
+        let set_timeout: Option<Function> = Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into().ok());
+        let Some(set_timeout) = set_timeout else {
+            let _ = reject.call1(
+                &JsValue::UNDEFINED,
+                &js_sys::Error::new("setTimeout is not available").into(),
+            );
+            return;
+        };
+        let timer = set_timeout
+            .call2(&global, &resolve, &JsValue::from_f64(ms(delay)))
+            .unwrap_or(JsValue::UNDEFINED);
+        if let Some(signal) = &signal {
+            let on_abort = {
+                let signal = signal.clone();
+                let global = global.clone();
+                Closure::once_into_js(move || {
+                    if let Ok(clear) = Reflect::get(&global, &"clearTimeout".into())
+                        .and_then(|f| f.dyn_into::<Function>())
+                    {
+                        let _ = clear.call1(&global, &timer);
+                    }
+                    let _ = reject.call1(&JsValue::UNDEFINED, &signal.reason());
+                })
+            };
+            let options = Object::new();
+            let _ = Reflect::set(&options, &"once".into(), &JsValue::TRUE);
+            let add: Option<Function> = Reflect::get(signal, &"addEventListener".into())
+                .ok()
+                .and_then(|f| f.dyn_into().ok());
+            if let Some(add) = add {
+                let _ = add.call3(signal, &"abort".into(), &on_abort, &options);
+            }
+        }
+    })
+}
+
+fn record(report: &RetryReport) {
+    STATS.with(|s| {
+        // A report the glue built always validates; a failure here would only lose a count.
+        let _ = s.borrow_mut().record(report);
+    });
+}
+
+fn exhausted(attempts: u32, cause: JsValue, reason: StopReason, operation: &str) -> JsValue {
+    let error = js_sys::Error::new(&format!(
+        "{operation}: gave up after {attempts} attempt(s): {reason}"
+    ));
+    error.set_name("RetryExhaustedError");
+    let _ = Reflect::set(&error, &"attempts".into(), &JsValue::from(attempts));
+    let _ = Reflect::set(&error, &"cause".into(), &cause);
+    let reason = match reason {
+        StopReason::NotRetryable => "not_retryable",
+        StopReason::AttemptsExhausted => "attempts_exhausted",
+        StopReason::RetryAfterTooLong { .. } => "retry_after_too_long",
+    };
+    let _ = Reflect::set(&error, &"reason".into(), &reason.into());
+    error.into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetryOptionsJs {
+    operation: Option<String>,
+    seed: Option<f64>,
+}
+
+/// Calls `fn(attempt)` (attempt 1 first) until it resolves, waiting between attempts as the
+/// policy says, and returns what it resolved to. It classifies what `fn` throws (see the
+/// package README). Gives up by throwing an `Error` named `RetryExhaustedError` with
+/// `attempts`, `cause` (the last error) and `reason`; an aborted `signal` rejects at once with
+/// the signal's reason. Every call is counted in the retry statistics under `operation`.
+#[wasm_bindgen(js_name = retry, unchecked_return_type = "Promise<any>")]
+pub async fn retry_js(
+    #[wasm_bindgen(unchecked_param_type = "(attempt: number) => Promise<any> | any")] f: Function,
+    #[wasm_bindgen(unchecked_param_type = "RetryConfig | string")] config: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "RetryOptions")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let policy = retry_config(&config)?;
+    let signal = get(&options, "signal")
+        .dyn_into::<web_sys::AbortSignal>()
+        .ok();
+    let plain = if options.is_object() {
+        let copy = Object::assign(&Object::new(), options.unchecked_ref());
+        let _ = Reflect::delete_property(&copy, &"signal".into());
+        copy.into()
+    } else {
+        JsValue::UNDEFINED
+    };
+    let opts: RetryOptionsJs = if plain.is_undefined() {
+        RetryOptionsJs::default()
+    } else {
+        serde_wasm_bindgen::from_value(plain)
+            .map_err(|e| JsError::new(&format!("invalid retry options: {e}")))?
+    };
+    let operation = opts.operation.unwrap_or_else(|| "default".to_string());
+    let mut rng = rng(opts.seed)?;
+    let mut delays = Vec::new();
+    let mut failures = Vec::new();
+    let mut attempt = 1u32;
+    loop {
+        if let Some(s) = &signal
+            && s.aborted()
+        {
+            return Err(s.reason());
+        }
+        let outcome = match f.call1(&JsValue::UNDEFINED, &JsValue::from(attempt)) {
+            Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
+            Err(thrown) => Err(thrown),
+        };
+        let thrown = match outcome {
+            Ok(value) => {
+                record(&RetryReport {
+                    operation,
+                    attempts: attempt,
+                    outcome: Outcome::Success,
+                    delays,
+                    failures,
+                });
+                return Ok(value);
+            }
+            Err(thrown) => thrown,
+        };
+        if let Some(s) = &signal
+            && s.aborted()
+        {
+            return Err(s.reason());
+        }
+        let failure = classify(&thrown);
+        failures.push(failure.record());
+        match policy.next_step(attempt, &failure.failure(), &mut rng) {
+            Step::Retry(wait) => {
+                delays.push(wait.as_secs_f64());
+                JsFuture::from(sleep(wait, signal.as_ref())).await?;
+                attempt += 1;
+            }
+            Step::Stop(reason) => {
+                let outcome = if reason == StopReason::NotRetryable {
+                    Outcome::Failure
+                } else {
+                    Outcome::Exhausted
+                };
+                let error = exhausted(attempt, thrown, reason, &operation);
+                record(&RetryReport {
+                    operation,
+                    attempts: attempt,
+                    outcome,
+                    delays,
+                    failures,
+                });
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// Totals over every operation `retry` ran: calls, attempts, retries, successes, failures,
+/// exhausted, delays (seconds), counts by status and kind, success rate.
+#[wasm_bindgen(js_name = retryStatsSummary)]
+pub fn retry_stats_summary() -> Result<JsValue, JsError> {
+    STATS.with(|s| to_js_via_json(&s.borrow().summary()))
+}
+
+/// The statistics of each operation `retry` ran, by name.
+#[wasm_bindgen(js_name = retryStatsDetailed)]
+pub fn retry_stats_detailed() -> Result<JsValue, JsError> {
+    STATS.with(|s| to_js_via_json(s.borrow().detailed()))
+}
+
+/// Forgets the retry statistics.
+#[wasm_bindgen(js_name = resetRetryStats)]
+pub fn reset_retry_stats() {
+    STATS.with(|s| s.borrow_mut().clear());
+}
+
+// ---- progress --------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProgressStatusJs<'a> {
+    task_id: &'a str,
+    user_id: i64,
+    current_step: &'a str,
+    progress_percent: u8,
+    details: &'a flowgate_core::progress::Details,
+    status: &'static str,
+    seq: u64,
+    started_at: Option<f64>,
+    updated_at: f64,
+    eta: Option<f64>,
+}
+
+fn status_js(s: &ProgressStatus) -> Result<JsValue, JsError> {
+    to_js(&ProgressStatusJs {
+        task_id: &s.task_id,
+        user_id: s.user_id,
+        current_step: &s.current_step,
+        progress_percent: s.progress_percent,
+        details: &s.details,
+        status: s.status.as_str(),
+        seq: s.seq,
+        started_at: s.started_at.map(ms),
+        updated_at: ms(s.updated_at),
+        eta: s.eta.map(ms),
+    })
+}
+
+/// The progress of one task, as the server models it: validated updates, sequence numbers,
+/// terminal statuses and an ETA from the recent rate of progress.
+#[wasm_bindgen]
+pub struct ProgressModel {
+    model: TaskProgress,
+}
+
+#[wasm_bindgen]
+impl ProgressModel {
+    /// A queued task at 0%, created at `now` (ms; default `Date.now()`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        task_id: Option<String>,
+        user_id: Option<f64>,
+        now: Option<f64>,
+    ) -> Result<ProgressModel, JsError> {
+        let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
+        let user_id = user_id.unwrap_or(0.0);
+        if user_id.fract() != 0.0 || !user_id.is_finite() {
+            return Err(JsError::new("userId must be a whole number"));
+        }
+        Ok(ProgressModel {
+            model: TaskProgress::new(task_id.unwrap_or_default(), user_id as i64, now),
+        })
+    }
+
+    /// Applies an update (the server's update body) at `now` (ms; default `Date.now()`) and
+    /// returns the new status. Throws on a percent outside 0–100, after a terminal status, or
+    /// going back to queued; the status is then unchanged.
+    #[wasm_bindgen(unchecked_return_type = "ProgressStatus")]
+    pub fn apply(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "ProgressUpdate")] update: JsValue,
+        now: Option<f64>,
+    ) -> Result<JsValue, JsError> {
+        let update: ProgressUpdate = document(&update, "progress update")?;
+        let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
+        let status = self
+            .model
+            .apply(&update, now)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        status_js(status)
+    }
+
+    /// The current status.
+    #[wasm_bindgen(getter, unchecked_return_type = "ProgressStatus")]
+    pub fn status(&self) -> Result<JsValue, JsError> {
+        status_js(self.model.status())
+    }
+
+    /// Milliseconds left as of `now` (default `Date.now()`), or `null` without a rate to go by.
+    pub fn eta(&self, now: Option<f64>) -> Result<Option<f64>, JsError> {
+        let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
+        Ok(self.model.status().eta_at(now).map(ms))
+    }
+}
+
+/// The endpoint a Mastodon or Pixelfed URL calls, as limits name it (`statuses`, `media`,
+/// `inbox`, `oauth`), or `undefined`.
+#[wasm_bindgen(js_name = extractEndpointFromUrl)]
+pub fn extract_endpoint_from_url(url: &str) -> Option<String> {
+    flowgate_core::ratelimit::extract_endpoint_from_url(url)
+}

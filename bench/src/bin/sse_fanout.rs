@@ -17,8 +17,12 @@ const UPDATES: u64 = 20;
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let server = args.next().expect("usage: sse_fanout <flowgate-server> <subscribers>...");
-    let counts: Vec<usize> = args.map(|a| a.parse().expect("a subscriber count")).collect();
+    let server = args
+        .next()
+        .expect("usage: sse_fanout <flowgate-server> <subscribers>...");
+    let counts: Vec<usize> = args
+        .map(|a| a.parse().expect("a subscriber count"))
+        .collect();
     for n in counts {
         run(&server, n).await;
     }
@@ -44,7 +48,10 @@ async fn run(server: &str, n: usize) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut child = tokio::process::Command::new(server)
         .env("FLOWGATE_ADDR", "127.0.0.1:0")
-        .env("FLOWGATE_DATABASE_URL", format!("sqlite://{}", dir.join("fg.db").display()))
+        .env(
+            "FLOWGATE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("fg.db").display()),
+        )
         .env("FLOWGATE_ADMIN_PASSWORD", "sse-bench-password")
         .env("FLOWGATE_LOG", "warn")
         // Every subscriber connects from the same address with the same token.
@@ -59,19 +66,32 @@ async fn run(server: &str, n: usize) {
     let pid = child.id().expect("pid");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let base = loop {
-        let line = lines.next_line().await.expect("read").expect("server exited");
+        let line = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("server exited");
         if let Some(url) = line.strip_prefix("flowgate listening on ") {
             break url.to_string();
         }
     };
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let login = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"username": "admin", "password": "sse-bench-password"}))
         .send()
         .await
         .expect("login");
-    let cookie = login.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("cookie").to_string();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_string();
     let token: serde_json::Value = http
         .post(format!("{base}/api/v1/tokens"))
         .header("cookie", &cookie)
@@ -104,10 +124,18 @@ async fn run(server: &str, n: usize) {
     for _ in 0..n {
         let (tx, url, bearer) = (tx.clone(), Arc::clone(&url), Arc::clone(&bearer));
         // One connection per subscriber, as browsers would have.
-        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
         tokio::spawn(async move {
             let mut response = loop {
-                match client.get(url.as_str()).header("authorization", bearer.as_str()).send().await {
+                match client
+                    .get(url.as_str())
+                    .header("authorization", bearer.as_str())
+                    .send()
+                    .await
+                {
                     Ok(r) => break r,
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
@@ -118,7 +146,10 @@ async fn run(server: &str, n: usize) {
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buffer.find('\n') {
                     let line: String = buffer.drain(..=end).collect();
-                    if let Some(seq) = line.strip_prefix("id: ").and_then(|s| s.trim().parse().ok()) {
+                    if let Some(seq) = line
+                        .strip_prefix("id: ")
+                        .and_then(|s| s.trim().parse().ok())
+                    {
                         let _ = tx.send((seq, now));
                     }
                 }
@@ -175,7 +206,12 @@ async fn run(server: &str, n: usize) {
         connect_time.as_secs_f64(),
         percentile(&last_latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&last_latencies, 0.99).as_secs_f64() * 1e3,
-        last_latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        last_latencies
+            .last()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e3,
         percentile(&all_latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&all_latencies, 0.99).as_secs_f64() * 1e3,
         rss_before,

@@ -383,19 +383,19 @@ fn apply_var(
             let limits = if let Some(endpoint) = scope.strip_prefix("ENDPOINT_") {
                 config
                     .endpoint_limits
-                    .entry(endpoint.to_lowercase())
+                    .entry(endpoint.to_ascii_lowercase())
                     .or_default()
             } else if let Some((platform, endpoint)) = scope.split_once("_ENDPOINT_") {
                 config
                     .platform_endpoint_limits
-                    .entry(platform.to_lowercase())
+                    .entry(platform.to_ascii_lowercase())
                     .or_default()
-                    .entry(endpoint.to_lowercase())
+                    .entry(endpoint.to_ascii_lowercase())
                     .or_default()
             } else {
                 config
                     .platform_limits
-                    .entry(scope.to_lowercase())
+                    .entry(scope.to_ascii_lowercase())
                     .or_default()
             };
             match tf {

@@ -109,8 +109,8 @@ impl core::fmt::Display for StopReason {
             StopReason::AttemptsExhausted => f.write_str("no attempts left"),
             StopReason::RetryAfterTooLong { retry_after } => write!(
                 f,
-                "the server asked to wait {} s, longer than max_delay",
-                retry_after.as_secs_f64()
+                "the server asked to wait {} ms, longer than max_delay",
+                retry_after.as_millis()
             ),
         }
     }

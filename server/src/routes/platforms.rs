@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use flowgate_core::context::{self, PlatformConnection, PlatformContext, PlatformInfo, PlatformType, User};
+use flowgate_core::context::{
+    self, PlatformConnection, PlatformContext, PlatformInfo, PlatformType, User,
+};
 use serde::{Deserialize, Serialize};
 
 use super::check_name;
@@ -27,8 +29,7 @@ pub(crate) struct ConnectionJson {
     updated_at: String,
 }
 
-const CONNECTION_COLUMNS: &str =
-    "id, name, platform_type, instance_url, username, is_active, is_default, created_at, updated_at";
+const CONNECTION_COLUMNS: &str = "id, name, platform_type, instance_url, username, is_active, is_default, created_at, updated_at";
 
 /// What an access token is sealed with: bound to its owner, so a sealed token copied to
 /// another user's row does not open.
@@ -41,21 +42,28 @@ fn check_token(token: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /api/v1/platforms`: the caller's connections.
-pub(crate) async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<ConnectionJson>>, ApiError> {
-    let rows = sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"))
-        .bind(user.id)
-        .fetch_all(&state.db)
-        .await?;
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<ConnectionJson>>, ApiError> {
+    let rows = sqlx::query_as(&format!(
+        "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"
+    ))
+    .bind(user.id)
+    .fetch_all(&state.db)
+    .await?;
     Ok(Json(rows))
 }
 
 async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<ConnectionJson, ApiError> {
-    sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE id = ? AND user_id = ?"))
-        .bind(id)
-        .bind(user.id)
-        .fetch_optional(&state.db)
-        .await?
-        .ok_or(ApiError::NotFound("no such platform connection"))
+    sqlx::query_as(&format!(
+        "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE id = ? AND user_id = ?"
+    ))
+    .bind(id)
+    .bind(user.id)
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(ApiError::NotFound("no such platform connection"))
 }
 
 #[derive(Deserialize)]
@@ -71,14 +79,15 @@ pub(crate) struct NewConnection {
 }
 
 fn instance_url(url: &str) -> Result<String, ApiError> {
-    context::normalize_instance_url(url).map_err(|e| ApiError::field("/instance_url", e.to_string()))
+    context::normalize_instance_url(url)
+        .map_err(|e| ApiError::field("/instance_url", e.to_string()))
 }
 
 fn unique_name(e: sqlx::Error, name: &str) -> ApiError {
     match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            ApiError::Conflict(format!("you already have a platform connection named {name:?}"))
-        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => ApiError::Conflict(format!(
+            "you already have a platform connection named {name:?}"
+        )),
         other => other.into(),
     }
 }
@@ -93,12 +102,16 @@ pub(crate) async fn create(
     check_name("/username", &body.username, 100)?;
     check_token(&body.access_token)?;
     let url = instance_url(&body.instance_url)?;
-    let sealed = state.vault.seal(&body.access_token, &token_context(user.id))?;
+    let sealed = state
+        .vault
+        .seal(&body.access_token, &token_context(user.id))?;
     let mut tx = state.db.begin().await?;
-    let has_default: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM platform_connections WHERE user_id = ? AND is_default = 1")
-        .bind(user.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let has_default: bool = sqlx::query_scalar(
+        "SELECT COUNT(*) > 0 FROM platform_connections WHERE user_id = ? AND is_default = 1",
+    )
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await?;
     let is_default = body.is_default.unwrap_or(!has_default);
     if is_default {
         sqlx::query("UPDATE platform_connections SET is_default = 0 WHERE user_id = ?")
@@ -211,21 +224,27 @@ pub(crate) async fn delete(
 }
 
 /// The caller's user record and connections, as the core's context rules take them.
-async fn user_and_connections(state: &AppState, user: &AuthUser) -> Result<(User, Vec<PlatformConnection>), ApiError> {
-    let (username, is_active): (String, bool) = sqlx::query_as("SELECT username, is_active FROM users WHERE id = ?")
-        .bind(user.id)
-        .fetch_one(&state.db)
-        .await?;
-    let rows: Vec<ConnectionJson> =
-        sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"))
+async fn user_and_connections(
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<(User, Vec<PlatformConnection>), ApiError> {
+    let (username, is_active): (String, bool) =
+        sqlx::query_as("SELECT username, is_active FROM users WHERE id = ?")
             .bind(user.id)
-            .fetch_all(&state.db)
+            .fetch_one(&state.db)
             .await?;
+    let rows: Vec<ConnectionJson> = sqlx::query_as(&format!(
+        "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"
+    ))
+    .bind(user.id)
+    .fetch_all(&state.db)
+    .await?;
     let connections = rows
         .into_iter()
         .map(|r| {
-            let platform_type = PlatformType::parse(&r.platform_type)
-                .ok_or_else(|| anyhow::anyhow!("connection {} has platform {:?}", r.id, r.platform_type))?;
+            let platform_type = PlatformType::parse(&r.platform_type).ok_or_else(|| {
+                anyhow::anyhow!("connection {} has platform {:?}", r.id, r.platform_type)
+            })?;
             Ok(PlatformConnection {
                 id: r.id,
                 user_id: user.id,
@@ -238,7 +257,14 @@ async fn user_and_connections(state: &AppState, user: &AuthUser) -> Result<(User
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok((User { id: user.id, username, is_active }, connections))
+    Ok((
+        User {
+            id: user.id,
+            username,
+            is_active,
+        },
+        connections,
+    ))
 }
 
 /// The context as the API shows it.
@@ -264,11 +290,13 @@ impl From<&PlatformContext> for ContextJson {
 /// The caller's current context, if one is set.
 async fn current_context(state: &AppState, user: &AuthUser) -> Result<PlatformContext, ApiError> {
     let owner = user.context_owner();
-    let chosen: Option<i64> = sqlx::query_scalar("SELECT platform_connection_id FROM contexts WHERE owner = ? AND user_id = ?")
-        .bind(&owner)
-        .bind(user.id)
-        .fetch_optional(&state.db)
-        .await?;
+    let chosen: Option<i64> = sqlx::query_scalar(
+        "SELECT platform_connection_id FROM contexts WHERE owner = ? AND user_id = ?",
+    )
+    .bind(&owner)
+    .bind(user.id)
+    .fetch_optional(&state.db)
+    .await?;
     let (record, connections) = user_and_connections(state, user).await?;
     let connection = chosen.and_then(|id| connections.into_iter().find(|c| c.id == id));
     Ok(PlatformContext {
@@ -294,12 +322,17 @@ pub(crate) async fn set_context(
 ) -> Result<Json<ContextJson>, ApiError> {
     let (record, connections) = user_and_connections(&state, &user).await?;
     let owner = user.context_owner();
-    let context = context::select_context(&record, &connections, body.platform_connection_id, Some(owner.clone()))
-        .map_err(|e| match e {
-            context::Error::ConnectionNotFound => ApiError::NotFound("no such platform connection"),
-            context::Error::UserInactive => ApiError::Forbidden(e.to_string()),
-            other => ApiError::Conflict(other.to_string()),
-        })?;
+    let context = context::select_context(
+        &record,
+        &connections,
+        body.platform_connection_id,
+        Some(owner.clone()),
+    )
+    .map_err(|e| match e {
+        context::Error::ConnectionNotFound => ApiError::NotFound("no such platform connection"),
+        context::Error::UserInactive => ApiError::Forbidden(e.to_string()),
+        other => ApiError::Conflict(other.to_string()),
+    })?;
     sqlx::query(
         "INSERT INTO contexts (owner, user_id, platform_connection_id, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (owner) DO UPDATE SET platform_connection_id = excluded.platform_connection_id, updated_at = excluded.updated_at",
@@ -314,12 +347,20 @@ pub(crate) async fn set_context(
 }
 
 /// `GET /api/v1/context`.
-pub(crate) async fn get_context(State(state): State<AppState>, user: AuthUser) -> Result<Json<ContextJson>, ApiError> {
-    Ok(Json(ContextJson::from(&current_context(&state, &user).await?)))
+pub(crate) async fn get_context(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<ContextJson>, ApiError> {
+    Ok(Json(ContextJson::from(
+        &current_context(&state, &user).await?,
+    )))
 }
 
 /// `DELETE /api/v1/context`.
-pub(crate) async fn clear_context(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+pub(crate) async fn clear_context(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<StatusCode, ApiError> {
     sqlx::query("DELETE FROM contexts WHERE owner = ?")
         .bind(user.context_owner())
         .execute(&state.db)
@@ -352,8 +393,7 @@ pub(crate) struct PostJson {
     created_at: String,
 }
 
-const POST_COLUMNS: &str =
-    "id, post_id, url, content, image_count, platform_connection_id, platform_type, instance_url, created_at";
+const POST_COLUMNS: &str = "id, post_id, url, content, image_count, platform_connection_id, platform_type, instance_url, created_at";
 
 /// `POST /api/v1/posts`: records a post for the caller, by a connection of theirs, or by
 /// platform and instance, or else by the current context's connection.
@@ -370,7 +410,11 @@ pub(crate) async fn create_post(
         return Err(ApiError::field("/content", "must be at most 20000 bytes"));
     }
     let url = body.instance_url.as_deref().map(instance_url).transpose()?;
-    let (connection, platform_type, instance) = match (body.platform_connection_id, body.platform_type, url) {
+    let (connection, platform_type, instance) = match (
+        body.platform_connection_id,
+        body.platform_type,
+        url,
+    ) {
         (Some(id), None, None) => {
             let c = owned(&state, &user, id).await?;
             (Some(c.id), Some(c.platform_type), Some(c.instance_url))
@@ -381,7 +425,11 @@ pub(crate) async fn create_post(
             let c = ctx.platform_connection.ok_or_else(|| {
                 ApiError::field("", "give platform_connection_id, or platform_type with instance_url, or set a platform context first")
             })?;
-            (Some(c.id), Some(c.platform_type.as_str().to_string()), Some(c.instance_url))
+            (
+                Some(c.id),
+                Some(c.platform_type.as_str().to_string()),
+                Some(c.instance_url),
+            )
         }
         _ => {
             return Err(ApiError::field(
@@ -430,8 +478,16 @@ pub(crate) async fn list_posts(
     let ctx = current_context(&state, &user).await?;
     let connection = match &ctx.platform_connection {
         Some(c) if ctx.is_valid() => c,
-        Some(_) => return Err(ApiError::Conflict("the platform context's connection is not active".into())),
-        None => return Err(ApiError::Conflict("no platform context is set: PUT /api/v1/context first".into())),
+        Some(_) => {
+            return Err(ApiError::Conflict(
+                "the platform context's connection is not active".into(),
+            ));
+        }
+        None => {
+            return Err(ApiError::Conflict(
+                "no platform context is set: PUT /api/v1/context first".into(),
+            ));
+        }
     };
     // The same rule as PlatformContext::admits, as SQL.
     let posts = sqlx::query_as(&format!(

@@ -36,18 +36,25 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<NewTask>,
 ) -> Result<(StatusCode, Json<TaskJson>), ApiError> {
     if let Some(id) = body.platform_connection_id {
-        let owned: Option<i64> = sqlx::query_scalar("SELECT id FROM platform_connections WHERE id = ? AND user_id = ?")
-            .bind(id)
-            .bind(user.id)
-            .fetch_optional(&state.db)
-            .await?;
+        let owned: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM platform_connections WHERE id = ? AND user_id = ?")
+                .bind(id)
+                .bind(user.id)
+                .fetch_optional(&state.db)
+                .await?;
         if owned.is_none() {
-            return Err(ApiError::field("/platform_connection_id", "no such platform connection"));
+            return Err(ApiError::field(
+                "/platform_connection_id",
+                "no such platform connection",
+            ));
         }
     }
     let settings = serde_json::Value::Object(body.settings.unwrap_or_default());
     if settings.to_string().len() > 16 * 1024 {
-        return Err(ApiError::field("/settings", "must be at most 16 KiB of JSON"));
+        return Err(ApiError::field(
+            "/settings",
+            "must be at most 16 KiB of JSON",
+        ));
     }
     let task = Live::create(&state.db, user.id, body.platform_connection_id, settings).await?;
     tracing::info!(task = %task.task_id, user = %user.username, "task created");
@@ -78,7 +85,12 @@ pub(crate) async fn list(
     let limit = page.limit.unwrap_or(20).clamp(1, 100);
     let offset = page.offset.unwrap_or(0);
     let (tasks, total) = Live::list(&state.db, user.id, limit, offset).await?;
-    Ok(Json(TaskPage { tasks, total, limit, offset }))
+    Ok(Json(TaskPage {
+        tasks,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 /// `GET /api/v1/tasks/{id}/progress`.
@@ -97,7 +109,9 @@ pub(crate) async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Json<TaskJson>, ApiError> {
-    Ok(Json(state.live.update(&state.db, &id, user.id, body).await?))
+    Ok(Json(
+        state.live.update(&state.db, &id, user.id, body).await?,
+    ))
 }
 
 /// A subscription that frees its task's slot when it ends, if the task has finished and
@@ -146,7 +160,11 @@ pub(crate) async fn events(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let stream = Stream {
-        watch: Watch { rx: Some(rx), state: state.clone(), id },
+        watch: Watch {
+            rx: Some(rx),
+            state: state.clone(),
+            id,
+        },
         shutdown: state.shutdown.subscribe(),
         first: (!seen).then_some(current),
         ended: false,
@@ -173,7 +191,11 @@ pub(crate) async fn events(
         };
         let mut event = Event::default()
             .id(snapshot.seq.to_string())
-            .event(if snapshot.terminal { "done" } else { "progress" })
+            .event(if snapshot.terminal {
+                "done"
+            } else {
+                "progress"
+            })
             .data(&snapshot.json);
         if !s.sent_any {
             event = event.retry(RECONNECT_AFTER);
@@ -182,5 +204,7 @@ pub(crate) async fn events(
         s.ended = snapshot.terminal;
         Some((Ok::<_, Infallible>(event), s))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response())
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
 }

@@ -1,0 +1,65 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { RateLimiter, extractEndpointFromUrl } from "flowgate";
+
+test("1,000 keys each get their own buckets, and idle keys are dropped", () => {
+  const limiter = new RateLimiter({ requests_per_minute: 60, max_burst: 2 });
+  for (let i = 0; i < 1000; i++) {
+    assert.equal(limiter.isAllowed(`user-${i}`, { now: 0 }).allowed, true);
+    assert.equal(limiter.isAllowed(`user-${i}`, { now: 0 }).allowed, true);
+    const third = limiter.isAllowed(`user-${i}`, { now: 0 });
+    assert.equal(third.allowed, false);
+    assert.equal(third.retryAfter, 1000);
+  }
+  assert.equal(limiter.activeKeys, 1000);
+  // Two seconds later every key has both tokens back, so it equals a key never seen.
+  assert.equal(limiter.isAllowed("user-0", { now: 2000 }).remaining, 1);
+  assert.equal(limiter.waitTime("user-1", { now: 0 }), 1000);
+  assert.equal(limiter.waitTime("user-1", { now: 1000 }), 0);
+  assert.equal(limiter.resetLimits("user-2"), true);
+  assert.equal(limiter.isAllowed("user-2", { now: 0 }).allowed, true);
+});
+
+test("decisions name the binding bucket and list every bucket", () => {
+  const limiter = new RateLimiter(JSON.stringify({
+    max_burst: 20,
+    endpoint_limits: { media: { minute: 2 } },
+    platform_limits: { mastodon: { hour: 300 } },
+  }));
+  const d = limiter.isAllowed("k", { endpoint: "media", platform: "mastodon", now: 5 });
+  assert.deepEqual(
+    d.buckets.map((b) => `${b.scope}-${b.window}`),
+    ["global-minute", "global-hour", "global-day", "platform-hour", "endpoint-minute"],
+  );
+  assert.equal(d.scope, "endpoint");
+  assert.equal(d.remaining, 1);
+  assert.equal(typeof d.resetAfter, "number");
+  // Without `now`, a monotonic clock is used.
+  assert.equal(typeof limiter.isAllowed("other").allowed, "boolean");
+});
+
+test("bad configuration and options throw errors naming the field", () => {
+  assert.throws(() => new RateLimiter({ requests_per_minute: 0 }), /requests_per_minute/);
+  assert.throws(() => new RateLimiter({ requests_per_minute: -3 }), /requests_per_minute/);
+  assert.throws(() => new RateLimiter({ requests_per_hour: "many" }), /requests_per_hour/);
+  assert.throws(() => new RateLimiter({ endpoint_limits: { media: { minute: 0 } } }), /endpoint_limits\/media\/minute/);
+  assert.throws(() => new RateLimiter({ endpoint_limits: { media: { weekly: 3 } } }), /weekly/);
+  assert.throws(() => new RateLimiter({ surprise: 1 }), /surprise/);
+  assert.throws(() => new RateLimiter("{not json"), /rate-limit config/);
+  const limiter = new RateLimiter({});
+  assert.throws(() => limiter.isAllowed("k", { cost: 0, now: 0 }), /cost/);
+  assert.throws(() => limiter.isAllowed("k", { cost: 1.5, now: 0 }), /cost/);
+  assert.throws(() => limiter.isAllowed("k", { now: -1 }), /now/);
+  assert.throws(() => limiter.isAllowed("k", { now: NaN }), /now|null/);
+  assert.throws(() => limiter.isAllowed("k", { colour: "red" }), /colour/);
+  // Still usable after errors.
+  assert.equal(limiter.isAllowed("k", { now: 0 }).allowed, true);
+});
+
+test("extractEndpointFromUrl", () => {
+  assert.equal(extractEndpointFromUrl("https://mastodon.social/api/v1/accounts/1/statuses?limit=5"), "statuses");
+  assert.equal(extractEndpointFromUrl("/api/v2/media"), "media");
+  assert.equal(extractEndpointFromUrl("https://pixelfed.social/users/alice/inbox"), "inbox");
+  assert.equal(extractEndpointFromUrl("/oauth/token"), "oauth");
+  assert.equal(extractEndpointFromUrl("https://example.com/about"), undefined);
+});

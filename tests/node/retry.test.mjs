@@ -1,0 +1,97 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { RetryPolicy, retry, retryStatsSummary, retryStatsDetailed, resetRetryStats } from "flowgate";
+
+const fast = { max_attempts: 4, base_delay: 0.01, max_delay: 0.05, jitter: false };
+
+test("retries what the policy retries, then succeeds", async () => {
+  resetRetryStats();
+  const seen = [];
+  const result = await retry(async (attempt) => {
+    seen.push(attempt);
+    if (attempt === 1) throw new TypeError("fetch failed");           // connection
+    if (attempt === 2) throw Object.assign(new Error("slow"), { name: "TimeoutError" });
+    if (attempt === 3) throw { status: 503, headers: new Headers({ "Retry-After": "0" }) };
+    return "caption";
+  }, fast, { operation: "caption" });
+  assert.equal(result, "caption");
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  const detailed = retryStatsDetailed();
+  assert.equal(detailed.caption.calls, 1);
+  assert.equal(detailed.caption.retries, 3);
+  assert.deepEqual(detailed.caption.by_kind, { timeout: 1, connection: 1, status: 1 });
+  assert.equal(detailed.caption.by_status["503"], 1);
+});
+
+test("a Response's Retry-After is honoured on 429", async () => {
+  const start = Date.now();
+  let calls = 0;
+  await retry(async () => {
+    calls += 1;
+    if (calls === 1) throw new Response("slow down", { status: 429, headers: { "Retry-After": "1" } });
+    return true;
+  }, { ...fast, max_delay: 2 }, {});
+  assert.ok(Date.now() - start >= 950, "waited the server's second");
+});
+
+test("gives up with a RetryExhaustedError carrying attempts and cause", async () => {
+  const boom = new Error("permanently broken");
+  await assert.rejects(
+    retry(async () => { throw { status: 502 }; }, fast, { operation: "post" }),
+    (err) => err.name === "RetryExhaustedError" && err.attempts === 4 && err.cause.status === 502 && err.reason === "attempts_exhausted",
+  );
+  let calls = 0;
+  await assert.rejects(
+    retry(async () => { calls += 1; throw boom; }, fast),
+    (err) => err.name === "RetryExhaustedError" && err.attempts === 1 && err.cause === boom && err.reason === "not_retryable",
+  );
+  assert.equal(calls, 1);
+  await assert.rejects(
+    retry(async () => { throw { status: 429, retryAfter: 60000 }; }, fast),
+    (err) => err.reason === "retry_after_too_long" && err.attempts === 1,
+  );
+  const summary = retryStatsSummary();
+  assert.ok(summary.exhausted >= 2 && summary.failures >= 1, JSON.stringify(summary));
+});
+
+test("an AbortSignal cancels the wait at once", async () => {
+  const controller = new AbortController();
+  const start = Date.now();
+  const pending = retry(async () => { throw new TypeError("network down"); },
+    { max_attempts: 5, base_delay: 30, max_delay: 30, jitter: false }, { signal: controller.signal });
+  setTimeout(() => controller.abort(new Error("user cancelled")), 50);
+  await assert.rejects(pending, /user cancelled/);
+  assert.ok(Date.now() - start < 5000, "did not wait the 30 s delay");
+  const aborted = AbortSignal.abort(new Error("already"));
+  let called = false;
+  await assert.rejects(retry(async () => { called = true; }, fast, { signal: aborted }), /already/);
+  assert.equal(called, false);
+});
+
+test("the policy's schedule and decisions", () => {
+  const policy = new RetryPolicy({ max_attempts: 4, base_delay: 1, jitter_factor: 0.2 });
+  const a = policy.delays(9);
+  assert.equal(a.length, 3);
+  assert.deepEqual(policy.delays(9), a, "the same seed gives the same schedule");
+  a.forEach((d, i) => {
+    const base = 1000 * 2 ** i;
+    assert.ok(d >= base * 0.8 && d <= base * 1.2, `${d} within ±20% of ${base}`);
+  });
+  assert.equal(policy.shouldRetry({ kind: "status", status: 500 }), true);
+  assert.equal(policy.shouldRetry({ kind: "status", status: 500 }, 4), false);
+  assert.equal(policy.toJSON().max_attempts, 4);
+});
+
+test("bad configuration and failures throw errors naming the field", () => {
+  assert.throws(() => new RetryPolicy({ max_attempts: 0 }), /max_attempts/);
+  assert.throws(() => new RetryPolicy({ base_delay: -1 }), /base_delay/);
+  assert.throws(() => new RetryPolicy({ jitter_factor: 2 }), /jitter_factor/);
+  assert.throws(() => new RetryPolicy({ max_delay: Infinity }), /max_delay/);
+  assert.throws(() => new RetryPolicy({ retry_status_codes: [700] }), /retry_status_codes/);
+  assert.throws(() => new RetryPolicy({ extra: true }), /extra/);
+  const policy = new RetryPolicy({});
+  assert.throws(() => policy.shouldRetry({ kind: "gremlins" }), /failure/);
+  assert.throws(() => policy.shouldRetry({ kind: "status" }), /status/);
+  assert.throws(() => policy.delays(-1), /seed/);
+  return assert.rejects(retry(async () => 1, { max_attempts: -1 }), /max_attempts/);
+});
