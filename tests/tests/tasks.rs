@@ -76,7 +76,7 @@ async fn an_sse_client_that_keeps_up_sees_every_update_in_order_then_done() {
             auth,
         )
         .await;
-    assert_eq!(done.json["completed_at"].is_string(), true);
+    assert!(done.json["completed_at"].is_string());
     let last = stream.next(WAIT).await.unwrap();
     assert_eq!(
         (last.event.as_str(), last.id.as_deref()),
