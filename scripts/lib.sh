@@ -97,8 +97,9 @@ test_npm_package() {
     (
         cd "$scratch"
         npm init -y >/dev/null
-        npm install --no-audit --no-fund --silent "$tarball"
-        cp "$ROOT"/tests/node/*.test.mjs .
+        npm install --no-audit --no-fund --silent "$tarball" typescript@5
+        cp "$ROOT"/tests/node/*.test.mjs "$ROOT"/tests/node/types.ts .
+        npx tsc --noEmit --strict --module nodenext --moduleResolution nodenext types.ts
         FLOWGATE_VECTORS="$ROOT/tests/vectors" node --test ./*.test.mjs
     )
     local status=$?

@@ -65,6 +65,10 @@ export type TaskStatus = "queued" | "running" | "completed" | "failed" | "cancel
 /** A progress update, exactly as the server's `PUT /api/v1/tasks/{id}/progress` takes it. */
 export interface ProgressUpdate { current_step: string; progress_percent: number; details?: Record<string, unknown>; status?: TaskStatus }
 /** A task's progress. Times are ms (since the epoch of the `now` given, `Date.now()` by default). */
+/** The options of a check may be left out. */
+export interface RateLimiter { isAllowed(key: string): Decision; waitTime(key: string): number }
+/** The options of `retry` may be left out. */
+export function retry(f: (attempt: number) => Promise<any> | any, config: RetryConfig | string): Promise<any>;
 export interface ProgressStatus {
   taskId: string; userId: number; currentStep: string; progressPercent: number; details: Record<string, unknown>;
   status: TaskStatus; seq: number; startedAt: number | null; updatedAt: number; eta: number | null;
@@ -306,9 +310,9 @@ impl RateLimiter {
     pub fn is_allowed(
         &mut self,
         key: &str,
-        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
-        let o = check_options(&options)?;
+        let o = check_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
         let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
         let request = Request {
             endpoint: o.endpoint.as_deref(),
@@ -327,9 +331,9 @@ impl RateLimiter {
     pub fn wait_time(
         &self,
         key: &str,
-        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<f64, JsError> {
-        let o = check_options(&options)?;
+        let o = check_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
         let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
         let request = Request {
             endpoint: o.endpoint.as_deref(),
@@ -627,12 +631,13 @@ struct RetryOptionsJs {
 /// package README). Gives up by throwing an `Error` named `RetryExhaustedError` with
 /// `attempts`, `cause` (the last error) and `reason`; an aborted `signal` rejects at once with
 /// the signal's reason. Every call is counted in the retry statistics under `operation`.
-#[wasm_bindgen(js_name = retry, unchecked_return_type = "Promise<any>")]
+#[wasm_bindgen(js_name = retry, unchecked_return_type = "any")]
 pub async fn retry_js(
     #[wasm_bindgen(unchecked_param_type = "(attempt: number) => Promise<any> | any")] f: Function,
     #[wasm_bindgen(unchecked_param_type = "RetryConfig | string")] config: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "RetryOptions")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "RetryOptions")] options: Option<Object>,
 ) -> Result<JsValue, JsValue> {
+    let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
     let policy = retry_config(&config)?;
     let signal = get(&options, "signal")
         .dyn_into::<web_sys::AbortSignal>()
