@@ -1,0 +1,156 @@
+//! Small pieces the screens share: labelled inputs with their errors, bars, charts.
+
+use leptos::prelude::*;
+
+/// A labelled text or number input bound to `value`, with the error `error` beside it.
+#[component]
+pub fn Field(
+    /// The label.
+    label: &'static str,
+    /// The input's value.
+    value: RwSignal<String>,
+    /// The error to show next to it, if any.
+    #[prop(optional, into)]
+    error: MaybeProp<String>,
+    /// The input's type (`text` unless given). `number` is shown as text with a numeric
+    /// keyboard, so that a bad value can be typed, kept and marked rather than silently dropped.
+    #[prop(default = "text")]
+    kind: &'static str,
+    /// A name for tests and autofill.
+    #[prop(default = "")]
+    name: &'static str,
+) -> impl IntoView {
+    view! {
+        <label class="field" class:invalid=move || error.get().is_some()>
+            <span>{label}</span>
+            <input type=if kind == "number" { "text" } else { kind }
+                   inputmode=(kind == "number").then_some("decimal")
+                   name=name bind:value=value
+                   aria-invalid=move || error.get().is_some().then_some("true")/>
+            {move || error.get().map(|e| view! { <small class="error" role="alert">{e}</small> })}
+        </label>
+    }
+}
+
+/// A horizontal bar for `value` of `max`, with an accessible value.
+#[component]
+pub fn Bar(
+    /// How full.
+    #[prop(into)]
+    value: Signal<f64>,
+    /// Full.
+    #[prop(into)]
+    max: Signal<f64>,
+    /// What the bar is, for screen readers.
+    label: String,
+) -> impl IntoView {
+    let percent = move || {
+        let max = max.get();
+        if max <= 0.0 { 0.0 } else { (value.get() / max * 100.0).clamp(0.0, 100.0) }
+    };
+    view! {
+        <div class="bar" role="progressbar" aria-label=label
+             aria-valuemin="0" aria-valuemax=move || format!("{}", max.get())
+             aria-valuenow=move || format!("{}", value.get())>
+            <div class="fill" style=move || format!("width: {:.2}%", percent())></div>
+        </div>
+    }
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Its name in the legend.
+    pub name: String,
+    /// A CSS class for its colour.
+    pub class: &'static str,
+    /// Its points (x, y).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A band between two lines (a lower and an upper bound at each x).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    /// Its name in the legend.
+    pub name: String,
+    /// Its points (x, low, high).
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+const W: f64 = 600.0;
+const H: f64 = 220.0;
+const PAD: f64 = 36.0;
+
+/// A line chart in SVG: `series` over an optional `band`, axes labelled with `x_label` and
+/// `y_label`.
+#[component]
+pub fn Chart(
+    /// The lines.
+    #[prop(into)]
+    series: Signal<Vec<Series>>,
+    /// A shaded band under them.
+    #[prop(into, optional)]
+    band: Option<Signal<Option<Band>>>,
+    /// The horizontal axis.
+    x_label: &'static str,
+    /// The vertical axis.
+    y_label: &'static str,
+    /// What the chart shows, for screen readers.
+    title: &'static str,
+) -> impl IntoView {
+    let band = band.unwrap_or_else(|| Signal::derive(|| None));
+    let bounds = move || {
+        let (mut x_max, mut y_max) = (1.0f64, 1.0f64);
+        for s in series.get() {
+            for (x, y) in s.points {
+                x_max = x_max.max(x);
+                y_max = y_max.max(y);
+            }
+        }
+        if let Some(b) = band.get() {
+            for (x, _, hi) in b.points {
+                x_max = x_max.max(x);
+                y_max = y_max.max(hi);
+            }
+        }
+        (x_max, y_max * 1.1)
+    };
+    let sx = move |x: f64| PAD + x / bounds().0 * (W - PAD * 1.5);
+    let sy = move |y: f64| H - PAD - y / bounds().1 * (H - PAD * 1.5);
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=title preserveAspectRatio="xMidYMid meet">
+                <line class="axis" x1=PAD y1=H - PAD x2=W - PAD / 2.0 y2=H - PAD/>
+                <line class="axis" x1=PAD y1=PAD / 2.0 x2=PAD y2=H - PAD/>
+                <text class="tick" x=PAD - 4.0 y=PAD / 2.0 + 8.0 text-anchor="end">{move || format!("{:.0}", bounds().1)}</text>
+                <text class="tick" x=PAD - 4.0 y=H - PAD text-anchor="end">"0"</text>
+                <text class="tick" x=W - PAD / 2.0 y=H - PAD + 14.0 text-anchor="end">{move || format!("{:.0}", bounds().0)}</text>
+                <text class="label" x=W / 2.0 y=H - 4.0 text-anchor="middle">{x_label}</text>
+                <text class="label" x=10.0 y=H / 2.0 text-anchor="middle" transform=format!("rotate(-90 10 {})", H / 2.0)>{y_label}</text>
+                {move || band.get().map(|b| {
+                    let upper: Vec<String> = b.points.iter().map(|&(x, _, hi)| format!("{:.1},{:.1}", sx(x), sy(hi))).collect();
+                    let lower: Vec<String> = b.points.iter().rev().map(|&(x, lo, _)| format!("{:.1},{:.1}", sx(x), sy(lo))).collect();
+                    view! { <polygon class="band" points=format!("{} {}", upper.join(" "), lower.join(" "))/> }
+                })}
+                {move || series.get().into_iter().map(|s| {
+                    let points: Vec<String> = s.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
+                    view! { <polyline class=format!("line {}", s.class) points=points.join(" ")/> }
+                }).collect_view()}
+            </svg>
+            <figcaption class="legend">
+                {move || band.get().map(|b| view! { <span class="key band">{b.name}</span> })}
+                {move || series.get().into_iter().map(|s| view! { <span class=format!("key {}", s.class)>{s.name}</span> }).collect_view()}
+            </figcaption>
+        </figure>
+    }
+}
+
+/// A status badge.
+#[component]
+pub fn Badge(
+    /// Its text, also its CSS class.
+    #[prop(into)]
+    text: Signal<String>,
+) -> impl IntoView {
+    view! { <span class=move || format!("badge {}", text.get())>{move || text.get()}</span> }
+}
