@@ -13,9 +13,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskProgress};
-use flowgate_core::ratelimit::{
-    Decision, KeyedState, Limits, RateLimitConfig, Request,
-};
+use flowgate_core::ratelimit::{Decision, KeyedState, Limits, RateLimitConfig, Request};
 use flowgate_core::retry::{
     Failure, FailureKind, FailureRecord, Outcome, RetryConfig, RetryReport, RetryStats, Step,
     StopReason, parse_retry_after,
@@ -177,23 +175,31 @@ fn check_options(options: &JsValue) -> Result<CheckOptions, JsError> {
         return Ok(CheckOptions::default());
     }
     if !options.is_object() {
-        return Err(JsError::new("check options must be an object: {endpoint, platform, cost, now}"));
+        return Err(JsError::new(
+            "check options must be an object: {endpoint, platform, cost, now}",
+        ));
     }
     if let Some(key) = unknown_check_option(options) {
-        return Err(JsError::new(&format!("unknown check option `{key}`: expected endpoint, platform, cost or now")));
+        return Err(JsError::new(&format!(
+            "unknown check option `{key}`: expected endpoint, platform, cost or now"
+        )));
     }
     let o: &CheckOptionsJs = options.unchecked_ref();
     let text = |v: JsValue, field: &str| -> Result<Option<String>, JsError> {
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
-        v.as_string().map(Some).ok_or_else(|| JsError::new(&format!("{field} must be a string")))
+        v.as_string()
+            .map(Some)
+            .ok_or_else(|| JsError::new(&format!("{field} must be a string")))
     };
     let number = |v: JsValue, field: &str| -> Result<Option<f64>, JsError> {
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
-        v.as_f64().map(Some).ok_or_else(|| JsError::new(&format!("{field} must be a number")))
+        v.as_f64()
+            .map(Some)
+            .ok_or_else(|| JsError::new(&format!("{field} must be a number")))
     };
     Ok(CheckOptions {
         endpoint: text(o.endpoint(), "endpoint")?,

@@ -19,12 +19,19 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn network(e: impl std::fmt::Display) -> Self {
-        ApiError { status: 0, detail: format!("the server could not be reached: {e}"), errors: Vec::new() }
+        ApiError {
+            status: 0,
+            detail: format!("the server could not be reached: {e}"),
+            errors: Vec::new(),
+        }
     }
 
     /// The error of one field, if the server named it.
     pub(crate) fn at(&self, pointer: &str) -> Option<String> {
-        self.errors.iter().find(|e| e.pointer == pointer).map(|e| e.detail.clone())
+        self.errors
+            .iter()
+            .find(|e| e.pointer == pointer)
+            .map(|e| e.detail.clone())
     }
 }
 
@@ -55,24 +62,45 @@ async fn finish<T: DeserializeOwned>(response: Response) -> Result<Answer<T>, Ap
     let etag = response.headers().get("etag");
     if (200..300).contains(&status) {
         let text = response.text().await.map_err(ApiError::network)?;
-        let body = if text.is_empty() { serde_json::from_str("null") } else { serde_json::from_str(&text) };
-        return body.map(|body| Answer { body, etag }).map_err(|e| ApiError {
-            status,
-            detail: format!("unexpected answer: {e}"),
-            errors: Vec::new(),
-        });
+        let body = if text.is_empty() {
+            serde_json::from_str("null")
+        } else {
+            serde_json::from_str(&text)
+        };
+        return body
+            .map(|body| Answer { body, etag })
+            .map_err(|e| ApiError {
+                status,
+                detail: format!("unexpected answer: {e}"),
+                errors: Vec::new(),
+            });
     }
-    let problem: Problem = response.json().await.unwrap_or(Problem { detail: format!("HTTP {status}"), errors: Vec::new() });
-    Err(ApiError { status, detail: problem.detail, errors: problem.errors })
+    let problem: Problem = response.json().await.unwrap_or(Problem {
+        detail: format!("HTTP {status}"),
+        errors: Vec::new(),
+    });
+    Err(ApiError {
+        status,
+        detail: problem.detail,
+        errors: problem.errors,
+    })
 }
 
-async fn send<T: DeserializeOwned>(request: Result<Request, gloo_net::Error>) -> Result<Answer<T>, ApiError> {
-    let response = request.map_err(ApiError::network)?.send().await.map_err(ApiError::network)?;
+async fn send<T: DeserializeOwned>(
+    request: Result<Request, gloo_net::Error>,
+) -> Result<Answer<T>, ApiError> {
+    let response = request
+        .map_err(ApiError::network)?
+        .send()
+        .await
+        .map_err(ApiError::network)?;
     finish(response).await
 }
 
 fn with_json<B: Serialize>(builder: RequestBuilder, body: &B) -> Result<Request, gloo_net::Error> {
-    builder.header("content-type", "application/json").json(body)
+    builder
+        .header("content-type", "application/json")
+        .json(body)
 }
 
 /// `GET path`.
@@ -81,12 +109,19 @@ pub(crate) async fn get<T: DeserializeOwned>(path: &str) -> Result<Answer<T>, Ap
 }
 
 /// `POST path` with a JSON body.
-pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<Answer<T>, ApiError> {
+pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<Answer<T>, ApiError> {
     send(with_json(Request::post(path), body)).await
 }
 
 /// `PUT path` with a JSON body, optionally only if the document is still at `if_match`.
-pub(crate) async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B, if_match: Option<&str>) -> Result<Answer<T>, ApiError> {
+pub(crate) async fn put<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+    if_match: Option<&str>,
+) -> Result<Answer<T>, ApiError> {
     let mut builder = Request::put(path);
     if let Some(tag) = if_match {
         builder = builder.header("if-match", tag);
@@ -96,7 +131,9 @@ pub(crate) async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B,
 
 /// `DELETE path`.
 pub(crate) async fn delete(path: &str) -> Result<(), ApiError> {
-    send::<serde_json::Value>(Request::delete(path).build()).await.map(|_| ())
+    send::<serde_json::Value>(Request::delete(path).build())
+        .await
+        .map(|_| ())
 }
 
 /// A path segment, percent-encoded.

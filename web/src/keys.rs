@@ -81,7 +81,10 @@ struct CheckBody {
 }
 
 fn now_ms() -> f64 {
-    window().performance().map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
+    window()
+        .performance()
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
 }
 
 /// How often the key's state is fetched again.
@@ -123,11 +126,23 @@ pub fn KeysScreen(
         let cost = match cost.get_untracked().trim().parse::<u32>() {
             Ok(c) => c,
             Err(_) => {
-                set_error.set(Some(api::ApiError { status: 0, detail: "cost must be a whole number".into(), errors: vec![flowgate_core::FieldError::new("/cost", "must be a whole number, 1 or more")] }));
+                set_error.set(Some(api::ApiError {
+                    status: 0,
+                    detail: "cost must be a whole number".into(),
+                    errors: vec![flowgate_core::FieldError::new(
+                        "/cost",
+                        "must be a whole number, 1 or more",
+                    )],
+                }));
                 return;
             }
         };
-        let body = CheckBody { key: key.get_untracked(), endpoint: name(endpoint.get_untracked()), platform: name(platform.get_untracked()), cost };
+        let body = CheckBody {
+            key: key.get_untracked(),
+            endpoint: name(endpoint.get_untracked()),
+            platform: name(platform.get_untracked()),
+            cost,
+        };
         spawn_local(async move {
             match api::post::<_, DecisionJson>("/api/v1/limits/check", &body).await {
                 Ok(a) => {
@@ -158,7 +173,9 @@ pub fn KeysScreen(
             h.clear();
         }
     });
-    let field_error = move |pointer: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(pointer)));
+    let field_error = move |pointer: &'static str| {
+        Signal::derive(move || error.get().and_then(|e| e.at(pointer)))
+    };
 
     view! {
         <section class="screen keys">

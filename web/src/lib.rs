@@ -48,7 +48,13 @@ enum Screen {
 }
 
 impl Screen {
-    const ALL: [Screen; 5] = [Screen::Limits, Screen::Keys, Screen::Tasks, Screen::Retry, Screen::Platforms];
+    const ALL: [Screen; 5] = [
+        Screen::Limits,
+        Screen::Keys,
+        Screen::Tasks,
+        Screen::Retry,
+        Screen::Platforms,
+    ];
 
     fn slug(self) -> &'static str {
         match self {
@@ -73,7 +79,10 @@ impl Screen {
     fn from_hash() -> Screen {
         let hash = window().location().hash().unwrap_or_default();
         let slug = hash.trim_start_matches('#');
-        Screen::ALL.into_iter().find(|s| s.slug() == slug).unwrap_or(Screen::Limits)
+        Screen::ALL
+            .into_iter()
+            .find(|s| s.slug() == slug)
+            .unwrap_or(Screen::Limits)
     }
 }
 
@@ -129,11 +138,15 @@ fn Login() -> impl IntoView {
 fn Shell(me: Me) -> impl IntoView {
     let set_me = expect_context::<WriteSignal<Option<Option<Me>>>>();
     let (screen, set_screen) = signal(Screen::from_hash());
-    let on_hash = window_event_listener(leptos::ev::hashchange, move |_| set_screen.set(Screen::from_hash()));
+    let on_hash = window_event_listener(leptos::ev::hashchange, move |_| {
+        set_screen.set(Screen::from_hash())
+    });
     on_cleanup(move || on_hash.remove());
     let logout = move |_| {
         spawn_local(async move {
-            let _ = api::post::<_, serde_json::Value>("/api/v1/auth/logout", &serde_json::json!({})).await;
+            let _ =
+                api::post::<_, serde_json::Value>("/api/v1/auth/logout", &serde_json::json!({}))
+                    .await;
             set_me.set(Some(None));
         });
     };

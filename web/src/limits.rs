@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flowgate_core::FieldError;
-use flowgate_core::ratelimit::{Error as LimitError, KeyedState, Limits, RateLimitConfig, Request, ScopeLimits};
+use flowgate_core::ratelimit::{
+    Error as LimitError, KeyedState, Limits, RateLimitConfig, Request, ScopeLimits,
+};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
@@ -61,7 +63,11 @@ impl Row {
             Kind::Endpoint => format!("/endpoint_limits/{}", token(&self.endpoint.get())),
             Kind::Platform => format!("/platform_limits/{}", token(&self.platform.get())),
             Kind::PlatformEndpoint => {
-                format!("/platform_endpoint_limits/{}/{}", token(&self.platform.get()), token(&self.endpoint.get()))
+                format!(
+                    "/platform_endpoint_limits/{}/{}",
+                    token(&self.platform.get()),
+                    token(&self.endpoint.get())
+                )
             }
         };
         match field {
@@ -122,7 +128,8 @@ impl Form {
     fn add(&self, kind: Kind) {
         let id = self.next_id.get_untracked();
         self.next_id.set(id + 1);
-        self.rows.update(|rows| rows.push(Row::new(id, kind, "", "", &ScopeLimits::default())));
+        self.rows
+            .update(|rows| rows.push(Row::new(id, kind, "", "", &ScopeLimits::default())));
     }
 
     /// The document the form describes, or every problem in it (typed values first, then the
@@ -161,14 +168,25 @@ impl Form {
                 }
                 match text.trim().parse::<u32>() {
                     Ok(v) => *slot = Some(v),
-                    Err(_) => errors.push(FieldError::new(row.pointer(Some(field)), "must be a positive integer, or empty")),
+                    Err(_) => errors.push(FieldError::new(
+                        row.pointer(Some(field)),
+                        "must be a positive integer, or empty",
+                    )),
                 }
             }
-            let (p, e) = (row.platform.get().trim().to_string(), row.endpoint.get().trim().to_string());
+            let (p, e) = (
+                row.platform.get().trim().to_string(),
+                row.endpoint.get().trim().to_string(),
+            );
             let taken = match row.kind {
                 Kind::Endpoint => c.endpoint_limits.insert(e, limits).is_some(),
                 Kind::Platform => c.platform_limits.insert(p, limits).is_some(),
-                Kind::PlatformEndpoint => c.platform_endpoint_limits.entry(p).or_default().insert(e, limits).is_some(),
+                Kind::PlatformEndpoint => c
+                    .platform_endpoint_limits
+                    .entry(p)
+                    .or_default()
+                    .insert(e, limits)
+                    .is_some(),
             };
             if taken {
                 errors.push(FieldError::new(row.pointer(None), "is listed twice"));
@@ -181,7 +199,11 @@ impl Form {
                 }
             }
         }
-        if errors.is_empty() { Ok(c) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(c)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -214,7 +236,9 @@ pub fn LimitsScreen(
                 }
                 Err(e) => set_message.set(Some((false, e.detail))),
             }
-            if let Ok(answer) = api::get::<Vec<HistoryEntry>>("/api/v1/limits/history?limit=1").await {
+            if let Ok(answer) =
+                api::get::<Vec<HistoryEntry>>("/api/v1/limits/history?limit=1").await
+            {
                 set_history.set(answer.body.into_iter().next());
             }
         });
@@ -225,10 +249,19 @@ pub fn LimitsScreen(
     let error_at = move |pointer: String| {
         Signal::derive(move || {
             let local = match checked.get() {
-                Err(errors) => errors.into_iter().find(|e| e.pointer == pointer).map(|e| e.detail),
+                Err(errors) => errors
+                    .into_iter()
+                    .find(|e| e.pointer == pointer)
+                    .map(|e| e.detail),
                 Ok(_) => None,
             };
-            local.or_else(|| server_errors.get().into_iter().find(|e| e.pointer == pointer).map(|e| e.detail))
+            local.or_else(|| {
+                server_errors
+                    .get()
+                    .into_iter()
+                    .find(|e| e.pointer == pointer)
+                    .map(|e| e.detail)
+            })
         })
     };
     let save = move |_| {
@@ -243,14 +276,23 @@ pub fn LimitsScreen(
                     let version = answer.etag.clone().unwrap_or_default();
                     set_saved.set(Some((answer.body, answer.etag)));
                     set_server_errors.set(Vec::new());
-                    set_message.set(Some((true, format!("Saved: version {}", version.trim_matches('"')))));
-                    if let Ok(h) = api::get::<Vec<HistoryEntry>>("/api/v1/limits/history?limit=1").await {
+                    set_message.set(Some((
+                        true,
+                        format!("Saved: version {}", version.trim_matches('"')),
+                    )));
+                    if let Ok(h) =
+                        api::get::<Vec<HistoryEntry>>("/api/v1/limits/history?limit=1").await
+                    {
                         set_history.set(h.body.into_iter().next());
                     }
                 }
                 Err(e) => {
                     set_server_errors.set(e.errors.clone());
-                    let hint = if e.status == 412 { " Reload to see the current version." } else { "" };
+                    let hint = if e.status == 412 {
+                        " Reload to see the current version."
+                    } else {
+                        ""
+                    };
                     set_message.set(Some((false, format!("{}{hint}", e.detail))));
                 }
             }
@@ -294,7 +336,13 @@ fn ScopeTable(
     form: Form,
     error_at: impl Fn(String) -> Signal<Option<String>> + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let rows = move || form.rows.get().into_iter().filter(move |r| r.kind == kind).collect::<Vec<_>>();
+    let rows = move || {
+        form.rows
+            .get()
+            .into_iter()
+            .filter(move |r| r.kind == kind)
+            .collect::<Vec<_>>()
+    };
     view! {
         <fieldset class="scope">
             <legend>{title}</legend>
@@ -371,7 +419,11 @@ fn simulate(config: &RateLimitConfig, p: &Pattern) -> Option<Outcome> {
     let mut denied = vec![0u64; p.seconds.max(1) as usize];
     let mut out = Outcome::default();
     for i in 0..total {
-        let t = if i < u64::from(p.burst) { 0.0 } else { (i - u64::from(p.burst)) as f64 / p.per_second };
+        let t = if i < u64::from(p.burst) {
+            0.0
+        } else {
+            (i - u64::from(p.burst)) as f64 / p.per_second
+        };
         let second = (t as usize).min(admitted.len() - 1);
         let now = Duration::from_secs_f64(t);
         match state.is_allowed(&limits, "what-if", &request, now) {
@@ -386,39 +438,85 @@ fn simulate(config: &RateLimitConfig, p: &Pattern) -> Option<Outcome> {
             Err(_) => return None,
         }
     }
-    out.admitted = admitted.iter().enumerate().map(|(s, &n)| (s as f64, n as f64)).collect();
-    out.denied = denied.iter().enumerate().map(|(s, &n)| (s as f64, n as f64)).collect();
+    out.admitted = admitted
+        .iter()
+        .enumerate()
+        .map(|(s, &n)| (s as f64, n as f64))
+        .collect();
+    out.denied = denied
+        .iter()
+        .enumerate()
+        .map(|(s, &n)| (s as f64, n as f64))
+        .collect();
     Some(out)
 }
 
 /// The what-if panel: a request pattern, and what the saved and the edited limits make of it.
 #[component]
-fn WhatIf(saved: Signal<Option<RateLimitConfig>>, edited: Signal<Option<RateLimitConfig>>) -> impl IntoView {
+fn WhatIf(
+    saved: Signal<Option<RateLimitConfig>>,
+    edited: Signal<Option<RateLimitConfig>>,
+) -> impl IntoView {
     let rate = RwSignal::new("2".to_string());
     let seconds = RwSignal::new("120".to_string());
     let burst = RwSignal::new("20".to_string());
     let endpoint = RwSignal::new(String::new());
     let platform = RwSignal::new(String::new());
     let pattern = Memo::new(move |_| {
-        let per_second = rate.get().trim().parse::<f64>().ok().filter(|r| *r > 0.0 && r.is_finite())?;
-        let seconds = seconds.get().trim().parse::<u32>().ok().filter(|s| (1..=86_400).contains(s))?;
+        let per_second = rate
+            .get()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| *r > 0.0 && r.is_finite())?;
+        let seconds = seconds
+            .get()
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))?;
         let burst = burst.get().trim().parse::<u32>().ok()?;
         let name = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        Some(Pattern { per_second, seconds, burst, endpoint: name(endpoint.get()), platform: name(platform.get()) })
+        Some(Pattern {
+            per_second,
+            seconds,
+            burst,
+            endpoint: name(endpoint.get()),
+            platform: name(platform.get()),
+        })
     });
     let before = Memo::new(move |_| Some(simulate(&saved.get()?, &pattern.get()?)).flatten());
     let after = Memo::new(move |_| Some(simulate(&edited.get()?, &pattern.get()?)).flatten());
     let series = Signal::derive(move || {
         let mut s = Vec::new();
         if let Some(o) = before.get() {
-            s.push(Series { name: format!("saved: {} admitted, {} denied", o.total_admitted, o.total_denied), class: "saved", points: o.admitted });
+            s.push(Series {
+                name: format!(
+                    "saved: {} admitted, {} denied",
+                    o.total_admitted, o.total_denied
+                ),
+                class: "saved",
+                points: o.admitted,
+            });
         }
         if let Some(o) = after.get() {
-            s.push(Series { name: format!("edited: {} admitted, {} denied", o.total_admitted, o.total_denied), class: "edited", points: o.admitted });
+            s.push(Series {
+                name: format!(
+                    "edited: {} admitted, {} denied",
+                    o.total_admitted, o.total_denied
+                ),
+                class: "edited",
+                points: o.admitted,
+            });
         }
         s
     });
-    let pattern_error = Signal::derive(move || pattern.get().is_none().then(|| "a positive rate, 1 to 86400 seconds, a whole burst".to_string()));
+    let pattern_error = Signal::derive(move || {
+        pattern
+            .get()
+            .is_none()
+            .then(|| "a positive rate, 1 to 86400 seconds, a whole burst".to_string())
+    });
     view! {
         <section class="what-if" aria-label="What if">
             <h2>"What if"</h2>
@@ -441,13 +539,36 @@ mod tests {
 
     #[test]
     fn a_steady_pattern_is_admitted_at_the_limits_rate_after_the_burst() {
-        let config = RateLimitConfig { requests_per_minute: 60, max_burst: 5, ..RateLimitConfig::default() };
-        let pattern = Pattern { per_second: 4.0, seconds: 30, burst: 10, endpoint: None, platform: None };
+        let config = RateLimitConfig {
+            requests_per_minute: 60,
+            max_burst: 5,
+            ..RateLimitConfig::default()
+        };
+        let pattern = Pattern {
+            per_second: 4.0,
+            seconds: 30,
+            burst: 10,
+            endpoint: None,
+            platform: None,
+        };
         let out = simulate(&config, &pattern).unwrap();
         // Five pass at once, then one per second.
         assert_eq!(out.admitted[0].1, 5.0);
-        assert!(out.admitted[1..].iter().all(|&(_, n)| n == 1.0), "{:?}", out.admitted);
+        assert!(
+            out.admitted[1..].iter().all(|&(_, n)| n == 1.0),
+            "{:?}",
+            out.admitted
+        );
         assert_eq!(out.total_admitted + out.total_denied, 10 + 120);
-        assert!(simulate(&RateLimitConfig { requests_per_minute: 0, ..config }, &pattern).is_none());
+        assert!(
+            simulate(
+                &RateLimitConfig {
+                    requests_per_minute: 0,
+                    ..config
+                },
+                &pattern
+            )
+            .is_none()
+        );
     }
 }

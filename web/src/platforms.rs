@@ -55,7 +55,13 @@ pub fn PlatformsScreen() -> impl IntoView {
     load();
     let choose = move |id: i64| {
         spawn_local(async move {
-            match api::put::<_, Context>("/api/v1/context", &serde_json::json!({"platform_connection_id": id}), None).await {
+            match api::put::<_, Context>(
+                "/api/v1/context",
+                &serde_json::json!({"platform_connection_id": id}),
+                None,
+            )
+            .await
+            {
                 Ok(a) => {
                     set_error.set(None);
                     set_context.set(Some(a.body));
@@ -75,7 +81,10 @@ pub fn PlatformsScreen() -> impl IntoView {
         if u.trim() == "https://" || u.trim().is_empty() {
             return None;
         }
-        normalize_instance_url(&u).err().map(|e| e.to_string()).or_else(|| error.get().and_then(|e| e.at("/instance_url")))
+        normalize_instance_url(&u)
+            .err()
+            .map(|e| e.to_string())
+            .or_else(|| error.get().and_then(|e| e.at("/instance_url")))
     });
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -54,13 +54,22 @@ impl Form {
         self.jitter.set(c.jitter);
         self.jitter_factor.set(c.jitter_factor.to_string());
         self.retry_on_timeout.set(c.retry_on_timeout);
-        self.retry_on_connection_error.set(c.retry_on_connection_error);
+        self.retry_on_connection_error
+            .set(c.retry_on_connection_error);
         self.retry_on_server_error.set(c.retry_on_server_error);
         self.retry_on_rate_limit.set(c.retry_on_rate_limit);
         self.status_codes.set(
-            c.retry_status_codes.as_ref().map(|v| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+            c.retry_status_codes
+                .as_ref()
+                .map(|v| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
         );
-        self.specific_errors.set(c.retry_on_specific_errors.as_ref().map(|v| v.join(", ")).unwrap_or_default());
+        self.specific_errors.set(
+            c.retry_on_specific_errors
+                .as_ref()
+                .map(|v| v.join(", "))
+                .unwrap_or_default(),
+        );
     }
 
     /// The policy the form describes, or every problem in it.
@@ -76,26 +85,43 @@ impl Form {
         let max_delay = number("/max_delay", self.max_delay.get());
         let backoff_factor = number("/backoff_factor", self.backoff_factor.get());
         let jitter_factor = number("/jitter_factor", self.jitter_factor.get());
-        let max_attempts = self.max_attempts.get().trim().parse::<u32>().unwrap_or_else(|_| {
-            errors.push(FieldError::new("/max_attempts", "must be a whole number, 1 or more"));
-            0
-        });
+        let max_attempts = self
+            .max_attempts
+            .get()
+            .trim()
+            .parse::<u32>()
+            .unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    "/max_attempts",
+                    "must be a whole number, 1 or more",
+                ));
+                0
+            });
         let codes = self.status_codes.get();
         let retry_status_codes = if codes.trim().is_empty() {
             None
         } else {
-            let parsed: Result<Vec<u16>, _> = codes.split(',').map(|c| c.trim().parse::<u16>()).collect();
+            let parsed: Result<Vec<u16>, _> =
+                codes.split(',').map(|c| c.trim().parse::<u16>()).collect();
             match parsed {
                 Ok(v) => Some(v),
                 Err(_) => {
-                    errors.push(FieldError::new("/retry_status_codes", "must be status codes separated by commas"));
+                    errors.push(FieldError::new(
+                        "/retry_status_codes",
+                        "must be status codes separated by commas",
+                    ));
                     None
                 }
             }
         };
         let specific = self.specific_errors.get();
-        let retry_on_specific_errors = (!specific.trim().is_empty())
-            .then(|| specific.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+        let retry_on_specific_errors = (!specific.trim().is_empty()).then(|| {
+            specific
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
         let c = RetryConfig {
             max_attempts,
             base_delay,
@@ -118,7 +144,11 @@ impl Form {
                 }
             }
         }
-        if errors.is_empty() { Ok(c) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(c)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -173,15 +203,28 @@ pub fn RetryScreen(
     let checked = Memo::new(move |_| form.config(saved.get().as_ref().map(|(c, _)| c)));
     let error_at = move |pointer: &'static str| {
         Signal::derive(move || {
-            let local = checked.get().err().and_then(|es| es.into_iter().find(|e| e.pointer == pointer).map(|e| e.detail));
-            local.or_else(|| server_errors.get().into_iter().find(|e| e.pointer == pointer).map(|e| e.detail))
+            let local = checked.get().err().and_then(|es| {
+                es.into_iter()
+                    .find(|e| e.pointer == pointer)
+                    .map(|e| e.detail)
+            });
+            local.or_else(|| {
+                server_errors
+                    .get()
+                    .into_iter()
+                    .find(|e| e.pointer == pointer)
+                    .map(|e| e.detail)
+            })
         })
     };
     let save = move |_| {
-        let Ok(config) = checked.get_untracked() else { return };
+        let Ok(config) = checked.get_untracked() else {
+            return;
+        };
         let etag = saved.get_untracked().and_then(|(_, t)| t);
         spawn_local(async move {
-            match api::put::<_, RetryConfig>("/api/v1/retry/config", &config, etag.as_deref()).await {
+            match api::put::<_, RetryConfig>("/api/v1/retry/config", &config, etag.as_deref()).await
+            {
                 Ok(a) => {
                     set_saved.set(Some((a.body, a.etag)));
                     set_server_errors.set(Vec::new());
@@ -200,17 +243,39 @@ pub fn RetryScreen(
         let c = checked.get().ok()?;
         let retries = c.max_attempts.saturating_sub(1).min(50);
         let spread = if c.jitter { c.jitter_factor } else { 0.0 };
-        let base: Vec<(f64, f64)> = (1..=retries).map(|n| (f64::from(n), c.base_delay_for(n))).collect();
+        let base: Vec<(f64, f64)> = (1..=retries)
+            .map(|n| (f64::from(n), c.base_delay_for(n)))
+            .collect();
         let band: Vec<(f64, f64, f64)> = base
             .iter()
-            .map(|&(n, d)| (n, (d * (1.0 - spread)).clamp(0.0, c.max_delay), (d * (1.0 + spread)).clamp(0.0, c.max_delay)))
+            .map(|&(n, d)| {
+                (
+                    n,
+                    (d * (1.0 - spread)).clamp(0.0, c.max_delay),
+                    (d * (1.0 + spread)).clamp(0.0, c.max_delay),
+                )
+            })
             .collect();
         Some((base, band))
     });
     let series = Signal::derive(move || {
-        schedule.get().map(|(base, _)| vec![Series { name: "delay before retry (s)".into(), class: "edited", points: base }]).unwrap_or_default()
+        schedule
+            .get()
+            .map(|(base, _)| {
+                vec![Series {
+                    name: "delay before retry (s)".into(),
+                    class: "edited",
+                    points: base,
+                }]
+            })
+            .unwrap_or_default()
     });
-    let band = Signal::derive(move || schedule.get().map(|(_, band)| Band { name: "with jitter: lowest to highest".into(), points: band }));
+    let band = Signal::derive(move || {
+        schedule.get().map(|(_, band)| Band {
+            name: "with jitter: lowest to highest".into(),
+            points: band,
+        })
+    });
 
     view! {
         <section class="screen retry">

@@ -97,22 +97,36 @@ fn TaskRow(task: Task) -> impl IntoView {
     if !state.get_untracked().is_terminal() {
         let url = format!("/api/v1/tasks/{}/events", api::segment(&id));
         if let Ok(source) = web_sys::EventSource::new(&url) {
-            let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-                if let Some(t) = ev.data().as_string().and_then(|d| serde_json::from_str::<Task>(&d).ok()) {
-                    set_state.set(t);
-                }
-                set_live.set(true);
-            });
-            let _ = source.add_event_listener_with_callback("progress", on_event.as_ref().unchecked_ref());
+            let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                move |ev: web_sys::MessageEvent| {
+                    if let Some(t) = ev
+                        .data()
+                        .as_string()
+                        .and_then(|d| serde_json::from_str::<Task>(&d).ok())
+                    {
+                        set_state.set(t);
+                    }
+                    set_live.set(true);
+                },
+            );
+            let _ = source
+                .add_event_listener_with_callback("progress", on_event.as_ref().unchecked_ref());
             let closer = source.clone();
-            let on_done = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-                if let Some(t) = ev.data().as_string().and_then(|d| serde_json::from_str::<Task>(&d).ok()) {
-                    set_state.set(t);
-                }
-                set_live.set(false);
-                closer.close();
-            });
-            let _ = source.add_event_listener_with_callback("done", on_done.as_ref().unchecked_ref());
+            let on_done = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                move |ev: web_sys::MessageEvent| {
+                    if let Some(t) = ev
+                        .data()
+                        .as_string()
+                        .and_then(|d| serde_json::from_str::<Task>(&d).ok())
+                    {
+                        set_state.set(t);
+                    }
+                    set_live.set(false);
+                    closer.close();
+                },
+            );
+            let _ =
+                source.add_event_listener_with_callback("done", on_done.as_ref().unchecked_ref());
             let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| set_live.set(false));
             source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
             // The closures live as long as the row; closing the source stops them being called.

@@ -46,7 +46,11 @@ pub fn Bar(
 ) -> impl IntoView {
     let percent = move || {
         let max = max.get();
-        if max <= 0.0 { 0.0 } else { (value.get() / max * 100.0).clamp(0.0, 100.0) }
+        if max <= 0.0 {
+            0.0
+        } else {
+            (value.get() / max * 100.0).clamp(0.0, 100.0)
+        }
     };
     view! {
         <div class="bar" role="progressbar" aria-label=label
