@@ -489,25 +489,24 @@ fn WhatIf(
     let after = Memo::new(move |_| Some(simulate(&edited.get()?, &pattern.get()?)).flatten());
     let series = Signal::derive(move || {
         let mut s = Vec::new();
-        if let Some(o) = before.get() {
-            s.push(Series {
-                name: format!(
-                    "saved: {} admitted, {} denied",
-                    o.total_admitted, o.total_denied
-                ),
-                class: "saved",
-                points: o.admitted,
-            });
-        }
-        if let Some(o) = after.get() {
-            s.push(Series {
-                name: format!(
-                    "edited: {} admitted, {} denied",
-                    o.total_admitted, o.total_denied
-                ),
-                class: "edited",
-                points: o.admitted,
-            });
+        for (which, outcome) in [("saved", before.get()), ("edited", after.get())] {
+            if let Some(o) = outcome {
+                s.push(Series {
+                    name: format!("{which}: {} admitted", o.total_admitted),
+                    class: which,
+                    points: o.admitted,
+                });
+                let class = if which == "saved" {
+                    "saved denied"
+                } else {
+                    "edited denied"
+                };
+                s.push(Series {
+                    name: format!("{which}: {} denied", o.total_denied),
+                    class,
+                    points: o.denied,
+                });
+            }
         }
         s
     });
@@ -528,7 +527,7 @@ fn WhatIf(
                 <Field label="Endpoint" name="whatif_endpoint" value=endpoint/>
                 <Field label="Platform" name="whatif_platform" value=platform/>
             </div>
-            <Chart series=series x_label="second" y_label="admitted per second" title="Requests admitted per second, saved limits beside edited limits"/>
+            <Chart series=series x_label="second" y_label="requests per second" title="Requests admitted and denied per second, saved limits beside edited limits"/>
         </section>
     }
 }
