@@ -29,6 +29,23 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// Writes `what: ` and every error, `; `-separated: how each module's error shows a list of
+/// field problems.
+pub(crate) fn write_errors(
+    f: &mut fmt::Formatter<'_>,
+    what: &str,
+    errors: &[FieldError],
+) -> fmt::Result {
+    write!(f, "{what}: ")?;
+    for (i, e) in errors.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        write!(f, "{e}")?;
+    }
+    Ok(())
+}
+
 /// Escapes a map key for use as one JSON Pointer reference token (RFC 6901 §3).
 pub(crate) fn pointer_token(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")

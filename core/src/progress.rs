@@ -535,14 +535,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidUpdate(errors) => {
-                f.write_str("invalid progress update: ")?;
-                for (i, e) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                Ok(())
+                crate::field::write_errors(f, "invalid progress update", errors)
             }
             Error::Finished { status } => {
                 write!(f, "the task is already {status}; no update may follow")

@@ -17,6 +17,7 @@ pub mod ratelimit_http;
 mod routes;
 pub mod secrets;
 pub mod state;
+pub mod versions;
 
 use std::future::Future;
 use std::net::SocketAddr;

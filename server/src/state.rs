@@ -1,7 +1,7 @@
 //! What every handler shares: the database, the limiters, the policies in force.
 
 use std::ops::Deref;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -14,15 +14,7 @@ use crate::config::ServerConfig;
 use crate::db;
 use crate::live::Live;
 use crate::secrets::Vault;
-
-/// A versioned document in force (limits, retry policy).
-#[derive(Debug, Clone)]
-pub struct Versioned<T> {
-    /// The document.
-    pub document: T,
-    /// Its version (1 for the first).
-    pub version: i64,
-}
+use crate::versions::Versions;
 
 /// The shared state; cheap to clone.
 #[derive(Clone)]
@@ -46,19 +38,16 @@ pub struct Inner {
     epoch: Instant,
     /// The decision service's limiter.
     pub limiter: RateLimiter,
-    /// The limits document in force. Writers hold `limits_write` across their database write
-    /// and the swap, so versions never interleave.
-    pub limits: RwLock<Versioned<RateLimitConfig>>,
-    /// Serialises changes of the limits.
-    pub limits_write: tokio::sync::Mutex<()>,
+    /// The limits document, every version of it.
+    pub limits: Versions<RateLimitConfig>,
     /// The limiter of the server's own API.
     pub api_limiter: RateLimiter,
     /// The limiter of login attempts.
     pub login_limiter: RateLimiter,
-    /// The retry policy in force.
-    pub retry_policy: RwLock<Versioned<RetryConfig>>,
-    /// Serialises changes of the retry policy and of the stored statistics.
-    pub retry_write: tokio::sync::Mutex<()>,
+    /// The retry policy, every version of it.
+    pub retry_policy: Versions<RetryConfig>,
+    /// Orders the writes of retry statistics.
+    pub stats_write: tokio::sync::Mutex<()>,
     /// Retry statistics (also stored, per operation).
     pub retry_stats: SharedRetryStats,
     /// Recently checked sessions and tokens.
@@ -80,10 +69,16 @@ impl AppState {
     pub async fn open(config: ServerConfig) -> anyhow::Result<AppState> {
         let db = db::open(&config.database_url).await?;
         bootstrap_admin(&db, &config).await?;
-        let limits = load_limits(&db, &config).await?;
-        let retry_policy = load_retry_policy(&db).await?;
+        // RATE_LIMIT_* seeds an empty database; from then on the stored limits hold.
+        let seed = config.initial_limits.clone();
+        let limits =
+            Versions::load(&db, "limits_versions", move || (seed, Some("environment"))).await?;
+        let retry_policy = Versions::load(&db, "retry_policy_versions", || {
+            (RetryConfig::default(), None)
+        })
+        .await?;
         let stats = load_retry_stats(&db).await?;
-        let limiter = RateLimiter::new(&limits.document).context("the stored limits")?;
+        let limiter = RateLimiter::new(&limits.current().document).context("the stored limits")?;
         let api_limiter = RateLimiter::new(&config.api_limits).context("FLOWGATE_API_* limits")?;
         let login_limiter =
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
@@ -100,12 +95,11 @@ impl AppState {
             config,
             epoch: Instant::now(),
             limiter,
-            limits: RwLock::new(limits),
-            limits_write: tokio::sync::Mutex::new(()),
+            limits,
             api_limiter,
             login_limiter,
-            retry_policy: RwLock::new(retry_policy),
-            retry_write: tokio::sync::Mutex::new(()),
+            retry_policy,
+            stats_write: tokio::sync::Mutex::new(()),
             retry_stats,
             auth_cache: AuthCache::default(),
             live: Live::default(),
@@ -119,25 +113,9 @@ impl AppState {
         self.epoch.elapsed()
     }
 
-    /// The limits document in force.
-    pub fn limits(&self) -> Versioned<RateLimitConfig> {
-        self.limits
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     /// Ends every event stream: the server is stopping.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
-    }
-
-    /// The retry policy in force.
-    pub fn retry_policy(&self) -> Versioned<RetryConfig> {
-        self.retry_policy
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 
@@ -200,52 +178,6 @@ pub(crate) fn write_private(path: &std::path::Path, contents: &str) -> std::io::
     }
     let mut file = options.open(path)?;
     writeln!(file, "{contents}")
-}
-
-async fn load_limits(
-    db: &SqlitePool,
-    config: &ServerConfig,
-) -> anyhow::Result<Versioned<RateLimitConfig>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT version, document FROM limits_versions ORDER BY version DESC LIMIT 1",
-    )
-    .fetch_optional(db)
-    .await?;
-    if let Some((version, document)) = row {
-        let document: RateLimitConfig = serde_json::from_str(&document)
-            .with_context(|| format!("stored limits version {version}"))?;
-        return Ok(Versioned { document, version });
-    }
-    // An empty database: RATE_LIMIT_* seeds it; from now on the stored limits hold.
-    let document = config.initial_limits.clone();
-    sqlx::query("INSERT INTO limits_versions (version, document, changed_by, changed_at) VALUES (1, ?, 'environment', ?)")
-        .bind(serde_json::to_string(&document)?)
-        .bind(db::now_rfc3339())
-        .execute(db)
-        .await?;
-    Ok(Versioned {
-        document,
-        version: 1,
-    })
-}
-
-async fn load_retry_policy(db: &SqlitePool) -> anyhow::Result<Versioned<RetryConfig>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT version, document FROM retry_policy_versions ORDER BY version DESC LIMIT 1",
-    )
-    .fetch_optional(db)
-    .await?;
-    match row {
-        Some((version, document)) => Ok(Versioned {
-            document: serde_json::from_str(&document)
-                .with_context(|| format!("stored retry policy version {version}"))?,
-            version,
-        }),
-        None => Ok(Versioned {
-            document: RetryConfig::default(),
-            version: 0,
-        }),
-    }
 }
 
 async fn load_retry_stats(db: &SqlitePool) -> anyhow::Result<RetryStats> {

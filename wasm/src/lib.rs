@@ -209,6 +209,24 @@ fn check_options(options: &JsValue) -> Result<CheckOptions, JsError> {
     })
 }
 
+impl CheckOptions {
+    /// The request these options describe.
+    fn request(&self) -> Result<Request<'_>, JsError> {
+        Ok(Request {
+            endpoint: self.endpoint.as_deref(),
+            platform: self.platform.as_deref(),
+            cost: cost(self.cost)?,
+        })
+    }
+}
+
+/// A check's options and its clock reading (the monotonic clock unless `now` is given).
+fn check(options: Option<Object>) -> Result<(CheckOptions, Duration), JsError> {
+    let o = check_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
+    let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
+    Ok((o, now))
+}
+
 fn cost(value: Option<f64>) -> Result<u32, JsError> {
     match value {
         None => Ok(1),
@@ -318,13 +336,8 @@ impl RateLimiter {
         key: &str,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
-        let o = check_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
-        let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
-        let request = Request {
-            endpoint: o.endpoint.as_deref(),
-            platform: o.platform.as_deref(),
-            cost: cost(o.cost)?,
-        };
+        let (o, now) = check(options)?;
+        let request = o.request()?;
         let decision = self
             .state
             .is_allowed(&self.limits, key, &request, now)
@@ -339,13 +352,8 @@ impl RateLimiter {
         key: &str,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<f64, JsError> {
-        let o = check_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
-        let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
-        let request = Request {
-            endpoint: o.endpoint.as_deref(),
-            platform: o.platform.as_deref(),
-            cost: cost(o.cost)?,
-        };
+        let (o, now) = check(options)?;
+        let request = o.request()?;
         let wait = self
             .state
             .wait_time(&self.limits, key, &request, now)

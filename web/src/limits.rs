@@ -14,7 +14,7 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::{Chart, Field, Series};
+use crate::widgets::{Chart, Field, Series, checked, field_error};
 
 /// Which table a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,18 +192,11 @@ impl Form {
                 errors.push(FieldError::new(row.pointer(None), "is listed twice"));
             }
         }
-        if let Err(LimitError::InvalidConfig(more)) = c.validate() {
-            for e in more {
-                if !errors.iter().any(|x| x.pointer == e.pointer) {
-                    errors.push(e);
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(errors)
-        }
+        let core = match c.validate() {
+            Err(LimitError::InvalidConfig(core)) => core,
+            _ => Vec::new(),
+        };
+        checked(c, errors, core)
     }
 }
 
@@ -245,27 +238,11 @@ pub fn LimitsScreen(
     };
     reload();
 
-    let checked = Memo::new(move |_| form.config());
-    let error_at = move |pointer: String| {
-        Signal::derive(move || {
-            let local = match checked.get() {
-                Err(errors) => errors
-                    .into_iter()
-                    .find(|e| e.pointer == pointer)
-                    .map(|e| e.detail),
-                Ok(_) => None,
-            };
-            local.or_else(|| {
-                server_errors
-                    .get()
-                    .into_iter()
-                    .find(|e| e.pointer == pointer)
-                    .map(|e| e.detail)
-            })
-        })
-    };
+    let valid = Memo::new(move |_| form.config());
+    let error_at =
+        move |pointer: String| field_error(valid, server_errors, move || pointer.clone());
     let save = move |_| {
-        let Ok(config) = checked.get_untracked() else {
+        let Ok(config) = valid.get_untracked() else {
             set_message.set(Some((false, "Fix the marked fields first.".into())));
             return;
         };
@@ -316,14 +293,14 @@ pub fn LimitsScreen(
             <ScopeTable title="Per platform" kind=Kind::Platform form=form error_at=error_at/>
             <ScopeTable title="Per platform and endpoint" kind=Kind::PlatformEndpoint form=form error_at=error_at/>
             <div class="actions">
-                <button on:click=save disabled=move || !admin || checked.get().is_err()
+                <button on:click=save disabled=move || !admin || valid.get().is_err()
                         title=(!admin).then_some("Only admins change limits")>"Save"</button>
                 <button class="secondary" on:click=move |_| reload()>"Discard changes"</button>
                 {move || message.get().map(|(ok, text)| view! {
                     <p class=if ok { "ok" } else { "error" } role="status">{text}</p>
                 })}
             </div>
-            <WhatIf saved=Signal::derive(move || saved.get().map(|(c, _)| c)) edited=Signal::derive(move || checked.get().ok())/>
+            <WhatIf saved=Signal::derive(move || saved.get().map(|(c, _)| c)) edited=Signal::derive(move || valid.get().ok())/>
         </section>
     }
 }

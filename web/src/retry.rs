@@ -10,7 +10,7 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::{Band, Chart, Field, Series};
+use crate::widgets::{Band, Chart, Field, Series, checked, field_error};
 
 #[derive(Debug, Clone, Copy)]
 struct Form {
@@ -137,18 +137,11 @@ impl Form {
             retry_on_specific_errors,
             retry_exceptions: kept.and_then(|k| k.retry_exceptions.clone()),
         };
-        if let Err(RetryError::InvalidConfig(more)) = c.validate() {
-            for e in more {
-                if !errors.iter().any(|x| x.pointer == e.pointer) {
-                    errors.push(e);
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(errors)
-        }
+        let core = match c.validate() {
+            Err(RetryError::InvalidConfig(core)) => core,
+            _ => Vec::new(),
+        };
+        checked(c, errors, core)
     }
 }
 
@@ -200,25 +193,11 @@ pub fn RetryScreen(
         });
     };
     load_stats();
-    let checked = Memo::new(move |_| form.config(saved.get().as_ref().map(|(c, _)| c)));
-    let error_at = move |pointer: &'static str| {
-        Signal::derive(move || {
-            let local = checked.get().err().and_then(|es| {
-                es.into_iter()
-                    .find(|e| e.pointer == pointer)
-                    .map(|e| e.detail)
-            });
-            local.or_else(|| {
-                server_errors
-                    .get()
-                    .into_iter()
-                    .find(|e| e.pointer == pointer)
-                    .map(|e| e.detail)
-            })
-        })
-    };
+    let valid = Memo::new(move |_| form.config(saved.get().as_ref().map(|(c, _)| c)));
+    let error_at =
+        move |pointer: &'static str| field_error(valid, server_errors, move || pointer.to_string());
     let save = move |_| {
-        let Ok(config) = checked.get_untracked() else {
+        let Ok(config) = valid.get_untracked() else {
             return;
         };
         let etag = saved.get_untracked().and_then(|(_, t)| t);
@@ -240,7 +219,7 @@ pub fn RetryScreen(
     // The schedule the edited policy implies: the delay before each retry, and the band the
     // jitter spreads it over (clamped to max_delay, as the core does).
     let schedule = Memo::new(move |_| {
-        let c = checked.get().ok()?;
+        let c = valid.get().ok()?;
         let retries = c.max_attempts.saturating_sub(1).min(50);
         let spread = if c.jitter { c.jitter_factor } else { 0.0 };
         let base: Vec<(f64, f64)> = (1..=retries)
@@ -298,7 +277,7 @@ pub fn RetryScreen(
                 </div>
             </fieldset>
             <div class="actions">
-                <button on:click=save disabled=move || !admin || checked.get().is_err()
+                <button on:click=save disabled=move || !admin || valid.get().is_err()
                         title=(!admin).then_some("Only admins change the policy")>"Save"</button>
                 {move || message.get().map(|(ok, text)| view! { <p class=if ok { "ok" } else { "error" } role="status">{text}</p> })}
             </div>

@@ -97,34 +97,14 @@ fn TaskRow(task: Task) -> impl IntoView {
     if !state.get_untracked().is_terminal() {
         let url = format!("/api/v1/tasks/{}/events", api::segment(&id));
         if let Ok(source) = web_sys::EventSource::new(&url) {
-            let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |ev: web_sys::MessageEvent| {
-                    if let Some(t) = ev
-                        .data()
-                        .as_string()
-                        .and_then(|d| serde_json::from_str::<Task>(&d).ok())
-                    {
-                        set_state.set(t);
-                    }
-                    set_live.set(true);
-                },
-            );
+            let on_event = listener(set_state, move || set_live.set(true));
             let _ = source
                 .add_event_listener_with_callback("progress", on_event.as_ref().unchecked_ref());
             let closer = source.clone();
-            let on_done = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |ev: web_sys::MessageEvent| {
-                    if let Some(t) = ev
-                        .data()
-                        .as_string()
-                        .and_then(|d| serde_json::from_str::<Task>(&d).ok())
-                    {
-                        set_state.set(t);
-                    }
-                    set_live.set(false);
-                    closer.close();
-                },
-            );
+            let on_done = listener(set_state, move || {
+                set_live.set(false);
+                closer.close();
+            });
             let _ =
                 source.add_event_listener_with_callback("done", on_done.as_ref().unchecked_ref());
             let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| set_live.set(false));
@@ -161,6 +141,23 @@ fn TaskRow(task: Task) -> impl IntoView {
             <small class="meta">{move || format!("created {} · updated {}", state.get().created_at, state.get().updated_at)}</small>
         </li>
     }
+}
+
+/// A listener for one kind of the task's events: the event's data is the task's new state.
+fn listener(
+    set_state: WriteSignal<Task>,
+    then: impl Fn() + 'static,
+) -> Closure<dyn FnMut(web_sys::MessageEvent)> {
+    Closure::new(move |ev: web_sys::MessageEvent| {
+        if let Some(t) = ev
+            .data()
+            .as_string()
+            .and_then(|d| serde_json::from_str::<Task>(&d).ok())
+        {
+            set_state.set(t);
+        }
+        then();
+    })
 }
 
 /// Seconds as a short human duration.

@@ -1,5 +1,6 @@
 //! Small pieces the screens share: labelled inputs with their errors, bars, charts.
 
+use flowgate_core::FieldError;
 use leptos::prelude::*;
 
 /// A labelled text or number input bound to `value`, with the error `error` beside it.
@@ -157,4 +158,46 @@ pub fn Badge(
     text: Signal<String>,
 ) -> impl IntoView {
     view! { <span class=move || format!("badge {}", text.get())>{move || text.get()}</span> }
+}
+
+/// The document a form describes, or its problems: the form's own (values that do not parse)
+/// first, then the core's validation, one per field.
+pub(crate) fn checked<T>(
+    document: T,
+    mut errors: Vec<FieldError>,
+    core: Vec<FieldError>,
+) -> Result<T, Vec<FieldError>> {
+    for e in core {
+        if !errors.iter().any(|x| x.pointer == e.pointer) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(document)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The error to show at `pointer`: the page's own check first, else what the server said of
+/// the last save.
+pub(crate) fn field_error<T: Clone + Send + Sync + PartialEq + 'static>(
+    checked: Memo<Result<T, Vec<FieldError>>>,
+    server: ReadSignal<Vec<FieldError>>,
+    pointer: impl Fn() -> String + Send + Sync + 'static,
+) -> Signal<Option<String>> {
+    let find = |errors: Vec<FieldError>, at: &str| {
+        errors
+            .into_iter()
+            .find(|e| e.pointer == at)
+            .map(|e| e.detail)
+    };
+    Signal::derive(move || {
+        let at = pointer();
+        checked
+            .get()
+            .err()
+            .and_then(|es| find(es, &at))
+            .or_else(|| find(server.get(), &at))
+    })
 }

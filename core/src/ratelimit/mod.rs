@@ -73,14 +73,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidConfig(errors) => {
-                f.write_str("invalid rate-limit configuration: ")?;
-                for (i, e) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{e}")?;
-                }
-                Ok(())
+                crate::field::write_errors(f, "invalid rate-limit configuration", errors)
             }
             Error::Env { variable, detail } => write!(f, "{variable}: {detail}"),
             Error::ZeroCost => f.write_str("cost must be at least 1"),

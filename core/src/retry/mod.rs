@@ -62,14 +62,7 @@ impl fmt::Display for Error {
                 return write!(f, "invalid Retry-After {value:?}: {detail}");
             }
         };
-        write!(f, "{what}: ")?;
-        for (i, e) in errors.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        crate::field::write_errors(f, what, errors)
     }
 }
 

@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use flowgate_core::ratelimit::{Error as LimitError, RateLimitConfig, Request as LimitRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{check_if_match, check_name, etag};
+use super::{check_name, etag};
 use crate::auth::AuthUser;
-use crate::db;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ratelimit_http::{BucketJson, DecisionJson, decision_headers, secs_ms_ceil};
-use crate::state::{AppState, Versioned};
+use crate::state::AppState;
+use crate::versions::Versioned;
 
 /// The longest key accepted, in bytes.
 const MAX_KEY: usize = 256;
@@ -21,7 +21,7 @@ const MAX_NAME: usize = 128;
 
 /// `GET /api/v1/limits`: the document in force, its version as `ETag`.
 pub(crate) async fn get(State(state): State<AppState>, _user: AuthUser) -> Response {
-    let Versioned { document, version } = state.limits();
+    let Versioned { document, version } = state.limits.current();
     ([(header::ETAG, etag(version))], Json(document)).into_response()
 }
 
@@ -43,28 +43,21 @@ pub(crate) async fn put(
 ) -> Result<Response, ApiError> {
     user.require_admin()?;
     document.validate().map_err(config_error)?;
-    let _writer = state.limits_write.lock().await;
-    let current = state.limits().version;
-    check_if_match(&headers, current)?;
-    let version = current + 1;
-    sqlx::query("INSERT INTO limits_versions (version, document, changed_by, changed_at) VALUES (?, ?, ?, ?)")
-        .bind(version)
-        .bind(serde_json::to_string(&document)?)
-        .bind(&user.username)
-        .bind(db::now_rfc3339())
-        .execute(&state.db)
-        .await?;
-    state
-        .limiter
-        .reconfigure(&document, state.now())
-        .map_err(config_error)?;
-    *state
+    let version = state
         .limits
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Versioned {
-        document: document.clone(),
-        version,
-    };
+        .replace(
+            &state.db,
+            &headers,
+            &user.username,
+            document.clone(),
+            |doc| {
+                state
+                    .limiter
+                    .reconfigure(doc, state.now())
+                    .map_err(config_error)
+            },
+        )
+        .await?;
     tracing::info!(by = %user.username, version, "limits changed");
     Ok(([(header::ETAG, etag(version))], Json(document)).into_response())
 }

@@ -11,11 +11,12 @@ use flowgate_core::retry::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{check_if_match, etag};
+use super::etag;
 use crate::auth::AuthUser;
 use crate::db;
 use crate::error::{ApiError, ApiJson, ApiQuery};
-use crate::state::{AppState, Versioned};
+use crate::state::AppState;
+use crate::versions::Versioned;
 
 fn retry_error(e: RetryError) -> ApiError {
     match e {
@@ -28,7 +29,7 @@ fn retry_error(e: RetryError) -> ApiError {
 
 /// `GET /api/v1/retry/config`: the policy in force, its version as `ETag`.
 pub(crate) async fn get_config(State(state): State<AppState>, _user: AuthUser) -> Response {
-    let Versioned { document, version } = state.retry_policy();
+    let Versioned { document, version } = state.retry_policy.current();
     ([(header::ETAG, etag(version))], Json(document)).into_response()
 }
 
@@ -41,24 +42,16 @@ pub(crate) async fn put_config(
 ) -> Result<Response, ApiError> {
     user.require_admin()?;
     document.validate().map_err(retry_error)?;
-    let _writer = state.retry_write.lock().await;
-    let current = state.retry_policy().version;
-    check_if_match(&headers, current)?;
-    let version = current + 1;
-    sqlx::query("INSERT INTO retry_policy_versions (version, document, changed_by, changed_at) VALUES (?, ?, ?, ?)")
-        .bind(version)
-        .bind(serde_json::to_string(&document)?)
-        .bind(&user.username)
-        .bind(db::now_rfc3339())
-        .execute(&state.db)
-        .await?;
-    *state
+    let version = state
         .retry_policy
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Versioned {
-        document: document.clone(),
-        version,
-    };
+        .replace(
+            &state.db,
+            &headers,
+            &user.username,
+            document.clone(),
+            |_| Ok(()),
+        )
+        .await?;
     tracing::info!(by = %user.username, version, "retry policy changed");
     Ok(([(header::ETAG, etag(version))], Json(document)).into_response())
 }
@@ -77,7 +70,7 @@ pub(crate) async fn report(
     ApiJson(report): ApiJson<RetryReport>,
 ) -> Result<Json<Recorded>, ApiError> {
     report.validate().map_err(retry_error)?;
-    let _writer = state.retry_write.lock().await;
+    let _writer = state.stats_write.lock().await;
     // Count into a copy of this operation's statistics and store it first; only then count in
     // memory, so that what is shown never runs ahead of what is stored.
     let current = state
