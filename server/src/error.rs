@@ -214,21 +214,34 @@ where
 }
 
 /// Parses `bytes` as `T`: 400 if it is not JSON, 422 with a pointer if it is not an object or
-/// has the wrong shape.
+/// has the wrong shape. One pass over the body, straight into `T`; the body is read again only
+/// to tell the two failures apart.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let not_json =
+        |e: serde_json::Error| ApiError::BadRequest(format!("the body is not valid JSON: {e}"));
+    let is_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(|_| ());
     // Every body this API takes is an object; serde would otherwise read a struct from an
     // array, field by field.
-    if !value.is_object() {
-        return Err(ApiError::field("", "must be a JSON object"));
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match is_json() {
+            Ok(()) => Err(ApiError::field("", "must be a JSON object")),
+            Err(e) => Err(not_json(e)),
+        };
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // The path ends at the offending field, an unknown one included.
         let pointer = pointer_of(e.path());
-        let inner = e.into_inner().to_string();
-        ApiError::Validation(vec![FieldError::new(pointer, inner)])
-    })
+        let inner = e.into_inner();
+        match is_json() {
+            // Valid JSON of the wrong shape.
+            Ok(()) => ApiError::Validation(vec![FieldError::new(pointer, inner.to_string())]),
+            Err(syntax) => not_json(syntax),
+        }
+    })?;
+    // Anything after the object is not JSON any more.
+    de.end().map_err(not_json)?;
+    Ok(value)
 }
 
 /// A serde path as a JSON Pointer.
@@ -317,5 +330,19 @@ mod tests {
         assert_eq!(pointer(r#"{"a": 1, "b": 2}"#), "/b");
         assert_eq!(pointer(r#"{"inner": null}"#), "");
         assert_eq!(pointer("[1, null]"), "");
+        // Invalid JSON stays a 400 even when a field before the fault has the wrong type.
+        assert!(matches!(
+            parse_json::<Doc>(br#"{"a": -1, "#),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Doc>(br#"{"a": 1} trailing"#),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Doc>(b"[1, 2"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(parse_json::<Doc>(br#" {"a": 1} "#).is_ok());
     }
 }

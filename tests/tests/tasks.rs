@@ -401,3 +401,32 @@ async fn two_users_cannot_see_each_others_tasks_posts_or_connections_and_tokens_
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sigterm_ends_open_event_streams_and_the_server_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let c = server.client();
+    let (_cookie, token) = c.admin().await;
+    let auth = Auth::Bearer(&token);
+    let id = c.post("/api/v1/tasks", &json!({}), auth).await.json["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut s = SseStream::open(&c, &format!("/api/v1/tasks/{id}/events"), auth, None).await;
+        assert_eq!(s.next(WAIT).await.unwrap().id.as_deref(), Some("0"));
+        streams.push(s);
+    }
+    // stop() sends SIGTERM and requires a clean exit within 20 s.
+    let stopping = tokio::spawn(server.stop());
+    for mut s in streams {
+        assert_eq!(
+            s.next(WAIT).await,
+            None,
+            "the stream ends so that shutdown need not wait for it"
+        );
+    }
+    stopping.await.unwrap();
+}
