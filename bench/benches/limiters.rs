@@ -185,22 +185,28 @@ fn limitador_context(key: &str) -> limitador::limit::Context<'static> {
     HashMap::from([("key".to_string(), key.to_string())]).into()
 }
 
-fn benches(c: &mut Criterion, w: &Workload) {
+fn benches(c: &mut Criterion, w: &'static Workload) {
     for threads in [1u64, 2] {
         let mut g = c.benchmark_group(format!("keyed_1_window_{threads}_thread"));
-        g.bench_function("flowgate", |b| {
-            let quota = Quota::new(Window::Minute, nz(60)).with_burst(nz(10));
-            let limiter = RateLimiter::from_limits(Limits::from_quotas(&[quota]).expect("quota"));
-            let clock = SharedClock::default();
-            let request = Request::default();
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    let d = limiter.is_allowed(w.key(i), &request, clock.now());
-                    black_box(d.map(|d| d.allowed).ok());
-                };
-                run_threads(threads, iters, &check, &|| clock.tick())
-            });
-        });
+        // Each library reads its keys from the same kind of storage: `String`s (keys that
+        // arrive at run time), and a second pair on `&'static str`s (keys known in advance).
+        let flowgate_keyed =
+            |b: &mut criterion::Bencher<'_>, key: &(dyn Fn(u64) -> &'static str + Sync)| {
+                let quota = Quota::new(Window::Minute, nz(60)).with_burst(nz(10));
+                let limiter =
+                    RateLimiter::from_limits(Limits::from_quotas(&[quota]).expect("quota"));
+                let clock = SharedClock::default();
+                let request = Request::default();
+                b.iter_custom(|iters| {
+                    let check = |i| {
+                        let d = limiter.is_allowed(key(i), &request, clock.now());
+                        black_box(d.map(|d| d.allowed).ok());
+                    };
+                    run_threads(threads, iters, &check, &|| clock.tick())
+                });
+            };
+        g.bench_function("flowgate", |b| flowgate_keyed(b, &|i| w.owned(i).as_str()));
+        g.bench_function("flowgate_static_str", |b| flowgate_keyed(b, &|i| w.key(i)));
         g.bench_function("governor", |b| {
             let clock = FakeRelativeClock::default();
             let limiter = governor_keyed::<String>(Window::Minute, 60, 10, &clock);
@@ -227,7 +233,7 @@ fn benches(c: &mut Criterion, w: &Workload) {
                 let check = |i| {
                     let r = limiter.check_rate_limited_and_update(
                         &namespace,
-                        &limitador_context(w.key(i)),
+                        &limitador_context(w.owned(i)),
                         1,
                     );
                     black_box(r.map(|r| r.limited).ok());
@@ -246,7 +252,7 @@ fn benches(c: &mut Criterion, w: &Workload) {
                 let request = Request::new(Some("media"), Some("mastodon"));
                 b.iter_custom(|iters| {
                     let check = |i| {
-                        let d = limiter.is_allowed(w.key(i), &request, clock.now());
+                        let d = limiter.is_allowed(w.owned(i), &request, clock.now());
                         black_box(d.map(|d| d.allowed).ok());
                     };
                     run_threads(threads, iters, &check, &|| clock.tick())
@@ -277,7 +283,7 @@ fn benches(c: &mut Criterion, w: &Workload) {
                 let check = |i| {
                     let r = limiter.check_rate_limited_and_update(
                         &namespace,
-                        &limitador_context(w.key(i)),
+                        &limitador_context(w.owned(i)),
                         1,
                     );
                     black_box(r.map(|r| r.limited).ok());
@@ -313,18 +319,37 @@ fn print_table(dir: &std::path::Path) {
         "ns per check (criterion mean), 100,000 keys in random order; ratio = other / flowgate,"
     );
     println!(
-        "above 1 flowgate is faster. governor: keyed by String (keys that arrive at run time);"
+        "above 1 flowgate is faster. String: keys held as Strings (keys that arrive at run time),"
     );
-    println!("gov &'static: keyed by &'static str (keys known in advance, its best case).");
+    println!("&'static: keys known in advance, each library given the same keys.");
     println!(
-        "{:<24} {:>9} {:>9} {:>7} {:>12} {:>7} {:>10} {:>7}",
-        "scenario", "flowgate", "governor", "ratio", "gov &'static", "ratio", "limitador", "ratio"
+        "{:<24} {:>9} {:>9} {:>6} {:>10} {:>10} {:>6} {:>10} {:>6}",
+        "scenario",
+        "flowgate",
+        "governor",
+        "ratio",
+        "fg static",
+        "gov static",
+        "ratio",
+        "limitador",
+        "ratio"
     );
+    let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let ratio = |v: Option<f64>, f: Option<f64>| match (v, f) {
+        (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
+        _ => "-".to_string(),
+    };
     for threads in [1, 2] {
         for (group, ids) in [
             (
                 format!("keyed_1_window_{threads}_thread"),
-                ["flowgate", "governor", "governor_static_str", "limitador"],
+                [
+                    "flowgate",
+                    "governor",
+                    "flowgate_static_str",
+                    "governor_static_str",
+                    "limitador",
+                ],
             ),
             (
                 format!("full_check_{threads}_thread"),
@@ -332,32 +357,29 @@ fn print_table(dir: &std::path::Path) {
                     "flowgate/4 scopes x 3 windows, atomic",
                     "governor/3 limiters in turn",
                     "-",
+                    "-",
                     "limitador/3 limits",
                 ],
             ),
         ] {
-            let [f, g, gs, l] = ids.map(|id| mean_ns(dir, &group, id));
-            let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-            let ratio = |v: Option<f64>| match (v, f) {
-                (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
-                _ => "-".to_string(),
-            };
+            let [f, g, fs, gs, l] = ids.map(|id| mean_ns(dir, &group, id));
             println!(
-                "{group:<24} {:>9} {:>9} {:>7} {:>12} {:>7} {:>10} {:>7}",
+                "{group:<24} {:>9} {:>9} {:>6} {:>10} {:>10} {:>6} {:>10} {:>6}",
                 show(f),
                 show(g),
-                ratio(g),
+                ratio(g, f),
+                show(fs),
                 show(gs),
-                ratio(gs),
+                ratio(gs, fs),
                 show(l),
-                ratio(l)
+                ratio(l, f)
             );
         }
     }
 }
 
 fn main() {
-    let workload = Workload::new();
+    let workload: &'static Workload = Box::leak(Box::new(Workload::new()));
     let dir = output_dir();
     let mut c = Criterion::default()
         .output_directory(&dir)
@@ -365,7 +387,7 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .sample_size(20)
         .configure_from_args();
-    benches(&mut c, &workload);
+    benches(&mut c, workload);
     c.final_summary();
     print_table(&dir);
 }
