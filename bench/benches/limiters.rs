@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, measurement::WallTime};
 use flowgate_core::ratelimit::{
     Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
 };
@@ -21,22 +21,49 @@ use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
 
 const KEYS: usize = 100_000;
+/// How many checks one run visits before starting over (a power of two).
+const VISITS: usize = 1 << 20;
 /// The clock advances by this much every `TICK_EVERY` checks: 1 µs per check on average.
 const TICK_EVERY: u64 = 1_024;
 const TICK: Duration = Duration::from_micros(1_024);
 
-/// The keys, and the order they are visited in (xorshift, fixed seed: the same for everyone).
-/// The keys' bytes sit side by side, as request keys do in a server's receive buffers, so that
-/// reading a key is not itself a cache miss every library would pay.
+/// How keys reach the limiters. Every library is given the same keys the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// Each key a `String` of its own, as keys parsed from requests at run time are.
+    Owned,
+    /// Keys known in advance, `&'static str`s side by side in one block.
+    Static,
+}
+
+impl Keys {
+    const ALL: [Keys; 2] = [Keys::Owned, Keys::Static];
+
+    fn id(self) -> &'static str {
+        match self {
+            Keys::Owned => "String",
+            Keys::Static => "static_str",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Keys::Owned => "String",
+            Keys::Static => "&'static str",
+        }
+    }
+}
+
+/// The keys in the order they are visited (xorshift, fixed seed: the same for everyone),
+/// listed one visit after another so that finding the next key is a sequential read; what is
+/// left to measure is each limiter's own work and the key's bytes.
 struct Workload {
-    keys: Vec<&'static str>,
-    /// The same keys as `String`s, for governor keyed by `String`.
-    owned: Vec<String>,
-    order: Vec<u32>,
+    visits: Vec<&'static str>,
+    owned_visits: Vec<&'static String>,
 }
 
 impl Workload {
-    fn new() -> Self {
+    fn new() -> &'static Workload {
         let arena: &'static str = Box::leak(
             (0..KEYS)
                 .map(|i| format!("user-{i:06}"))
@@ -44,29 +71,31 @@ impl Workload {
                 .into_boxed_str(),
         );
         let keys: Vec<&'static str> = (0..KEYS).map(|i| &arena[i * 11..(i + 1) * 11]).collect();
-        let owned = keys.iter().map(|k| k.to_string()).collect();
+        let owned: &'static [String] = Vec::leak(keys.iter().map(|k| k.to_string()).collect());
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let order = (0..1 << 20)
+        let order: Vec<usize> = (0..VISITS)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x % KEYS as u64) as u32
+                (x % KEYS as u64) as usize
             })
             .collect();
-        Workload { keys, owned, order }
+        Box::leak(Box::new(Workload {
+            visits: order.iter().map(|&k| keys[k]).collect(),
+            owned_visits: order.iter().map(|&k| &owned[k]).collect(),
+        }))
     }
 
-    fn index(&self, i: u64) -> usize {
-        self.order[(i as usize) & (self.order.len() - 1)] as usize
+    fn key(&self, keys: Keys, i: u64) -> &'static str {
+        match keys {
+            Keys::Owned => self.owned(i),
+            Keys::Static => self.visits[i as usize % VISITS],
+        }
     }
 
-    fn key(&self, i: u64) -> &'static str {
-        self.keys[self.index(i)]
-    }
-
-    fn owned(&self, i: u64) -> &String {
-        &self.owned[self.index(i)]
+    fn owned(&self, i: u64) -> &'static String {
+        self.owned_visits[i as usize % VISITS]
     }
 }
 
@@ -95,39 +124,123 @@ fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("positive")
 }
 
-fn governor_quota(window: Window, limit: u32, burst: u32) -> governor::Quota {
-    let per = Duration::from_secs(window.seconds()) / limit;
-    governor::Quota::with_period(per)
-        .expect("period")
-        .allow_burst(nz(burst))
-}
-
 fn governor_keyed<K: std::hash::Hash + Eq + Clone>(
     window: Window,
     limit: u32,
     burst: u32,
     clock: &FakeRelativeClock,
 ) -> Governor<K> {
-    governor::RateLimiter::new(
-        governor_quota(window, limit, burst),
-        DashMapStateStore::default(),
-        clock.clone(),
-    )
+    let per = Duration::from_secs(window.seconds()) / limit;
+    let quota = governor::Quota::with_period(per)
+        .expect("period")
+        .allow_burst(nz(burst));
+    governor::RateLimiter::new(quota, DashMapStateStore::default(), clock.clone())
 }
 
-fn limitador_with(limits: &[(u64, u64)]) -> (limitador::RateLimiter, limitador::limit::Namespace) {
-    let limiter = limitador::RateLimiter::new(KEYS as u64 * 4);
-    for &(max, seconds) in limits {
-        let limit = limitador::limit::Limit::new(
-            "bench",
-            max,
-            seconds,
-            Vec::<limitador::limit::Predicate>::new(),
-            vec!["key".try_into().expect("variable")],
-        );
-        limiter.add_limit(limit);
-    }
-    (limiter, "bench".into())
+/// governor's check of `windows` limiters in turn (one for the single-window work), keyed the
+/// way `keys` says.
+fn governor_checks(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    w: &'static Workload,
+    threads: u64,
+    keys: Keys,
+    windows: &[(Window, u32, u32)],
+) {
+    let clock = FakeRelativeClock::default();
+    let tick = || clock.advance(TICK);
+    g.bench_function(BenchmarkId::new("governor", keys.id()), |b| match keys {
+        Keys::Owned => {
+            let limiters: Vec<Governor<String>> = windows
+                .iter()
+                .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, &clock))
+                .collect();
+            b.iter_custom(|iters| {
+                let check = |i| {
+                    let key = w.owned(i);
+                    black_box(limiters.iter().all(|l| l.check_key(key).is_ok()));
+                };
+                run_threads(threads, iters, &check, &tick)
+            });
+        }
+        Keys::Static => {
+            let limiters: Vec<Governor<&'static str>> = windows
+                .iter()
+                .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, &clock))
+                .collect();
+            b.iter_custom(|iters| {
+                let check = |i| {
+                    let key = w.key(Keys::Static, i);
+                    black_box(limiters.iter().all(|l| l.check_key(&key).is_ok()));
+                };
+                run_threads(threads, iters, &check, &tick)
+            });
+        }
+    });
+}
+
+/// flowgate's two checks on `limits` for `request`: `check` (allowed, and the wait otherwise)
+/// and `is_allowed` (the full decision, every bucket reported).
+fn flowgate_checks(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    w: &'static Workload,
+    threads: u64,
+    keys: Keys,
+    limits: &Limits,
+    request: &Request<'_>,
+) {
+    g.bench_function(BenchmarkId::new("flowgate_check", keys.id()), |b| {
+        let limiter = RateLimiter::from_limits(limits.clone());
+        let clock = SharedClock::default();
+        b.iter_custom(|iters| {
+            let check = |i| {
+                let a = limiter.check(w.key(keys, i), request, clock.now());
+                black_box(a.map(|a| a.allowed).ok());
+            };
+            run_threads(threads, iters, &check, &|| clock.tick())
+        });
+    });
+    g.bench_function(BenchmarkId::new("flowgate_is_allowed", keys.id()), |b| {
+        let limiter = RateLimiter::from_limits(limits.clone());
+        let clock = SharedClock::default();
+        b.iter_custom(|iters| {
+            let check = |i| {
+                let d = limiter.is_allowed(w.key(keys, i), request, clock.now());
+                black_box(d.map(|d| d.allowed).ok());
+            };
+            run_threads(threads, iters, &check, &|| clock.tick())
+        });
+    });
+}
+
+/// limitador's check of `limits` (`(max, seconds)` each) in one namespace, keyed by a variable.
+fn limitador_checks(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    w: &'static Workload,
+    threads: u64,
+    limits: &[(u64, u64)],
+) {
+    g.bench_function(BenchmarkId::new("limitador", Keys::Owned.id()), |b| {
+        let limiter = limitador::RateLimiter::new(KEYS as u64 * 4);
+        for &(max, seconds) in limits {
+            limiter.add_limit(limitador::limit::Limit::new(
+                "bench",
+                max,
+                seconds,
+                Vec::<limitador::limit::Predicate>::new(),
+                vec!["key".try_into().expect("variable")],
+            ));
+        }
+        let namespace: limitador::limit::Namespace = "bench".into();
+        b.iter_custom(|iters| {
+            let check = |i| {
+                let context: limitador::limit::Context<'static> =
+                    HashMap::from([("key".to_string(), w.owned(i).clone())]).into();
+                let r = limiter.check_rate_limited_and_update(&namespace, &context, 1);
+                black_box(r.map(|r| r.limited).ok());
+            };
+            run_threads(threads, iters, &check, &|| ())
+        });
+    });
 }
 
 /// The full check's configuration: four scopes of three windows, twelve buckets per request.
@@ -156,8 +269,8 @@ fn full_config() -> RateLimitConfig {
     c
 }
 
-/// Runs `check(i, worker)` `iters` times on each of `threads` threads; returns the wall time per
-/// check (total time divided by all checks made).
+/// Runs `check(i)` `iters` times on each of `threads` threads; returns the wall time per check
+/// (total time divided by all checks made).
 fn run_threads(
     threads: u64,
     iters: u64,
@@ -181,116 +294,38 @@ fn run_threads(
     start.elapsed() / threads as u32
 }
 
-fn limitador_context(key: &str) -> limitador::limit::Context<'static> {
-    HashMap::from([("key".to_string(), key.to_string())]).into()
-}
-
 fn benches(c: &mut Criterion, w: &'static Workload) {
+    let minute = Quota::new(Window::Minute, nz(60)).with_burst(nz(10));
+    let one_window = Limits::from_quotas(&[minute]).expect("quota");
+    let full = Limits::new(&full_config()).expect("config");
+    let media = Request::new(Some("media"), Some("mastodon"));
     for threads in [1u64, 2] {
         let mut g = c.benchmark_group(format!("keyed_1_window_{threads}_thread"));
-        // Each library reads its keys from the same kind of storage: `String`s (keys that
-        // arrive at run time), and a second pair on `&'static str`s (keys known in advance).
-        let flowgate_keyed =
-            |b: &mut criterion::Bencher<'_>, key: &(dyn Fn(u64) -> &'static str + Sync)| {
-                let quota = Quota::new(Window::Minute, nz(60)).with_burst(nz(10));
-                let limiter =
-                    RateLimiter::from_limits(Limits::from_quotas(&[quota]).expect("quota"));
-                let clock = SharedClock::default();
-                let request = Request::default();
-                b.iter_custom(|iters| {
-                    let check = |i| {
-                        let d = limiter.is_allowed(key(i), &request, clock.now());
-                        black_box(d.map(|d| d.allowed).ok());
-                    };
-                    run_threads(threads, iters, &check, &|| clock.tick())
-                });
-            };
-        g.bench_function("flowgate", |b| flowgate_keyed(b, &|i| w.owned(i).as_str()));
-        g.bench_function("flowgate_static_str", |b| flowgate_keyed(b, &|i| w.key(i)));
-        g.bench_function("governor", |b| {
-            let clock = FakeRelativeClock::default();
-            let limiter = governor_keyed::<String>(Window::Minute, 60, 10, &clock);
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    black_box(limiter.check_key(w.owned(i)).is_ok());
-                };
-                run_threads(threads, iters, &check, &|| clock.advance(TICK))
-            });
-        });
-        g.bench_function("governor_static_str", |b| {
-            let clock = FakeRelativeClock::default();
-            let limiter = governor_keyed::<&'static str>(Window::Minute, 60, 10, &clock);
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    black_box(limiter.check_key(&w.key(i)).is_ok());
-                };
-                run_threads(threads, iters, &check, &|| clock.advance(TICK))
-            });
-        });
-        g.bench_function("limitador", |b| {
-            let (limiter, namespace) = limitador_with(&[(60, 60)]);
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    let r = limiter.check_rate_limited_and_update(
-                        &namespace,
-                        &limitador_context(w.owned(i)),
-                        1,
-                    );
-                    black_box(r.map(|r| r.limited).ok());
-                };
-                run_threads(threads, iters, &check, &|| ())
-            });
-        });
+        for keys in Keys::ALL {
+            flowgate_checks(&mut g, w, threads, keys, &one_window, &Request::default());
+            governor_checks(&mut g, w, threads, keys, &[(Window::Minute, 60, 10)]);
+        }
+        limitador_checks(&mut g, w, threads, &[(60, 60)]);
         g.finish();
 
+        // governor has no multi-window check: three limiters checked in turn, not atomic and
+        // one scope only, against flowgate's twelve buckets judged and debited at once.
         let mut g = c.benchmark_group(format!("full_check_{threads}_thread"));
-        g.bench_function(
-            BenchmarkId::new("flowgate", "4 scopes x 3 windows, atomic"),
-            |b| {
-                let limiter = RateLimiter::new(&full_config()).expect("config");
-                let clock = SharedClock::default();
-                let request = Request::new(Some("media"), Some("mastodon"));
-                b.iter_custom(|iters| {
-                    let check = |i| {
-                        let d = limiter.is_allowed(w.owned(i), &request, clock.now());
-                        black_box(d.map(|d| d.allowed).ok());
-                    };
-                    run_threads(threads, iters, &check, &|| clock.tick())
-                });
-            },
+        let windows = [
+            (Window::Minute, 60, 10),
+            (Window::Hour, 1_000, 1_000),
+            (Window::Day, 10_000, 10_000),
+        ];
+        for keys in Keys::ALL {
+            flowgate_checks(&mut g, w, threads, keys, &full, &media);
+            governor_checks(&mut g, w, threads, keys, &windows);
+        }
+        limitador_checks(
+            &mut g,
+            w,
+            threads,
+            &[(60, 60), (1_000, 3_600), (10_000, 86_400)],
         );
-        g.bench_function(BenchmarkId::new("governor", "3 limiters in turn"), |b| {
-            let clock = FakeRelativeClock::default();
-            let minute = governor_keyed::<String>(Window::Minute, 60, 10, &clock);
-            let hour = governor_keyed::<String>(Window::Hour, 1_000, 1_000, &clock);
-            let day = governor_keyed::<String>(Window::Day, 10_000, 10_000, &clock);
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    let key = w.owned(i);
-                    black_box(
-                        minute.check_key(key).is_ok()
-                            && hour.check_key(key).is_ok()
-                            && day.check_key(key).is_ok(),
-                    );
-                };
-                run_threads(threads, iters, &check, &|| clock.advance(TICK))
-            });
-        });
-        g.bench_function(BenchmarkId::new("limitador", "3 limits"), |b| {
-            let (limiter, namespace) =
-                limitador_with(&[(60, 60), (1_000, 3_600), (10_000, 86_400)]);
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    let r = limiter.check_rate_limited_and_update(
-                        &namespace,
-                        &limitador_context(w.owned(i)),
-                        1,
-                    );
-                    black_box(r.map(|r| r.limited).ok());
-                };
-                run_threads(threads, iters, &check, &|| ())
-            });
-        });
         g.finish();
     }
 }
@@ -304,8 +339,12 @@ fn output_dir() -> PathBuf {
 }
 
 /// The mean ns per check criterion measured for one benchmark.
-fn mean_ns(dir: &std::path::Path, group: &str, id: &str) -> Option<f64> {
-    let path = dir.join(group).join(id).join("new/estimates.json");
+fn mean_ns(dir: &Path, group: &str, function: &str, keys: Keys) -> Option<f64> {
+    let path = dir
+        .join(group)
+        .join(function)
+        .join(keys.id())
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     // {"mean":{"confidence_interval":{...},"point_estimate":12.3,...
     let mean = &text[text.find("\"mean\"")?..];
@@ -313,26 +352,14 @@ fn mean_ns(dir: &std::path::Path, group: &str, id: &str) -> Option<f64> {
     mean[at..].split([',', '}']).next()?.trim().parse().ok()
 }
 
-fn print_table(dir: &std::path::Path) {
+fn print_table(dir: &Path) {
     println!();
+    println!("ns per check (criterion mean), {KEYS} keys in random order. check: allowed or the");
+    println!("wait; is_allowed: the full decision. Ratios are other / flowgate check: above 1,");
+    println!("flowgate is faster.");
     println!(
-        "ns per check (criterion mean), 100,000 keys in random order; ratio = other / flowgate,"
-    );
-    println!(
-        "above 1 flowgate is faster. String: keys held as Strings (keys that arrive at run time),"
-    );
-    println!("&'static: keys known in advance, each library given the same keys.");
-    println!(
-        "{:<24} {:>9} {:>9} {:>6} {:>10} {:>10} {:>6} {:>10} {:>6}",
-        "scenario",
-        "flowgate",
-        "governor",
-        "ratio",
-        "fg static",
-        "gov static",
-        "ratio",
-        "limitador",
-        "ratio"
+        "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6}",
+        "scenario", "keys", "check", "is_allowed", "governor", "ratio", "limitador", "ratio"
     );
     let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let ratio = |v: Option<f64>, f: Option<f64>| match (v, f) {
@@ -340,46 +367,35 @@ fn print_table(dir: &std::path::Path) {
         _ => "-".to_string(),
     };
     for threads in [1, 2] {
-        for (group, ids) in [
-            (
-                format!("keyed_1_window_{threads}_thread"),
-                [
-                    "flowgate",
-                    "governor",
-                    "flowgate_static_str",
-                    "governor_static_str",
-                    "limitador",
-                ],
-            ),
-            (
-                format!("full_check_{threads}_thread"),
-                [
-                    "flowgate/4 scopes x 3 windows, atomic",
-                    "governor/3 limiters in turn",
-                    "-",
-                    "-",
-                    "limitador/3 limits",
-                ],
-            ),
+        for group in [
+            format!("keyed_1_window_{threads}_thread"),
+            format!("full_check_{threads}_thread"),
         ] {
-            let [f, g, fs, gs, l] = ids.map(|id| mean_ns(dir, &group, id));
-            println!(
-                "{group:<24} {:>9} {:>9} {:>6} {:>10} {:>10} {:>6} {:>10} {:>6}",
-                show(f),
-                show(g),
-                ratio(g, f),
-                show(fs),
-                show(gs),
-                ratio(gs, fs),
-                show(l),
-                ratio(l, f)
-            );
+            for keys in Keys::ALL {
+                let [check, full, gov, lim] = [
+                    "flowgate_check",
+                    "flowgate_is_allowed",
+                    "governor",
+                    "limitador",
+                ]
+                .map(|f| mean_ns(dir, &group, f, keys));
+                println!(
+                    "{group:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6}",
+                    keys.label(),
+                    show(check),
+                    show(full),
+                    show(gov),
+                    ratio(gov, check),
+                    show(lim),
+                    ratio(lim, check)
+                );
+            }
         }
     }
 }
 
 fn main() {
-    let workload: &'static Workload = Box::leak(Box::new(Workload::new()));
+    let workload = Workload::new();
     let dir = output_dir();
     let mut c = Criterion::default()
         .output_directory(&dir)

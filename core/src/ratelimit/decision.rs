@@ -10,6 +10,22 @@ use super::gcra::{Gcra, Verdict};
 use super::limits::Scope;
 use crate::nanos;
 
+/// The short answer to a check: whether the request may go, and if not, how long to wait.
+///
+/// What [`RateLimiter::check`](super::RateLimiter::check) and
+/// [`KeyedState::check`](super::KeyedState::check)
+/// answer, for callers that act on the answer and need no report of each bucket: it spends
+/// exactly as [`Decision`] does, and skips counting each bucket's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Admission {
+    /// Whether the request may go now. When it may, every applying bucket was debited; when
+    /// not, none was.
+    pub allowed: bool,
+    /// Time until every applying bucket holds the cost; zero when allowed.
+    pub retry_after: Duration,
+}
+
 /// One bucket's state as seen by one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketStatus {

@@ -69,27 +69,42 @@ impl Gcra {
         self.interval
     }
 
-    /// Judges spending `cost` tokens at `now` from arrival time `tat`; changes nothing.
-    #[inline]
-    pub(crate) fn judge(&self, tat: u64, now: u64, cost: u32) -> Verdict {
+    /// Whether the bucket at arrival time `tat` holds `cost` at `now`: the arrival time after
+    /// spending it, or the nanoseconds until it would hold it. Changes nothing.
+    #[inline(always)]
+    pub(crate) fn admit(&self, tat: u64, now: u64, cost: u32) -> Result<u64, u64> {
         let base = tat.max(now);
         let limit_at = now.saturating_add(self.horizon);
         let next = base.saturating_add(u64::from(cost).saturating_mul(self.interval));
         if next <= limit_at {
-            Verdict {
+            Ok(next)
+        } else {
+            Err(next - limit_at)
+        }
+    }
+
+    /// Judges spending `cost` tokens at `now` from arrival time `tat`, counting the tokens
+    /// left; changes nothing.
+    #[inline]
+    pub(crate) fn judge(&self, tat: u64, now: u64, cost: u32) -> Verdict {
+        let limit_at = now.saturating_add(self.horizon);
+        match self.admit(tat, now, cost) {
+            Ok(next) => Verdict {
                 ok: true,
                 tat: next,
                 remaining: self.tokens(limit_at - next),
                 reset_after: next - now,
                 retry_after: 0,
-            }
-        } else {
-            Verdict {
-                ok: false,
-                tat: base,
-                remaining: self.tokens(limit_at.saturating_sub(base)),
-                reset_after: base - now,
-                retry_after: next - limit_at,
+            },
+            Err(retry_after) => {
+                let base = tat.max(now);
+                Verdict {
+                    ok: false,
+                    tat: base,
+                    remaining: self.tokens(limit_at.saturating_sub(base)),
+                    reset_after: base - now,
+                    retry_after,
+                }
             }
         }
     }

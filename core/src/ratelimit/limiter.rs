@@ -6,7 +6,7 @@ use core::hash::BuildHasher;
 use core::time::Duration;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::decision::{BucketStatus, Decision};
+use super::decision::{Admission, BucketStatus, Decision};
 use super::limits::Limits;
 use super::state::KeyedState;
 use super::{Error, RateLimitConfig, Request};
@@ -121,6 +121,24 @@ impl RateLimiter {
         let (hash, mut shard) = self.shard(key);
         let Shard { limits, state } = &mut *shard;
         state.is_allowed_hashed(limits, hash, key, request, now)
+    }
+
+    /// Checks and spends as [`RateLimiter::is_allowed`] does, answering only whether the
+    /// request may go and how long to wait otherwise: the call for a hot path that needs no
+    /// report of each bucket.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::is_allowed`].
+    #[inline]
+    pub fn check(
+        &self,
+        key: &str,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Admission, Error> {
+        let (hash, mut shard) = self.shard(key);
+        let Shard { limits, state } = &mut *shard;
+        state.check_hashed(limits, hash, key, request, now)
     }
 
     /// The time until `request` would be allowed for `key`; spends nothing.

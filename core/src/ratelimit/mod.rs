@@ -31,7 +31,7 @@ use core::fmt;
 
 pub use crate::field::FieldError;
 pub use config::{RateLimitConfig, ScopeLimits, Window};
-pub use decision::{BucketStatus, Decision};
+pub use decision::{Admission, BucketStatus, Decision};
 pub use endpoint::extract_endpoint_from_url;
 #[cfg(feature = "std")]
 pub use limiter::RateLimiter;

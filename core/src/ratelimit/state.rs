@@ -10,7 +10,7 @@ use compact_str::CompactString;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
-use super::decision::{BucketStatus, Decision, RawBucket};
+use super::decision::{Admission, BucketStatus, Decision, RawBucket};
 use super::gcra::Verdict;
 use super::limits::{Applying, Limits};
 use super::{Error, MAX_BUCKETS, Request};
@@ -20,17 +20,30 @@ use crate::nanos;
 /// table's own size sets the pace, so sweeping stays amortised O(1) per insert.
 const MIN_INSERTS_BETWEEN_SWEEPS: usize = 1024;
 
-/// The most scoped buckets one key can use at once: three scopes of three windows.
+/// The most buckets one key keeps in its block beside the entry without spilling: what one
+/// request can touch beyond the global scope (three scopes of three windows).
 const MAX_SCOPED: usize = MAX_BUCKETS - 3;
 
-/// The arrival times of one key's buckets. Global buckets (ids `0..3`, see
-/// [`Limits::global`]) have fixed slots in the entry; the scoped ones a key uses live in one
-/// fixed-size block that exists only once a scope beyond the global one is used, so a key that
-/// only meets the global limits costs one pointer for them.
-#[derive(Debug, Clone, Default)]
-struct KeyState {
-    global: [u64; 3],
+/// The arrival times of one key's buckets. The first `W` bucket ids (the global ones, which
+/// [`Limits`] always compiles first) have fixed slots in the entry; the others a key uses live
+/// in one block that exists only once such a bucket is used, so a key that meets only the
+/// global limits costs one pointer for the rest.
+///
+/// `W` sets where a bucket's time is kept, never what it means: any id fits any width, a
+/// narrower entry just keeps more of them in the block.
+#[derive(Debug, Clone)]
+struct KeyState<const W: usize> {
+    inline: [u64; W],
     scoped: Option<Box<Scoped>>,
+}
+
+impl<const W: usize> Default for KeyState<W> {
+    fn default() -> Self {
+        KeyState {
+            inline: [0; W],
+            scoped: None,
+        }
+    }
 }
 
 /// `(bucket id, arrival time)` pairs: [`MAX_SCOPED`] inline, which is what one request can
@@ -55,10 +68,10 @@ impl Scoped {
     }
 }
 
-impl KeyState {
+impl<const W: usize> KeyState<W> {
     fn tat(&self, id: u16) -> u64 {
-        if is_global(id) {
-            return self.global[usize::from(id)];
+        if let Some(&tat) = self.inline.get(usize::from(id)) {
+            return tat;
         }
         self.scoped()
             .find(|&(b, _)| b == id)
@@ -66,8 +79,8 @@ impl KeyState {
     }
 
     fn set(&mut self, id: u16, tat: u64, now: u64) {
-        if is_global(id) {
-            self.global[usize::from(id)] = tat;
+        if let Some(slot) = self.inline.get_mut(usize::from(id)) {
+            *slot = tat;
             return;
         }
         let scoped = self.scoped.get_or_insert_with(Box::default);
@@ -97,30 +110,165 @@ impl KeyState {
 
     /// All buckets full at `now`: the key is indistinguishable from one never seen.
     fn is_idle(&self, now: u64) -> bool {
-        self.global.iter().all(|&t| t <= now) && self.scoped().all(|(_, t)| t <= now)
+        self.inline.iter().all(|&t| t <= now) && self.scoped().all(|(_, t)| t <= now)
     }
 
     fn entries(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        (0u16..3)
-            .map(|id| (id, self.global[usize::from(id)]))
+        (0u16..)
+            .zip(self.inline.iter().copied())
             .chain(self.scoped())
     }
 }
 
-/// Global buckets are always compiled first, so their ids are `0..3`.
-fn is_global(id: u16) -> bool {
-    id < 3
+/// One key and its buckets. Keys up to 24 bytes live inline, so finding a key and updating
+/// its buckets reads the entry alone: 40 bytes with one inline bucket, 56 with three.
+#[derive(Debug, Clone)]
+struct Entry<const W: usize> {
+    key: CompactString,
+    state: KeyState<W>,
 }
 
-/// One key and its buckets: 64 bytes, aligned to a cache line, so that finding a key and
-/// updating its buckets touches one line. Keys up to 24 bytes live inline; the hash is kept so
-/// that growing the table never hashes a key again.
+/// Every key's entry, at one width.
+type Table<const W: usize> = HashTable<Entry<W>>;
+
+/// The table at the width that suits the limits in force: one inline bucket when there is at
+/// most one global window, three otherwise. The width is only about memory: every width holds
+/// every bucket.
 #[derive(Debug, Clone)]
-#[repr(align(64))]
-struct Entry {
-    key: CompactString,
-    hash: u64,
-    state: KeyState,
+enum Tables {
+    Narrow(Table<1>),
+    Wide(Table<3>),
+}
+
+impl Tables {
+    fn wide_for(limits: &Limits) -> bool {
+        limits.global.len() > 1
+    }
+
+    fn empty_for(limits: &Limits) -> Tables {
+        if Tables::wide_for(limits) {
+            Tables::Wide(Table::new())
+        } else {
+            Tables::Narrow(Table::new())
+        }
+    }
+
+    fn is_wide(&self) -> bool {
+        matches!(self, Tables::Wide(_))
+    }
+}
+
+/// Runs `$body` with `$t` bound to the table inside `$tables`, whatever its width.
+macro_rules! with_table {
+    ($tables:expr, $t:ident => $body:expr) => {
+        match $tables {
+            Tables::Narrow($t) => $body,
+            Tables::Wide($t) => $body,
+        }
+    };
+}
+
+/// One way of judging a request against a key's buckets: the full [`Decision`] or the short
+/// [`Admission`].
+trait Judge {
+    type Answer;
+
+    /// Judges, and spends from every bucket when all of them hold the cost.
+    fn run<const W: usize>(&self, state: &mut KeyState<W>) -> Self::Answer;
+
+    /// Whether `answer` spent anything (a key never seen is kept only then).
+    fn spent(answer: &Self::Answer) -> bool;
+}
+
+/// The judge behind [`KeyedState::is_allowed`].
+struct Full<'a> {
+    limits: &'a Limits,
+    ids: Applying,
+    cost: u32,
+    now: u64,
+}
+
+impl Judge for Full<'_> {
+    type Answer = Decision;
+
+    #[inline(always)]
+    fn run<const W: usize>(&self, state: &mut KeyState<W>) -> Decision {
+        evaluate(self.limits, &self.ids, state, self.cost, self.now)
+    }
+
+    fn spent(answer: &Decision) -> bool {
+        answer.allowed
+    }
+}
+
+/// The judge behind [`KeyedState::check`].
+struct Short<'a> {
+    limits: &'a Limits,
+    ids: Applying,
+    cost: u32,
+    now: u64,
+}
+
+impl Judge for Short<'_> {
+    type Answer = Admission;
+
+    #[inline(always)]
+    fn run<const W: usize>(&self, state: &mut KeyState<W>) -> Admission {
+        admit(self.limits, &self.ids, state, self.cost, self.now)
+    }
+
+    fn spent(answer: &Admission) -> bool {
+        answer.allowed
+    }
+}
+
+fn find<'t, const W: usize>(table: &'t Table<W>, hash: u64, key: &str) -> Option<&'t KeyState<W>> {
+    table.find(hash, |e| e.key == key).map(|e| &e.state)
+}
+
+/// Drops every entry idle at `now`; returns how many.
+fn sweep<const W: usize>(table: &mut Table<W>, now: u64) -> usize {
+    let before = table.len();
+    table.retain(|e| !e.state.is_idle(now));
+    before - table.len()
+}
+
+/// Moves every entry of `from` into `to` at `now`, as [`KeyedState::carry_over`] describes.
+fn carry<const A: usize, const B: usize>(
+    from: Table<A>,
+    to: &mut Table<B>,
+    hasher: &FixedState,
+    old: &Limits,
+    new: &Limits,
+    now: u64,
+) {
+    to.reserve(from.len(), |e| hasher.hash_one(e.key.as_str()));
+    for entry in from {
+        let mut next = KeyState::<B>::default();
+        for (id, tat) in entry.state.entries() {
+            if tat <= now || usize::from(id) >= old.buckets.len() {
+                continue;
+            }
+            if let Some(new_id) = new.find_same(old, id) {
+                let carried = new
+                    .bucket(new_id)
+                    .gcra
+                    .carry_over(&old.bucket(id).gcra, tat, now);
+                next.set(new_id, carried, now);
+            }
+        }
+        if !next.is_idle(now) {
+            let hash = hasher.hash_one(entry.key.as_str());
+            to.insert_unique(
+                hash,
+                Entry {
+                    key: entry.key,
+                    state: next,
+                },
+                |e| hasher.hash_one(e.key.as_str()),
+            );
+        }
+    }
 }
 
 /// The buckets of every key, for one [`Limits`]. Without `std` this is the limiter: the caller
@@ -141,7 +289,7 @@ struct Entry {
 /// ```
 #[derive(Debug, Clone)]
 pub struct KeyedState {
-    table: HashTable<Entry>,
+    tables: Tables,
     hasher: FixedState,
     /// New keys until the next sweep: the table's size after the last one (at least
     /// [`MIN_INSERTS_BETWEEN_SWEEPS`]), so a sweep's cost is paid for by as many inserts.
@@ -154,10 +302,35 @@ impl KeyedState {
     #[must_use]
     pub fn with_seed(seed: u64) -> KeyedState {
         KeyedState {
-            table: HashTable::new(),
+            tables: Tables::Narrow(Table::new()),
             hasher: FixedState::with_seed(seed),
             inserts_until_sweep: MIN_INSERTS_BETWEEN_SWEEPS,
         }
+    }
+
+    /// An empty state whose table has the width that does *not* suit `limits`: answers must
+    /// not depend on it.
+    #[cfg(test)]
+    pub(crate) fn with_other_width(seed: u64, limits: &Limits) -> KeyedState {
+        let mut state = KeyedState::with_seed(seed);
+        state.tables = if Tables::wide_for(limits) {
+            Tables::Narrow(Table::new())
+        } else {
+            Tables::Wide(Table::new())
+        };
+        // A key with state keeps the table at its width.
+        state.insert_placeholder();
+        state
+    }
+
+    #[cfg(test)]
+    fn insert_placeholder(&mut self) {
+        let hash = self.hash("placeholder");
+        let hasher = self.hasher.clone();
+        with_table!(&mut self.tables, t => {
+            let entry = Entry { key: "placeholder".into(), state: KeyState::default() };
+            t.insert_unique(hash, entry, |e| hasher.hash_one(e.key.as_str()));
+        });
     }
 
     pub(crate) fn hash(&self, key: &str) -> u64 {
@@ -189,39 +362,87 @@ impl KeyedState {
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Decision, Error> {
-        let ids = limits.applying(request)?;
-        let now = nanos(now);
-        if let Some(entry) = self
-            .table
-            .find_mut(hash, |e| e.hash == hash && e.key == key)
-        {
-            return Ok(evaluate(limits, &ids, &mut entry.state, request.cost, now));
-        }
-        let mut state = KeyState::default();
-        let decision = evaluate(limits, &ids, &mut state, request.cost, now);
-        // A key never seen has full buckets, and the cost fits the smallest: always allowed.
-        if decision.allowed {
-            self.insert(hash, key, state, now);
-        }
-        Ok(decision)
+        let judge = Full {
+            limits,
+            ids: limits.applying(request)?,
+            cost: request.cost,
+            now: nanos(now),
+        };
+        Ok(self.spend(limits, hash, key, &judge, judge.now))
     }
 
-    fn insert(&mut self, hash: u64, key: &str, state: KeyState, now: u64) {
-        match self.inserts_until_sweep.checked_sub(1) {
-            Some(left) => self.inserts_until_sweep = left,
-            None => {
-                self.sweep_nanos(now);
-            }
+    /// Checks and spends as [`KeyedState::is_allowed`] does, answering only whether the
+    /// request may go and how long to wait otherwise: no report of each bucket, so less work.
+    ///
+    /// # Errors
+    /// As [`KeyedState::is_allowed`].
+    pub fn check(
+        &mut self,
+        limits: &Limits,
+        key: &str,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Admission, Error> {
+        let hash = self.hash(key);
+        self.check_hashed(limits, hash, key, request, now)
+    }
+
+    #[inline(always)]
+    pub(crate) fn check_hashed(
+        &mut self,
+        limits: &Limits,
+        hash: u64,
+        key: &str,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Admission, Error> {
+        let judge = Short {
+            limits,
+            ids: limits.applying(request)?,
+            cost: request.cost,
+            now: nanos(now),
+        };
+        Ok(self.spend(limits, hash, key, &judge, judge.now))
+    }
+
+    /// Runs `judge` on `key`'s buckets, found or new. A new key is kept only when `judge`
+    /// spent from it: a key never seen and denied would be full again, so it needs no state.
+    #[inline(always)]
+    fn spend<J: Judge>(
+        &mut self,
+        limits: &Limits,
+        hash: u64,
+        key: &str,
+        judge: &J,
+        now: u64,
+    ) -> J::Answer {
+        if self.is_empty() && self.tables.is_wide() != Tables::wide_for(limits) {
+            self.tables = Tables::empty_for(limits);
         }
-        self.table.insert_unique(
-            hash,
-            Entry {
-                key: CompactString::from(key),
-                hash,
-                state,
-            },
-            |e| e.hash,
-        );
+        let KeyedState {
+            tables,
+            hasher,
+            inserts_until_sweep,
+        } = self;
+        with_table!(tables, t => {
+            if let Some(entry) = t.find_mut(hash, |e| e.key == key) {
+                return judge.run(&mut entry.state);
+            }
+            let mut state = KeyState::default();
+            let answer = judge.run(&mut state);
+            if J::spent(&answer) {
+                match inserts_until_sweep.checked_sub(1) {
+                    Some(left) => *inserts_until_sweep = left,
+                    None => {
+                        sweep(t, now);
+                        *inserts_until_sweep = t.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
+                    }
+                }
+                let entry = Entry { key: CompactString::from(key), state };
+                t.insert_unique(hash, entry, |e| hasher.hash_one(e.key.as_str()));
+            }
+            answer
+        })
     }
 
     /// The time until `request` would be allowed for `key` (zero if now); spends nothing.
@@ -248,21 +469,17 @@ impl KeyedState {
     ) -> Result<Duration, Error> {
         let ids = limits.applying(request)?;
         let now = nanos(now);
-        let wait = match self.table.find(hash, |e| e.hash == hash && e.key == key) {
-            Some(entry) => ids
+        let wait = with_table!(&self.tables, t => match find(t, hash, key) {
+            Some(state) => ids
                 .iter()
                 .map(|&id| {
-                    let tat = entry.state.tat(id);
-                    limits
-                        .bucket(id)
-                        .gcra
-                        .judge(tat, now, request.cost)
-                        .retry_after
+                    let gcra = &limits.bucket(id).gcra;
+                    gcra.admit(state.tat(id), now, request.cost).err().unwrap_or(0)
                 })
                 .max()
                 .unwrap_or(0),
             None => 0,
-        };
+        });
         Ok(Duration::from_nanos(wait))
     }
 
@@ -274,16 +491,13 @@ impl KeyedState {
     }
 
     pub(crate) fn reset_hashed(&mut self, hash: u64, key: &str) -> bool {
-        match self
-            .table
-            .find_entry(hash, |e| e.hash == hash && e.key == key)
-        {
+        with_table!(&mut self.tables, t => match t.find_entry(hash, |e| e.key == key) {
             Ok(entry) => {
                 entry.remove();
                 true
             }
             Err(_) => false,
-        }
+        })
     }
 
     /// The buckets `key` has at `now`: the global ones always (full for a key never seen), and
@@ -300,56 +514,28 @@ impl KeyedState {
         key: &str,
         now: Duration,
     ) -> Vec<BucketStatus> {
-        let now = nanos(now);
-        let empty = KeyState::default();
-        let state = self
-            .table
-            .find(hash, |e| e.hash == hash && e.key == key)
-            .map_or(&empty, |e| &e.state);
-        let mut ids: Vec<u16> = limits.global.iter().copied().collect();
-        ids.extend(
-            state
-                .scoped()
-                .filter(|&(_, tat)| tat > now)
-                .map(|(id, _)| id),
-        );
-        ids.sort_unstable_by_key(|&id| {
-            let b = limits.bucket(id);
-            (b.scope, b.window, id)
-        });
-        ids.into_iter()
-            .map(|id| {
-                let b = limits.bucket(id);
-                let v = b.gcra.judge(state.tat(id), now, 0);
-                BucketStatus::from_verdict(b.scope, b.window, b.limit, b.gcra.capacity(), &v)
-            })
-            .collect()
+        with_table!(&self.tables, t => bucket_statuses(limits, find(t, hash, key), nanos(now)))
     }
 
     /// Drops every key whose buckets are all full at `now`; returns how many. Also done on its
     /// own, amortised over inserts, so memory follows the keys active now, not every key ever
     /// seen.
     pub fn sweep(&mut self, now: Duration) -> usize {
-        self.sweep_nanos(nanos(now))
-    }
-
-    fn sweep_nanos(&mut self, now: u64) -> usize {
-        let before = self.table.len();
-        self.table.retain(|e| !e.state.is_idle(now));
-        self.inserts_until_sweep = self.table.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
-        before - self.table.len()
+        let swept = with_table!(&mut self.tables, t => sweep(t, nanos(now)));
+        self.inserts_until_sweep = self.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
+        swept
     }
 
     /// Keys with state (some of which may have refilled since the last sweep).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.table.len()
+        with_table!(&self.tables, t => t.len())
     }
 
     /// No key has state.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len() == 0
     }
 
     /// Moves every key from `old` limits to `new` ones at `now`: a bucket that still exists
@@ -357,23 +543,72 @@ impl KeyedState {
     /// buckets that no longer exist are forgotten.
     pub fn carry_over(&mut self, old: &Limits, new: &Limits, now: Duration) {
         let now = nanos(now);
-        self.table.retain(|e| {
-            let mut next = KeyState::default();
-            for (id, tat) in e.state.entries() {
-                if tat <= now || usize::from(id) >= old.buckets.len() {
-                    continue;
-                }
-                if let Some(new_id) = new.find_same(old, id) {
-                    let carried =
-                        new.bucket(new_id)
-                            .gcra
-                            .carry_over(&old.bucket(id).gcra, tat, now);
-                    next.set(new_id, carried, now);
-                }
-            }
-            e.state = next;
-            !e.state.is_idle(now)
-        });
+        let from = core::mem::replace(&mut self.tables, Tables::empty_for(new));
+        let hasher = &self.hasher;
+        with_table!(&mut self.tables, to => with_table!(from, from => {
+            carry(from, to, hasher, old, new, now);
+        }));
+    }
+}
+
+/// The statuses [`KeyedState::buckets`] reports, from the key's state if it has one.
+fn bucket_statuses<const W: usize>(
+    limits: &Limits,
+    state: Option<&KeyState<W>>,
+    now: u64,
+) -> Vec<BucketStatus> {
+    let empty = KeyState::<W>::default();
+    let state = state.unwrap_or(&empty);
+    let mut ids: Vec<u16> = limits.global.iter().copied().collect();
+    ids.extend(
+        state
+            .entries()
+            .filter(|&(id, tat)| {
+                tat > now && usize::from(id) < limits.buckets.len() && !limits.global.contains(&id)
+            })
+            .map(|(id, _)| id),
+    );
+    ids.sort_unstable_by_key(|&id| {
+        let b = limits.bucket(id);
+        (b.scope, b.window, id)
+    });
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let b = limits.bucket(id);
+            let v = b.gcra.judge(state.tat(id), now, 0);
+            BucketStatus::from_verdict(b.scope, b.window, b.limit, b.gcra.capacity(), &v)
+        })
+        .collect()
+}
+
+/// Spends `cost` from every applying bucket if every one holds it; else says how long until
+/// they all do. The same rule as [`evaluate`], without counting anyone's tokens.
+#[inline(always)]
+fn admit<const W: usize>(
+    limits: &Limits,
+    ids: &Applying,
+    state: &mut KeyState<W>,
+    cost: u32,
+    now: u64,
+) -> Admission {
+    let mut next = [0u64; MAX_BUCKETS];
+    let mut wait = 0;
+    for (slot, &id) in next.iter_mut().zip(ids) {
+        match limits.bucket(id).gcra.admit(state.tat(id), now, cost) {
+            Ok(tat) => *slot = tat,
+            Err(w) => wait = wait.max(w),
+        }
+    }
+    let allowed = wait == 0;
+    if allowed {
+        for (&id, &tat) in ids.iter().zip(&next) {
+            state.set(id, tat, now);
+        }
+    }
+    Admission {
+        allowed,
+        retry_after: Duration::from_nanos(wait),
     }
 }
 
@@ -381,10 +616,10 @@ impl KeyedState {
 /// all of them. The decision is built where it is returned: it is a few hundred bytes, and
 /// copying it was a measurable part of a check.
 #[inline(always)]
-fn evaluate(
+fn evaluate<const W: usize>(
     limits: &Limits,
     ids: &Applying,
-    state: &mut KeyState,
+    state: &mut KeyState<W>,
     cost: u32,
     now: u64,
 ) -> Decision {
@@ -428,9 +663,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_fills_one_cache_line_on_64_bit_targets() {
+    fn entries_stay_small_on_64_bit_targets() {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<Entry>(), 64);
+            assert_eq!(core::mem::size_of::<Entry<1>>(), 40);
+            assert_eq!(core::mem::size_of::<Entry<3>>(), 56);
         }
     }
 }

@@ -405,6 +405,40 @@ fn changing_limits_keeps_what_keys_owe() {
 }
 
 #[test]
+fn what_keys_owe_survives_a_change_in_how_many_global_windows_there_are() {
+    use core::num::NonZeroU32;
+    let minute = Quota::new(Window::Minute, NonZeroU32::new(60).unwrap())
+        .with_burst(NonZeroU32::new(10).unwrap());
+    let one_window = Limits::from_quotas(&[minute]).unwrap();
+    let three_windows = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 10,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut s = KeyedState::with_seed(0);
+    let t = Duration::ZERO;
+    for _ in 0..6 {
+        assert!(
+            s.check(&one_window, "k", &Request::default(), t)
+                .unwrap()
+                .allowed
+        );
+    }
+    s.carry_over(&one_window, &three_windows, t);
+    let d = s
+        .is_allowed(&three_windows, "k", &Request::default(), t)
+        .unwrap();
+    assert_eq!((d.window, d.remaining), (Window::Minute, 3));
+    s.carry_over(&three_windows, &one_window, t);
+    let d = s
+        .is_allowed(&one_window, "k", &Request::default(), t)
+        .unwrap();
+    assert_eq!(d.remaining, 2);
+    assert_eq!(s.len(), 1);
+}
+
+#[test]
 fn quotas_make_a_global_only_limiter() {
     use core::num::NonZeroU32;
     let q = Quota::new(Window::Minute, NonZeroU32::new(120).unwrap())
@@ -640,6 +674,44 @@ proptest! {
             {
                 prop_assert_eq!(state.buckets(&limits, "k", t), before);
             }
+        }
+    }
+
+    /// The short answer spends exactly as the full one does and says the same wait.
+    #[test]
+    fn check_answers_as_is_allowed_does(config in arb_config(), steps in arb_steps()) {
+        let limits = Limits::new(&config).unwrap();
+        let mut full = KeyedState::with_seed(3);
+        let mut short = KeyedState::with_seed(4);
+        let mut now = 0u64;
+        for (dt, e, p, cost) in steps {
+            now += dt * 1_000_000;
+            let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
+            let t = Duration::from_nanos(now);
+            match (full.is_allowed(&limits, "k", &req, t), short.check(&limits, "k", &req, t)) {
+                (Ok(d), Ok(a)) => {
+                    prop_assert_eq!(a, Admission { allowed: d.allowed, retry_after: d.retry_after });
+                }
+                (Err(d), Err(a)) => prop_assert_eq!(d, a),
+                (d, a) => prop_assert!(false, "is_allowed said {d:?}, check said {a:?}"),
+            }
+            prop_assert_eq!(full.buckets(&limits, "k", t), short.buckets(&limits, "k", t));
+        }
+    }
+
+    /// Where a key's arrival times are kept (one slot inline or three) never changes an answer.
+    #[test]
+    fn the_table_width_never_changes_an_answer(config in arb_config(), steps in arb_steps()) {
+        let limits = Limits::new(&config).unwrap();
+        let mut natural = KeyedState::with_seed(1);
+        let mut other = KeyedState::with_other_width(1, &limits);
+        let mut now = 0u64;
+        for (dt, e, p, cost) in steps {
+            now += dt * 1_000_000;
+            let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
+            let t = Duration::from_nanos(now);
+            prop_assert_eq!(natural.is_allowed(&limits, "k", &req, t), other.is_allowed(&limits, "k", &req, t));
+            prop_assert_eq!(natural.buckets(&limits, "k", t), other.buckets(&limits, "k", t));
         }
     }
 }
