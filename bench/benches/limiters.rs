@@ -1,19 +1,22 @@
 //! flowgate's check beside governor's keyed limiter and limitador's in-memory limiter, on the
 //! same work: 100,000 keys visited in a fixed pseudo-random order, a clock that every limiter
-//! reads the same way (a counter advanced every 1,024 checks), one thread and two.
+//! reads the same way (a counter advanced every 1,024 checks, 50 µs per check on average, so
+//! nearly every check is allowed), one thread and two. limitador reads the system clock.
 //!
-//! `cargo bench -p flowgate-bench --bench limiters` prints criterion's figures, then a table of
-//! ns per check with the ratios to flowgate.
+//! `cargo bench -p flowgate-bench --bench limiters` runs each contender under criterion (its
+//! reports land in the target directory), then compares them in paired rounds (each takes its
+//! turn every round, so a slow spell of a shared machine hits all of them alike) and prints a
+//! table of ns per check with the ratios to flowgate.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, measurement::WallTime};
+use criterion::{BenchmarkId, Criterion};
 use flowgate_core::ratelimit::{
     Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
 };
@@ -23,9 +26,12 @@ use governor::state::keyed::DashMapStateStore;
 const KEYS: usize = 100_000;
 /// How many checks one run visits before starting over (a power of two).
 const VISITS: usize = 1 << 20;
-/// The clock advances by this much every `TICK_EVERY` checks: 1 µs per check on average.
+/// The clock advances by `TICK` every `TICK_EVERY` checks: 50 µs per check on average, so a key
+/// comes back about every 5 s and nearly every check is allowed. That is the path of a limiter
+/// that is not overloaded, and the one that writes state (a denial writes nothing, and stops
+/// governor's chain of limiters at the first that says no).
 const TICK_EVERY: u64 = 1_024;
-const TICK: Duration = Duration::from_micros(1_024);
+const TICK: Duration = Duration::from_micros(50 * 1_024);
 
 /// How keys reach the limiters. Every library is given the same keys the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,110 +143,167 @@ fn governor_keyed<K: std::hash::Hash + Eq + Clone>(
     governor::RateLimiter::new(quota, DashMapStateStore::default(), clock.clone())
 }
 
-/// governor's check of `windows` limiters in turn (one for the single-window work), keyed the
-/// way `keys` says.
-fn governor_checks(
-    g: &mut BenchmarkGroup<'_, WallTime>,
+/// One limiter set up for one scenario: a check of the `i`-th visit, and the clock's tick.
+struct Contender {
+    function: &'static str,
+    check: Box<dyn Fn(u64) + Sync>,
+    tick: Box<dyn Fn() + Sync>,
+}
+
+/// Which of flowgate's two checks a contender makes.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// `check`: allowed, and the wait otherwise.
+    Short,
+    /// `is_allowed`: the full decision, every applying bucket reported.
+    Full,
+}
+
+/// flowgate's limiter on `limits`, checking `request` with the `answer` asked for.
+fn flowgate(
     w: &'static Workload,
-    threads: u64,
     keys: Keys,
-    windows: &[(Window, u32, u32)],
-) {
+    limits: &Limits,
+    request: Request<'static>,
+    answer: Answer,
+) -> Contender {
+    let limiter = RateLimiter::from_limits(limits.clone());
+    let clock = SharedClock::default();
+    let ticking = clock.clone();
+    let (function, check): (_, Box<dyn Fn(u64) + Sync>) = match answer {
+        Answer::Short => (
+            "flowgate_check",
+            Box::new(move |i| {
+                let a = limiter.check(w.key(keys, i), &request, clock.now());
+                black_box(a.map(|a| a.allowed).ok());
+            }),
+        ),
+        Answer::Full => (
+            "flowgate_is_allowed",
+            Box::new(move |i| {
+                let d = limiter.is_allowed(w.key(keys, i), &request, clock.now());
+                black_box(d.map(|d| d.allowed).ok());
+            }),
+        ),
+    };
+    Contender {
+        function,
+        check,
+        tick: Box::new(move || ticking.tick()),
+    }
+}
+
+/// governor's keyed limiters for `windows`, checked in turn (one for the single-window work),
+/// keyed the way `keys` says.
+fn governor(w: &'static Workload, keys: Keys, windows: &[(Window, u32, u32)]) -> Contender {
     let clock = FakeRelativeClock::default();
-    let tick = || clock.advance(TICK);
-    g.bench_function(BenchmarkId::new("governor", keys.id()), |b| match keys {
+    let ticking = clock.clone();
+    let check: Box<dyn Fn(u64) + Sync> = match keys {
         Keys::Owned => {
             let limiters: Vec<Governor<String>> = windows
                 .iter()
                 .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, &clock))
                 .collect();
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    let key = w.owned(i);
-                    black_box(limiters.iter().all(|l| l.check_key(key).is_ok()));
-                };
-                run_threads(threads, iters, &check, &tick)
-            });
+            Box::new(move |i| {
+                let key = w.owned(i);
+                black_box(limiters.iter().all(|l| l.check_key(key).is_ok()));
+            })
         }
         Keys::Static => {
             let limiters: Vec<Governor<&'static str>> = windows
                 .iter()
                 .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, &clock))
                 .collect();
-            b.iter_custom(|iters| {
-                let check = |i| {
-                    let key = w.key(Keys::Static, i);
-                    black_box(limiters.iter().all(|l| l.check_key(&key).is_ok()));
-                };
-                run_threads(threads, iters, &check, &tick)
-            });
+            Box::new(move |i| {
+                let key = w.key(Keys::Static, i);
+                black_box(limiters.iter().all(|l| l.check_key(&key).is_ok()));
+            })
         }
-    });
+    };
+    Contender {
+        function: "governor",
+        check,
+        tick: Box::new(move || ticking.advance(TICK)),
+    }
 }
 
-/// flowgate's two checks on `limits` for `request`: `check` (allowed, and the wait otherwise)
-/// and `is_allowed` (the full decision, every bucket reported).
-fn flowgate_checks(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    w: &'static Workload,
-    threads: u64,
-    keys: Keys,
-    limits: &Limits,
-    request: &Request<'_>,
-) {
-    g.bench_function(BenchmarkId::new("flowgate_check", keys.id()), |b| {
-        let limiter = RateLimiter::from_limits(limits.clone());
-        let clock = SharedClock::default();
-        b.iter_custom(|iters| {
-            let check = |i| {
-                let a = limiter.check(w.key(keys, i), request, clock.now());
-                black_box(a.map(|a| a.allowed).ok());
-            };
-            run_threads(threads, iters, &check, &|| clock.tick())
-        });
-    });
-    g.bench_function(BenchmarkId::new("flowgate_is_allowed", keys.id()), |b| {
-        let limiter = RateLimiter::from_limits(limits.clone());
-        let clock = SharedClock::default();
-        b.iter_custom(|iters| {
-            let check = |i| {
-                let d = limiter.is_allowed(w.key(keys, i), request, clock.now());
-                black_box(d.map(|d| d.allowed).ok());
-            };
-            run_threads(threads, iters, &check, &|| clock.tick())
-        });
-    });
+/// limitador's in-memory limiter with `limits` (`(max, seconds)` each) in one namespace, keyed
+/// by a variable. Its context owns its strings, so every check copies the key, wherever it
+/// comes from; it reads the system clock, so it needs no tick.
+fn limitador(w: &'static Workload, keys: Keys, limits: &[(u64, u64)]) -> Contender {
+    let limiter = limitador::RateLimiter::new(KEYS as u64 * 4);
+    for &(max, seconds) in limits {
+        limiter.add_limit(limitador::limit::Limit::new(
+            "bench",
+            max,
+            seconds,
+            Vec::<limitador::limit::Predicate>::new(),
+            vec!["key".try_into().expect("variable")],
+        ));
+    }
+    let namespace: limitador::limit::Namespace = "bench".into();
+    Contender {
+        function: "limitador",
+        check: Box::new(move |i| {
+            let context: limitador::limit::Context<'static> =
+                HashMap::from([("key".to_string(), w.key(keys, i).to_string())]).into();
+            let r = limiter.check_rate_limited_and_update(&namespace, &context, 1);
+            black_box(r.map(|r| r.limited).ok());
+        }),
+        tick: Box::new(|| ()),
+    }
 }
 
-/// limitador's check of `limits` (`(max, seconds)` each) in one namespace, keyed by a variable.
-fn limitador_checks(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    w: &'static Workload,
-    threads: u64,
-    limits: &[(u64, u64)],
-) {
-    g.bench_function(BenchmarkId::new("limitador", Keys::Owned.id()), |b| {
-        let limiter = limitador::RateLimiter::new(KEYS as u64 * 4);
-        for &(max, seconds) in limits {
-            limiter.add_limit(limitador::limit::Limit::new(
-                "bench",
-                max,
-                seconds,
-                Vec::<limitador::limit::Predicate>::new(),
-                vec!["key".try_into().expect("variable")],
-            ));
+/// What is compared: 60 per minute with a burst of 10 on one window, or the full check.
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    Keyed,
+    Full,
+}
+
+impl Scenario {
+    fn group(self, threads: u64) -> String {
+        match self {
+            Scenario::Keyed => format!("keyed_1_window_{threads}_thread"),
+            Scenario::Full => format!("full_check_{threads}_thread"),
         }
-        let namespace: limitador::limit::Namespace = "bench".into();
-        b.iter_custom(|iters| {
-            let check = |i| {
-                let context: limitador::limit::Context<'static> =
-                    HashMap::from([("key".to_string(), w.owned(i).clone())]).into();
-                let r = limiter.check_rate_limited_and_update(&namespace, &context, 1);
-                black_box(r.map(|r| r.limited).ok());
-            };
-            run_threads(threads, iters, &check, &|| ())
-        });
-    });
+    }
+
+    /// Every contender, flowgate's `check` first (the one the ratios divide by).
+    fn contenders(self, w: &'static Workload, keys: Keys) -> Vec<Contender> {
+        match self {
+            Scenario::Keyed => {
+                let minute = Quota::new(Window::Minute, nz(60)).with_burst(nz(10));
+                let limits = Limits::from_quotas(&[minute]).expect("quota");
+                vec![
+                    flowgate(w, keys, &limits, Request::default(), Answer::Short),
+                    flowgate(w, keys, &limits, Request::default(), Answer::Full),
+                    governor(w, keys, &[(Window::Minute, 60, 10)]),
+                    limitador(w, keys, &[(60, 60)]),
+                ]
+            }
+            // governor has no multi-window check: three limiters checked in turn, not atomic
+            // and one scope only, against flowgate's twelve buckets judged and debited at once.
+            Scenario::Full => {
+                let limits = Limits::new(&full_config()).expect("config");
+                let media = Request::new(Some("media"), Some("mastodon"));
+                vec![
+                    flowgate(w, keys, &limits, media, Answer::Short),
+                    flowgate(w, keys, &limits, media, Answer::Full),
+                    governor(
+                        w,
+                        keys,
+                        &[
+                            (Window::Minute, 60, 10),
+                            (Window::Hour, 1_000, 1_000),
+                            (Window::Day, 10_000, 10_000),
+                        ],
+                    ),
+                    limitador(w, keys, &[(60, 60), (1_000, 3_600), (10_000, 86_400)]),
+                ]
+            }
+        }
+    }
 }
 
 /// The full check's configuration: four scopes of three windows, twelve buckets per request.
@@ -269,24 +332,20 @@ fn full_config() -> RateLimitConfig {
     c
 }
 
-/// Runs `check(i)` `iters` times on each of `threads` threads; returns the wall time per check
-/// (total time divided by all checks made).
-fn run_threads(
-    threads: u64,
-    iters: u64,
-    check: &(dyn Fn(u64) + Sync),
-    tick: &(dyn Fn() + Sync),
-) -> Duration {
+/// Runs `check(i)` `iters` times on each of `threads` threads, `i` counting on from `from`;
+/// returns the wall time divided by `threads`: what `iters` checks cost when the threads share
+/// the work, as criterion's `iter_custom` wants it.
+fn run_threads(threads: u64, from: u64, iters: u64, c: &Contender) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || {
-                let offset = t * 7_919;
+                let offset = from + t * 7_919;
                 for i in 0..iters {
                     if i % TICK_EVERY == 0 {
-                        tick();
+                        (c.tick)();
                     }
-                    check(offset + i);
+                    (c.check)(offset + i);
                 }
             });
         }
@@ -294,116 +353,114 @@ fn run_threads(
     start.elapsed() / threads as u32
 }
 
-fn benches(c: &mut Criterion, w: &'static Workload) {
-    let minute = Quota::new(Window::Minute, nz(60)).with_burst(nz(10));
-    let one_window = Limits::from_quotas(&[minute]).expect("quota");
-    let full = Limits::new(&full_config()).expect("config");
-    let media = Request::new(Some("media"), Some("mastodon"));
-    for threads in [1u64, 2] {
-        let mut g = c.benchmark_group(format!("keyed_1_window_{threads}_thread"));
-        for keys in Keys::ALL {
-            flowgate_checks(&mut g, w, threads, keys, &one_window, &Request::default());
-            governor_checks(&mut g, w, threads, keys, &[(Window::Minute, 60, 10)]);
-        }
-        limitador_checks(&mut g, w, threads, &[(60, 60)]);
-        g.finish();
+/// Rounds of the paired comparison, and roughly how long each contender runs in one.
+const ROUNDS: usize = 21;
+const ROUND: Duration = Duration::from_millis(60);
 
-        // governor has no multi-window check: three limiters checked in turn, not atomic and
-        // one scope only, against flowgate's twelve buckets judged and debited at once.
-        let mut g = c.benchmark_group(format!("full_check_{threads}_thread"));
-        let windows = [
-            (Window::Minute, 60, 10),
-            (Window::Hour, 1_000, 1_000),
-            (Window::Day, 10_000, 10_000),
-        ];
-        for keys in Keys::ALL {
-            flowgate_checks(&mut g, w, threads, keys, &full, &media);
-            governor_checks(&mut g, w, threads, keys, &windows);
+/// ns per check of each contender in each round. The contenders take turns round after round
+/// (in a rotating order), so a slow spell of this shared machine falls on all of them alike and
+/// the ratio within a round stays fair even when the absolute figures move.
+fn paired(threads: u64, contenders: &[Contender]) -> Vec<Vec<f64>> {
+    let mut cursor = vec![0u64; contenders.len()];
+    // Calibrate: checks per round for each, from a short run that also warms the limiter.
+    let per_round: Vec<u64> = contenders
+        .iter()
+        .zip(&mut cursor)
+        .map(|(c, at)| {
+            let probe = 20_000;
+            let t = run_threads(threads, *at, probe, c);
+            *at += probe;
+            let per_check = t.as_secs_f64() / probe as f64;
+            ((ROUND.as_secs_f64() / per_check) as u64).clamp(1_000, 5_000_000)
+        })
+        .collect();
+    let mut ns = vec![Vec::with_capacity(ROUNDS); contenders.len()];
+    for round in 0..ROUNDS {
+        for k in 0..contenders.len() {
+            let i = (k + round) % contenders.len();
+            let t = run_threads(threads, cursor[i], per_round[i], &contenders[i]);
+            cursor[i] += per_round[i];
+            ns[i].push(t.as_nanos() as f64 / per_round[i] as f64);
         }
-        limitador_checks(
-            &mut g,
-            w,
-            threads,
-            &[(60, 60), (1_000, 3_600), (10_000, 86_400)],
-        );
-        g.finish();
+    }
+    ns
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // A filter (`cargo bench ... -- keyed_1`) picks criterion runs, e.g. to profile one; the
+    // paired table needs every contender, so it is left out then.
+    let filtered = std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && !a.is_empty());
+    let w = Workload::new();
+    let mut c = Criterion::default()
+        .output_directory(&output_dir())
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+        .configure_from_args();
+    let mut rows = Vec::new();
+    for threads in [1u64, 2] {
+        for scenario in [Scenario::Keyed, Scenario::Full] {
+            let group = scenario.group(threads);
+            for keys in Keys::ALL {
+                let contenders = scenario.contenders(w, keys);
+                let mut g = c.benchmark_group(&group);
+                for contender in &contenders {
+                    g.bench_function(BenchmarkId::new(contender.function, keys.id()), |b| {
+                        b.iter_custom(|iters| run_threads(threads, 0, iters, contender));
+                    });
+                }
+                g.finish();
+                if !filtered {
+                    rows.push((group.clone(), keys, paired(threads, &contenders)));
+                }
+            }
+        }
+    }
+    c.final_summary();
+    if !rows.is_empty() {
+        print_table(&rows);
     }
 }
 
-/// Where this run's criterion results go (and are read back from for the table).
+/// The paired comparison's medians: ns per check, and the median over rounds of each round's
+/// ratio to flowgate's `check` (contender 0).
+fn print_table(rows: &[(String, Keys, Vec<Vec<f64>>)]) {
+    println!();
+    println!(
+        "{ROUNDS} paired rounds, {KEYS} keys in random order; ns per check (median over rounds)."
+    );
+    println!("check: allowed or the wait; is_allowed: the full decision. ratio: median of the");
+    println!("rounds' other / flowgate check, so above 1 flowgate's check is faster.");
+    println!(
+        "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6}",
+        "scenario", "keys", "check", "is_allowed", "governor", "ratio", "limitador", "ratio"
+    );
+    for (group, keys, ns) in rows {
+        let ratio = |k: usize| median(ns[k].iter().zip(&ns[0]).map(|(o, f)| o / f).collect());
+        println!(
+            "{group:<24} {:<13} {:>8.1} {:>10.1} {:>9.1} {:>6.2} {:>10.1} {:>6.1}",
+            keys.label(),
+            median(ns[0].clone()),
+            median(ns[1].clone()),
+            median(ns[2].clone()),
+            ratio(2),
+            median(ns[3].clone()),
+            ratio(3)
+        );
+    }
+}
+
+/// Where criterion's reports go.
 fn output_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
         .join("criterion")
-}
-
-/// The mean ns per check criterion measured for one benchmark.
-fn mean_ns(dir: &Path, group: &str, function: &str, keys: Keys) -> Option<f64> {
-    let path = dir
-        .join(group)
-        .join(function)
-        .join(keys.id())
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    // {"mean":{"confidence_interval":{...},"point_estimate":12.3,...
-    let mean = &text[text.find("\"mean\"")?..];
-    let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    mean[at..].split([',', '}']).next()?.trim().parse().ok()
-}
-
-fn print_table(dir: &Path) {
-    println!();
-    println!("ns per check (criterion mean), {KEYS} keys in random order. check: allowed or the");
-    println!("wait; is_allowed: the full decision. Ratios are other / flowgate check: above 1,");
-    println!("flowgate is faster.");
-    println!(
-        "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6}",
-        "scenario", "keys", "check", "is_allowed", "governor", "ratio", "limitador", "ratio"
-    );
-    let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-    let ratio = |v: Option<f64>, f: Option<f64>| match (v, f) {
-        (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
-        _ => "-".to_string(),
-    };
-    for threads in [1, 2] {
-        for group in [
-            format!("keyed_1_window_{threads}_thread"),
-            format!("full_check_{threads}_thread"),
-        ] {
-            for keys in Keys::ALL {
-                let [check, full, gov, lim] = [
-                    "flowgate_check",
-                    "flowgate_is_allowed",
-                    "governor",
-                    "limitador",
-                ]
-                .map(|f| mean_ns(dir, &group, f, keys));
-                println!(
-                    "{group:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6}",
-                    keys.label(),
-                    show(check),
-                    show(full),
-                    show(gov),
-                    ratio(gov, check),
-                    show(lim),
-                    ratio(lim, check)
-                );
-            }
-        }
-    }
-}
-
-fn main() {
-    let workload = Workload::new();
-    let dir = output_dir();
-    let mut c = Criterion::default()
-        .output_directory(&dir)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-        .configure_from_args();
-    benches(&mut c, workload);
-    c.final_summary();
-    print_table(&dir);
 }
