@@ -20,6 +20,20 @@ test("1,000 keys each get their own buckets, and idle keys are dropped", () => {
   assert.equal(limiter.isAllowed("user-2", { now: 0 }).allowed, true);
 });
 
+test("check spends as isAllowed does and answers only allowed and the wait", () => {
+  const config = { requests_per_minute: 60, max_burst: 2, endpoint_limits: { media: { minute: 3 } } };
+  const full = new RateLimiter(config);
+  const short = new RateLimiter(config);
+  for (const now of [0, 0, 0, 100, 1000, 1000, 25000]) {
+    const options = { endpoint: "media", now };
+    const d = full.isAllowed("k", options);
+    const a = short.check("k", options);
+    assert.deepEqual(a, { allowed: d.allowed, retryAfter: d.retryAfter });
+    assert.equal(short.waitTime("k", options), full.waitTime("k", options));
+  }
+  assert.throws(() => short.check("k", { cost: 0 }), /cost must be at least 1/);
+});
+
 test("decisions name the binding bucket and list every bucket", () => {
   const limiter = new RateLimiter(JSON.stringify({
     max_burst: 20,

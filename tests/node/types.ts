@@ -4,6 +4,8 @@ const l = new RateLimiter({ requests_per_minute: 5 });
 const d = l.isAllowed("k");
 const d2 = l.isAllowed("k", { endpoint: "media", now: 5 });
 const w: number = l.waitTime("k");
+const a = l.check("k", { platform: "mastodon" });
+const wait: number = a.allowed ? 0 : a.retryAfter;
 const ok: boolean = d.allowed && d2.buckets[0].remaining > 0;
 retry(async () => 1, { max_attempts: 2 }).then((x) => x);
 retry(async () => 1, {}, { operation: "x", seed: 1 });

@@ -202,6 +202,13 @@ impl Decision {
         }
     }
 
+    /// Empties the decision for a new answer.
+    #[inline(always)]
+    pub(crate) fn start(&mut self, allowed: bool) {
+        self.allowed = allowed;
+        self.buckets.clear();
+    }
+
     /// Adds the next applying bucket, in tie-break order.
     #[inline(always)]
     pub(crate) fn push(&mut self, bucket: RawBucket) {

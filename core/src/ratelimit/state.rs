@@ -168,58 +168,10 @@ macro_rules! with_table {
     };
 }
 
-/// One way of judging a request against a key's buckets: the full [`Decision`] or the short
-/// [`Admission`].
-trait Judge {
-    type Answer;
-
-    /// Judges, and spends from every bucket when all of them hold the cost.
-    fn run<const W: usize>(&self, state: &mut KeyState<W>) -> Self::Answer;
-
-    /// Whether `answer` spent anything (a key never seen is kept only then).
-    fn spent(answer: &Self::Answer) -> bool;
-}
-
-/// The judge behind [`KeyedState::is_allowed`].
-struct Full<'a> {
-    limits: &'a Limits,
-    ids: Applying,
-    cost: u32,
-    now: u64,
-}
-
-impl Judge for Full<'_> {
-    type Answer = Decision;
-
-    #[inline(always)]
-    fn run<const W: usize>(&self, state: &mut KeyState<W>) -> Decision {
-        evaluate(self.limits, &self.ids, state, self.cost, self.now)
-    }
-
-    fn spent(answer: &Decision) -> bool {
-        answer.allowed
-    }
-}
-
-/// The judge behind [`KeyedState::check`].
-struct Short<'a> {
-    limits: &'a Limits,
-    ids: Applying,
-    cost: u32,
-    now: u64,
-}
-
-impl Judge for Short<'_> {
-    type Answer = Admission;
-
-    #[inline(always)]
-    fn run<const W: usize>(&self, state: &mut KeyState<W>) -> Admission {
-        admit(self.limits, &self.ids, state, self.cost, self.now)
-    }
-
-    fn spent(answer: &Admission) -> bool {
-        answer.allowed
-    }
+/// One key's buckets, borrowed from the table at whichever width it has.
+enum StateMut<'a> {
+    Narrow(&'a mut KeyState<1>),
+    Wide(&'a mut KeyState<3>),
 }
 
 fn find<'t, const W: usize>(table: &'t Table<W>, hash: u64, key: &str) -> Option<&'t KeyState<W>> {
@@ -362,13 +314,20 @@ impl KeyedState {
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Decision, Error> {
-        let judge = Full {
-            limits,
-            ids: limits.applying(request)?,
-            cost: request.cost,
-            now: nanos(now),
-        };
-        Ok(self.spend(limits, hash, key, &judge, judge.now))
+        let ids = limits.applying(request)?;
+        let now = nanos(now);
+        // Filled where it is returned: a decision is a few hundred bytes, and copying it through
+        // the layers was a measurable part of a check (most of all in WebAssembly).
+        let mut decision = Decision::pending(false);
+        match self.state_mut(limits, hash, key, now) {
+            StateMut::Narrow(state) => {
+                evaluate(&mut decision, limits, &ids, state, request.cost, now)
+            }
+            StateMut::Wide(state) => {
+                evaluate(&mut decision, limits, &ids, state, request.cost, now)
+            }
+        }
+        Ok(decision)
     }
 
     /// Checks and spends as [`KeyedState::is_allowed`] does, answering only whether the
@@ -396,26 +355,19 @@ impl KeyedState {
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Admission, Error> {
-        let judge = Short {
-            limits,
-            ids: limits.applying(request)?,
-            cost: request.cost,
-            now: nanos(now),
-        };
-        Ok(self.spend(limits, hash, key, &judge, judge.now))
+        let ids = limits.applying(request)?;
+        let now = nanos(now);
+        Ok(match self.state_mut(limits, hash, key, now) {
+            StateMut::Narrow(state) => admit(limits, &ids, state, request.cost, now),
+            StateMut::Wide(state) => admit(limits, &ids, state, request.cost, now),
+        })
     }
 
-    /// Runs `judge` on `key`'s buckets, found or new. A new key is kept only when `judge`
-    /// spent from it: a key never seen and denied would be full again, so it needs no state.
+    /// `key`'s buckets, inserted full if it has none. Keeping a key never seen is right
+    /// whatever the check then says: its buckets are full and [`Limits::applying`] has refused
+    /// any cost above the smallest capacity, so its first check is always allowed and spends.
     #[inline(always)]
-    fn spend<J: Judge>(
-        &mut self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        judge: &J,
-        now: u64,
-    ) -> J::Answer {
+    fn state_mut(&mut self, limits: &Limits, hash: u64, key: &str, now: u64) -> StateMut<'_> {
         if self.is_empty() && self.tables.is_wide() != Tables::wide_for(limits) {
             self.tables = Tables::empty_for(limits);
         }
@@ -424,25 +376,33 @@ impl KeyedState {
             hasher,
             inserts_until_sweep,
         } = self;
-        with_table!(tables, t => {
-            if let Some(entry) = t.find_mut(hash, |e| e.key == key) {
-                return judge.run(&mut entry.state);
-            }
-            let mut state = KeyState::default();
-            let answer = judge.run(&mut state);
-            if J::spent(&answer) {
-                match inserts_until_sweep.checked_sub(1) {
-                    Some(left) => *inserts_until_sweep = left,
-                    None => {
-                        sweep(t, now);
-                        *inserts_until_sweep = t.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
+        macro_rules! find_or_insert {
+            ($t:expr) => {{
+                match $t.find_entry(hash, |e| e.key == key) {
+                    Ok(found) => &mut found.into_mut().state,
+                    Err(absent) => {
+                        let table = absent.into_table();
+                        match inserts_until_sweep.checked_sub(1) {
+                            Some(left) => *inserts_until_sweep = left,
+                            None => {
+                                sweep(table, now);
+                                *inserts_until_sweep = table.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
+                            }
+                        }
+                        let entry = Entry {
+                            key: CompactString::from(key),
+                            state: KeyState::default(),
+                        };
+                        let hasher = |e: &Entry<_>| hasher.hash_one(e.key.as_str());
+                        &mut table.insert_unique(hash, entry, hasher).into_mut().state
                     }
                 }
-                let entry = Entry { key: CompactString::from(key), state };
-                t.insert_unique(hash, entry, |e| hasher.hash_one(e.key.as_str()));
-            }
-            answer
-        })
+            }};
+        }
+        match tables {
+            Tables::Narrow(t) => StateMut::Narrow(find_or_insert!(t)),
+            Tables::Wide(t) => StateMut::Wide(find_or_insert!(t)),
+        }
     }
 
     /// The time until `request` would be allowed for `key` (zero if now); spends nothing.
@@ -613,22 +573,23 @@ fn admit<const W: usize>(
 }
 
 /// Judges `cost` against every applying bucket and, when every one holds it, spends it from
-/// all of them. The decision is built where it is returned: it is a few hundred bytes, and
-/// copying it was a measurable part of a check.
+/// all of them, writing the answer into `decision`: it is a few hundred bytes, and copying it
+/// out was a measurable part of a check.
 #[inline(always)]
 fn evaluate<const W: usize>(
+    decision: &mut Decision,
     limits: &Limits,
     ids: &Applying,
     state: &mut KeyState<W>,
     cost: u32,
     now: u64,
-) -> Decision {
+) {
     let mut verdicts: ArrayVec<Verdict, MAX_BUCKETS> = ArrayVec::new();
     for &id in ids {
         verdicts.push(limits.bucket(id).gcra.judge(state.tat(id), now, cost));
     }
     let allowed = verdicts.iter().all(|v| v.ok);
-    let mut decision = Decision::pending(allowed);
+    decision.start(allowed);
     for (&id, v) in ids.iter().zip(&verdicts) {
         let b = limits.bucket(id);
         let v = if allowed {
@@ -655,7 +616,6 @@ fn evaluate<const W: usize>(
         }
     }
     decision.finish();
-    decision
 }
 
 #[cfg(test)]
