@@ -392,11 +392,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // A filter (`cargo bench ... -- keyed_1`) picks criterion runs, e.g. to profile one; the
-    // paired table needs every contender, so it is left out then.
-    let filtered = std::env::args()
+    // A filter (`cargo bench ... -- keyed_1_window_1`) picks criterion's runs by name; the
+    // paired rounds then cover the scenarios whose group name contains it.
+    let filter = std::env::args()
         .skip(1)
-        .any(|a| !a.starts_with('-') && !a.is_empty());
+        .find(|a| !a.starts_with('-') && !a.is_empty());
     let w = Workload::new();
     let mut c = Criterion::default()
         .output_directory(&output_dir())
@@ -417,7 +417,7 @@ fn main() {
                     });
                 }
                 g.finish();
-                if !filtered {
+                if filter.as_ref().is_none_or(|f| group.contains(f.as_str())) {
                     rows.push((group.clone(), keys, paired(threads, &contenders)));
                 }
             }
