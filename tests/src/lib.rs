@@ -90,16 +90,31 @@ impl Server {
         });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
+        // Logs go to stdout: what the server said before listening explains a failed start.
+        let mut said = String::new();
+        let started = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.expect("read stdout") {
                 if let Some(url) = line.strip_prefix("flowgate listening on ") {
-                    return url.to_string();
+                    return Some(url.to_string());
                 }
+                said.push_str(&line);
+                said.push('\n');
             }
-            panic!("flowgate-server exited before listening");
+            None
         })
-        .await
-        .expect("flowgate-server did not start within 30 s");
+        .await;
+        let Ok(Some(base)) = started else {
+            let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            // Let the stderr reader catch up with what the server wrote before it stopped.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let logs = logs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            panic!(
+                "flowgate-server did not start listening ({status:?}); its stdout:\n{said}\n\
+                 its stderr:\n{logs}"
+            );
+        };
         let sink = logs.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
