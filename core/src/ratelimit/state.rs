@@ -120,8 +120,9 @@ impl<const W: usize> KeyState<W> {
     }
 }
 
-/// One key and its buckets. Keys up to 24 bytes live inline, so finding a key and updating
-/// its buckets reads the entry alone: 40 bytes with one inline bucket, 56 with three.
+/// One key and its buckets. On 64-bit targets keys up to 24 bytes live inline, so finding a key
+/// and updating its buckets reads the entry alone: 40 bytes with one inline bucket, 56 with
+/// three.
 #[derive(Debug, Clone)]
 struct Entry<const W: usize> {
     key: CompactString,
