@@ -93,11 +93,15 @@ impl Workload {
         }))
     }
 
-    fn key(&self, keys: Keys, i: u64) -> &'static str {
+    fn key(&'static self, keys: Keys, i: u64) -> &'static str {
         match keys {
             Keys::Owned => self.owned(i),
-            Keys::Static => self.visits[i as usize % VISITS],
+            Keys::Static => self.static_key(i),
         }
+    }
+
+    fn static_key(&'static self, i: u64) -> &'static &'static str {
+        &self.visits[i as usize % VISITS]
     }
 
     fn owned(&self, i: u64) -> &'static String {
@@ -197,34 +201,31 @@ fn flowgate(
 /// keyed the way `keys` says.
 fn governor(w: &'static Workload, keys: Keys, windows: &[(Window, u32, u32)]) -> Contender {
     let clock = FakeRelativeClock::default();
-    let ticking = clock.clone();
-    let check: Box<dyn Fn(u64) + Sync> = match keys {
-        Keys::Owned => {
-            let limiters: Vec<Governor<String>> = windows
-                .iter()
-                .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, &clock))
-                .collect();
-            Box::new(move |i| {
-                let key = w.owned(i);
-                black_box(limiters.iter().all(|l| l.check_key(key).is_ok()));
-            })
-        }
-        Keys::Static => {
-            let limiters: Vec<Governor<&'static str>> = windows
-                .iter()
-                .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, &clock))
-                .collect();
-            Box::new(move |i| {
-                let key = w.key(Keys::Static, i);
-                black_box(limiters.iter().all(|l| l.check_key(&key).is_ok()));
-            })
-        }
+    let check = match keys {
+        Keys::Owned => governor_chain(windows, &clock, move |i| w.owned(i)),
+        Keys::Static => governor_chain(windows, &clock, move |i| w.static_key(i)),
     };
     Contender {
         function: "governor",
         check,
-        tick: Box::new(move || ticking.advance(TICK)),
+        tick: Box::new(move || clock.advance(TICK)),
     }
+}
+
+/// The check of one governor limiter per window in turn, for keys of type `K` that `key` finds.
+fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static>(
+    windows: &[(Window, u32, u32)],
+    clock: &FakeRelativeClock,
+    key: impl Fn(u64) -> &'static K + Sync + 'static,
+) -> Box<dyn Fn(u64) + Sync> {
+    let limiters: Vec<Governor<K>> = windows
+        .iter()
+        .map(|&(window, limit, burst)| governor_keyed(window, limit, burst, clock))
+        .collect();
+    Box::new(move |i| {
+        let key = key(i);
+        black_box(limiters.iter().all(|l| l.check_key(key).is_ok()));
+    })
 }
 
 /// limitador's in-memory limiter with `limits` (`(max, seconds)` each) in one namespace, keyed

@@ -222,11 +222,15 @@ impl CheckOptions {
     }
 }
 
-/// A check's options and its clock reading (the monotonic clock unless `now` is given).
-fn check(options: Option<Object>) -> Result<(CheckOptions, Duration), JsError> {
+/// Reads a check's options and asks `ask` about the request they describe, at their `now` (the
+/// monotonic clock unless given); a limiter's error becomes a JavaScript one.
+fn ask_with<T>(
+    options: Option<Object>,
+    ask: impl FnOnce(&Request<'_>, Duration) -> Result<T, flowgate_core::ratelimit::Error>,
+) -> Result<T, JsError> {
     let o = check_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
     let now = duration_ms(o.now.unwrap_or_else(monotonic_now), "now")?;
-    Ok((o, now))
+    ask(&o.request()?, now).map_err(|e| JsError::new(&e.to_string()))
 }
 
 fn cost(value: Option<f64>) -> Result<u32, JsError> {
@@ -342,12 +346,9 @@ impl RateLimiter {
         key: &str,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
-        let (o, now) = check(options)?;
-        let request = o.request()?;
-        let decision = self
-            .state
-            .is_allowed(&self.limits, key, &request, now)
-            .map_err(|e| JsError::new(&e.to_string()))?;
+        let decision = ask_with(options, |request, now| {
+            self.state.is_allowed(&self.limits, key, request, now)
+        })?;
         Ok(decision_js(&decision))
     }
 
@@ -359,12 +360,9 @@ impl RateLimiter {
         key: &str,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
-        let (o, now) = check(options)?;
-        let request = o.request()?;
-        let a = self
-            .state
-            .check(&self.limits, key, &request, now)
-            .map_err(|e| JsError::new(&e.to_string()))?;
+        let a = ask_with(options, |request, now| {
+            self.state.check(&self.limits, key, request, now)
+        })?;
         Ok(admission(a.allowed, ms(a.retry_after)))
     }
 
@@ -375,12 +373,9 @@ impl RateLimiter {
         key: &str,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<f64, JsError> {
-        let (o, now) = check(options)?;
-        let request = o.request()?;
-        let wait = self
-            .state
-            .wait_time(&self.limits, key, &request, now)
-            .map_err(|e| JsError::new(&e.to_string()))?;
+        let wait = ask_with(options, |request, now| {
+            self.state.wait_time(&self.limits, key, request, now)
+        })?;
         Ok(ms(wait))
     }
 

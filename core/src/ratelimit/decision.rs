@@ -186,11 +186,12 @@ impl Decision {
         b
     }
 
-    /// A decision whose buckets are still to be pushed.
+    /// An empty decision, to be filled by [`Decision::start`], [`Decision::push`] and
+    /// [`Decision::finish`].
     #[inline(always)]
-    pub(crate) fn pending(allowed: bool) -> Decision {
+    pub(crate) fn pending() -> Decision {
         Decision {
-            allowed,
+            allowed: false,
             scope: Scope::Global,
             window: Window::Minute,
             limit: 0,

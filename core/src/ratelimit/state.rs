@@ -179,6 +179,13 @@ fn find<'t, const W: usize>(table: &'t Table<W>, hash: u64, key: &str) -> Option
     table.find(hash, |e| e.key == key).map(|e| &e.state)
 }
 
+/// New keys to insert before the next sweep of a table left with `len` keys: as many as it
+/// holds (at least [`MIN_INSERTS_BETWEEN_SWEEPS`]), so a sweep's cost is paid for by as many
+/// inserts.
+fn inserts_before_sweeping(len: usize) -> usize {
+    len.max(MIN_INSERTS_BETWEEN_SWEEPS)
+}
+
 /// Drops every entry idle at `now`; returns how many.
 fn sweep<const W: usize>(table: &mut Table<W>, now: u64) -> usize {
     let before = table.len();
@@ -319,7 +326,7 @@ impl KeyedState {
         let now = nanos(now);
         // Filled where it is returned: a decision is a few hundred bytes, and copying it through
         // the layers was a measurable part of a check (most of all in WebAssembly).
-        let mut decision = Decision::pending(false);
+        let mut decision = Decision::pending();
         match self.state_mut(limits, hash, key, now) {
             StateMut::Narrow(state) => {
                 evaluate(&mut decision, limits, &ids, state, request.cost, now)
@@ -387,7 +394,7 @@ impl KeyedState {
                             Some(left) => *inserts_until_sweep = left,
                             None => {
                                 sweep(table, now);
-                                *inserts_until_sweep = table.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
+                                *inserts_until_sweep = inserts_before_sweeping(table.len());
                             }
                         }
                         let entry = Entry {
@@ -483,7 +490,7 @@ impl KeyedState {
     /// seen.
     pub fn sweep(&mut self, now: Duration) -> usize {
         let swept = with_table!(&mut self.tables, t => sweep(t, nanos(now)));
-        self.inserts_until_sweep = self.len().max(MIN_INSERTS_BETWEEN_SWEEPS);
+        self.inserts_until_sweep = inserts_before_sweeping(self.len());
         swept
     }
 
