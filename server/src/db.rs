@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
 /// Opens (creating if needed) and migrates the database at `url`.
 ///
@@ -17,11 +17,25 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("FLOWGATE_DATABASE_URL {url:?} is not a SQLite URL"))?
         .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !in_memory {
+        // WAL is a property of the file and stays once set: switch to it on one connection
+        // before the pool opens several. Switching takes an exclusive lock the busy timeout does
+        // not wait for, so pool connections racing to switch a new file now and then failed
+        // with "database is locked".
+        options
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .with_context(|| format!("opening the database {url:?}"))?
+            .close()
+            .await
+            .with_context(|| format!("opening the database {url:?}"))?;
+    }
     let pool = SqlitePoolOptions::new()
         // An in-memory database lives in one connection; a file is shared by several.
         .max_connections(if in_memory { 1 } else { 8 })
@@ -76,5 +90,23 @@ mod tests {
         );
         assert_eq!(file_of("sqlite::memory:"), None);
         assert_eq!(file_of("postgres://x"), None);
+    }
+
+    /// New files opened side by side each open, in WAL mode (now set once, before the pool).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn new_files_open_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let opens = (0..20).map(|i| {
+            let url = format!("sqlite://{}", dir.path().join(format!("{i}.db")).display());
+            tokio::spawn(async move { open(&url).await })
+        });
+        for opened in futures_util::future::join_all(opens).await {
+            let pool = opened.unwrap().unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
     }
 }
