@@ -2,7 +2,7 @@
 //! origin check that keeps other sites from acting with a user's cookie.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -69,8 +69,8 @@ pub enum Via {
 pub struct AuthUser {
     /// The user's id.
     pub id: i64,
-    /// The user's name.
-    pub username: String,
+    /// The user's name (shared: every request of a cached caller gets a copy of this value).
+    pub username: Arc<str>,
     /// The user's role (a token carries its user's).
     pub role: Role,
     /// Session or token.
@@ -275,7 +275,7 @@ async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthU
     let user = row.and_then(|(token_id, id, username, role)| {
         Some(AuthUser {
             id,
-            username,
+            username: username.into(),
             role: Role::parse(&role)?,
             via: Via::Token { id: token_id },
         })
@@ -303,7 +303,7 @@ async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<Aut
     let user = row.and_then(|(id, username, role)| {
         Some(AuthUser {
             id,
-            username,
+            username: username.into(),
             role: Role::parse(&role)?,
             via: Via::Session(hash),
         })

@@ -1,12 +1,14 @@
 //! One error type for every handler, answered as `application/problem+json` (RFC 9457), and a
 //! JSON body extractor whose rejections are such errors too.
 
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_core::FieldError;
+use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -162,18 +164,35 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The bytes of a JSON request body, not yet parsed: for handlers that borrow their fields
+/// from the body (with [`parse_json`]) instead of copying them. The same rejections as
+/// [`ApiJson`] for the media type and the size.
+pub struct JsonBytes(pub Bytes);
+
+impl<S> FromRequest<S> for JsonBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        Bytes::from_request(req, state)
             .await
+            .map(JsonBytes)
             .map_err(|rejection| match rejection {
                 BytesRejection::FailedToBufferBody(e) if e.to_string().contains("length limit") => {
                     ApiError::PayloadTooLarge
                 }
                 other => ApiError::BadRequest(other.body_text()),
-            })?;
-        parse_json(&bytes).map(ApiJson)
+            })
     }
 }
 
@@ -216,7 +235,7 @@ where
 /// Parses `bytes` as `T`: 400 if it is not JSON, 422 with a pointer if it is not an object or
 /// has the wrong shape. One pass over the body, straight into `T`; the body is read again only
 /// to tell the two failures apart.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
     let not_json =
         |e: serde_json::Error| ApiError::BadRequest(format!("the body is not valid JSON: {e}"));
     let is_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(|_| ());
@@ -267,9 +286,16 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
+            let mime = mime.trim().as_bytes();
+            let starts = |p: &[u8]| {
+                mime.get(..p.len())
+                    .is_some_and(|m| m.eq_ignore_ascii_case(p))
+            };
+            let ends = |p: &[u8]| {
+                mime.len() >= p.len() && mime[mime.len() - p.len()..].eq_ignore_ascii_case(p)
+            };
+            mime.eq_ignore_ascii_case(b"application/json")
+                || (starts(b"application/") && ends(b"+json"))
         })
         .unwrap_or(false)
 }
@@ -344,5 +370,34 @@ mod tests {
             Err(ApiError::BadRequest(_))
         ));
         assert!(parse_json::<Doc>(br#" {"a": 1} "#).is_ok());
+    }
+
+    #[test]
+    fn json_media_types() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            is_json(&headers)
+        };
+        for yes in [
+            "application/json",
+            "Application/JSON",
+            " application/json ; charset=utf-8",
+            "application/merge-patch+json",
+            "application/problem+JSON",
+        ] {
+            assert!(with(yes), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/jsonx",
+            "text/json",
+            "+json",
+            "application/",
+            "",
+        ] {
+            assert!(!with(no), "{no}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

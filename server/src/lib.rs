@@ -28,6 +28,7 @@ use axum::http::{HeaderName, Request};
 use axum::middleware;
 use axum::routing::{delete, get, patch, post};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -64,7 +65,8 @@ impl MakeRequestId for NextRequestId {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        axum::http::HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+        let id = axum::body::Bytes::from(format!("{}-{n}", self.prefix));
+        axum::http::HeaderValue::from_maybe_shared(id)
             .ok()
             .map(RequestId::new)
     }
@@ -123,15 +125,18 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             ratelimit_http::limit_api,
         ));
-    let service = Router::new().route("/limits/check", post(limits::check));
-    let api = api.merge(service).fallback(error::not_found);
+    let api = api.fallback(error::not_found);
 
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/limits/check", post(limits::check))
         .nest("/api/v1", api)
         .merge(routes::console::router(&state.config.console_dir))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .with_state(state);
+    // The layers common to every request wrap the router once, not each of its routes: a
+    // route's layers are boxed services, cloned (allocated) again for every request.
+    let common = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), NextRequestId::default()))
         .layer(
             // Method and path only: headers (cookies, tokens) and bodies are never logged.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -143,8 +148,10 @@ pub fn app(state: AppState) -> Router {
                 tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
             }),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), NextRequestId::default()))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .service(routes);
+    Router::new().fallback_service(common)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then ends the event streams

@@ -2,19 +2,19 @@
 //! (draft-ietf-httpapi-ratelimit-headers-11) and `Retry-After`; and the tower layer that limits
 //! the server's own API with its own limiter.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use flowgate_core::ratelimit::{BucketStatus, Decision, Request as LimitRequest};
+use flowgate_core::ratelimit::{BucketStatus, Decision, Request as LimitRequest, Scope, Window};
 use serde::Serialize;
 
 use crate::auth::{self, bearer_token};
-use crate::error::{ApiError, insert_header};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `RateLimit-Policy`: one item per applying bucket.
@@ -65,9 +65,9 @@ impl From<&BucketStatus> for BucketJson {
     }
 }
 
-/// A decision in JSON.
+/// A decision in JSON, borrowing the decision.
 #[derive(Debug, Serialize)]
-pub struct DecisionJson {
+pub struct DecisionJson<'a> {
     /// Whether the request may go.
     pub allowed: bool,
     /// The binding bucket's limit.
@@ -83,11 +83,11 @@ pub struct DecisionJson {
     /// Its window.
     pub window: &'static str,
     /// Every applying bucket.
-    pub buckets: Vec<BucketJson>,
+    pub buckets: BucketsJson<'a>,
 }
 
-impl From<&Decision> for DecisionJson {
-    fn from(d: &Decision) -> Self {
+impl<'a> From<&'a Decision> for DecisionJson<'a> {
+    fn from(d: &'a Decision) -> Self {
         DecisionJson {
             allowed: d.allowed,
             limit: d.limit,
@@ -96,45 +96,80 @@ impl From<&Decision> for DecisionJson {
             retry_after: secs_ms_ceil(d.retry_after),
             scope: d.scope.as_str(),
             window: d.window.as_str(),
-            buckets: d.buckets().map(|b| BucketJson::from(&b)).collect(),
+            buckets: BucketsJson(d),
         }
     }
 }
 
+/// A decision's applying buckets, serialised as a JSON array straight from the decision.
+#[derive(Debug)]
+pub struct BucketsJson<'a>(&'a Decision);
+
+impl Serialize for BucketsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.buckets().map(|b| BucketJson::from(&b)))
+    }
+}
+
+/// The decision service's answer: the decision as JSON with its header fields. The body is
+/// written once into a buffer of about its final size.
+pub fn decision_response(d: &Decision) -> Result<Response, ApiError> {
+    let mut body = Vec::with_capacity(192 + 176 * d.buckets().len());
+    serde_json::to_writer(&mut body, &DecisionJson::from(d))?;
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    add_decision_headers(headers, d);
+    Ok(response)
+}
+
 /// `RateLimit-Policy`, `RateLimit` and (when denied) `Retry-After` for a decision.
 pub fn decision_headers(d: &Decision) -> HeaderMap {
-    let mut policy = String::new();
+    let mut headers = HeaderMap::new();
+    add_decision_headers(&mut headers, d);
+    headers
+}
+
+fn add_decision_headers(headers: &mut HeaderMap, d: &Decision) {
+    // Written piece by piece (itoa for the numbers): `format!` showed in the decision
+    // service's profile.
+    let mut numbers = itoa::Buffer::new();
+    let item = |out: &mut String, scope: Scope, window: Window| {
+        out.push('"');
+        out.push_str(scope.as_str());
+        out.push('-');
+        out.push_str(window.as_str());
+        out.push('"');
+    };
+    let mut policy = String::with_capacity(48 * d.buckets().len());
     for (i, b) in d.buckets().enumerate() {
         if i > 0 {
             policy.push_str(", ");
         }
-        let _ = write!(
-            policy,
-            "\"{}-{}\";q={};w={}",
-            b.scope,
-            b.window,
-            b.limit,
-            b.window.seconds()
-        );
+        item(&mut policy, b.scope, b.window);
+        policy.push_str(";q=");
+        policy.push_str(numbers.format(b.limit));
+        policy.push_str(";w=");
+        policy.push_str(numbers.format(b.window.seconds()));
     }
-    let current = format!(
-        "\"{}-{}\";r={};t={}",
-        d.scope,
-        d.window,
-        d.remaining,
-        secs_ceil(d.reset_after)
-    );
-    let mut headers = HeaderMap::new();
-    insert_header(&mut headers, RATELIMIT_POLICY.clone(), &policy);
-    insert_header(&mut headers, RATELIMIT.clone(), &current);
+    let mut current = String::with_capacity(48);
+    item(&mut current, d.scope, d.window);
+    current.push_str(";r=");
+    current.push_str(numbers.format(d.remaining));
+    current.push_str(";t=");
+    current.push_str(numbers.format(secs_ceil(d.reset_after)));
+    // Handing the strings over as they are, without a copy; they are ASCII by construction.
+    for (name, value) in [(&RATELIMIT_POLICY, policy), (&RATELIMIT, current)] {
+        if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
+            headers.insert(name.clone(), value);
+        }
+    }
     if !d.allowed {
-        insert_header(
-            &mut headers,
-            header::RETRY_AFTER,
-            &secs_ceil(d.retry_after).to_string(),
-        );
+        headers.insert(header::RETRY_AFTER, secs_ceil(d.retry_after).into());
     }
-    headers
 }
 
 /// Limits the server's own API per client: by bearer token when one is sent, else by client

@@ -542,6 +542,26 @@ async fn a_burst_of_checks_is_denied_exactly_after_the_burst() {
             .ends_with("\"platform_endpoint-minute\";q=5;w=60")
     );
 
+    // A key written with JSON escapes is the key they spell.
+    for expected in [2, 1] {
+        let r = app
+            .post(
+                "/api/v1/limits/check",
+                json!({"key": "quo\"te\u{e9}"}),
+                Auth::Bearer(&token),
+            )
+            .await;
+        assert_eq!(r.body["remaining"], expected, "{}", r.text);
+    }
+    let escaped = app
+        .get("/api/v1/limits/keys/quo%22te%C3%A9", Auth::Bearer(&token))
+        .await;
+    assert_eq!(
+        escaped.body["buckets"][0]["remaining"], 1,
+        "{}",
+        escaped.text
+    );
+
     // The key's state; a reset (admin) makes it new again.
     let state = app
         .get("/api/v1/limits/keys/bot-1", Auth::Bearer(&token))

@@ -34,7 +34,7 @@ impl From<&AuthUser> for Me {
     fn from(u: &AuthUser) -> Self {
         Me {
             id: u.id,
-            username: u.username.clone(),
+            username: u.username.to_string(),
             role: u.role,
             via: match u.via {
                 Via::Session(_) => "session",

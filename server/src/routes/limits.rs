@@ -1,5 +1,7 @@
 //! The limits document (versioned, with history), the decision service, and per-key state.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -9,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{check_name, etag};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::ratelimit_http::{BucketJson, DecisionJson, decision_headers, secs_ms_ceil};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
+use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
 use crate::versions::Versioned;
 
@@ -103,12 +105,16 @@ pub(crate) async fn history(
     Ok(Json(entries))
 }
 
+/// The decision service's request, its strings borrowed from the body where JSON escapes allow.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CheckRequest {
-    key: String,
-    endpoint: Option<String>,
-    platform: Option<String>,
+pub(crate) struct CheckRequest<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    endpoint: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    platform: Option<Cow<'a, str>>,
     cost: Option<u32>,
 }
 
@@ -141,8 +147,9 @@ fn cost_error(e: LimitError) -> ApiError {
 pub(crate) async fn check(
     State(state): State<AppState>,
     _user: AuthUser,
-    ApiJson(body): ApiJson<CheckRequest>,
+    JsonBytes(bytes): JsonBytes,
 ) -> Result<Response, ApiError> {
+    let body: CheckRequest = parse_json(&bytes)?;
     check_request_fields(
         &body.key,
         body.endpoint.as_deref(),
@@ -157,11 +164,7 @@ pub(crate) async fn check(
         .limiter
         .is_allowed(&body.key, &request, state.now())
         .map_err(cost_error)?;
-    Ok((
-        decision_headers(&decision),
-        Json(DecisionJson::from(&decision)),
-    )
-        .into_response())
+    decision_response(&decision)
 }
 
 #[derive(Deserialize)]
