@@ -100,39 +100,155 @@ extern "C" {
     fn monotonic_now() -> f64;
 }
 
-/// Reads a configuration document: a JavaScript object or a JSON string. Errors name the field.
+#[wasm_bindgen(inline_js = r#"
+export function to_json(value) {
+  return JSON.stringify(value, function (key, v) {
+    if (typeof v === "number" && !Number.isFinite(v)) {
+      throw new Error(`${key || "the value"} must be a finite number, not ${v}`);
+    }
+    return v;
+  });
+}
+"#)]
+extern "C" {
+    /// `JSON.stringify`, refusing `NaN` and infinities (which it would write as `null`) with
+    /// an error that names the field.
+    #[wasm_bindgen(catch)]
+    fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// Reads a document: a JavaScript object (through its JSON text) or a JSON string. Errors name
+/// the field.
+///
+/// Every document goes through `serde_json`, one deserializer for all of them: a second one
+/// (from JavaScript values directly) or a path-tracking wrapper around it would instantiate
+/// every document type's deserialization again, which is most of what a package of this size
+/// weighs. The field an error is about is found from the error's position in the text instead
+/// ([`json_path_at`]).
 fn document<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsError> {
     let text = match value.as_string() {
         Some(text) => text,
         None if value.is_undefined() || value.is_null() => "{}".to_string(),
-        None => js_sys::JSON::stringify(value)
-            .map_err(|_| JsError::new(&format!("{what} must be a JSON object")))?
-            .as_string()
-            .unwrap_or_default(),
+        None => match to_json(value) {
+            Ok(text) => text.as_string().unwrap_or_default(),
+            Err(e) => {
+                let reason = e.dyn_ref::<js_sys::Error>().map_or_else(
+                    || "it is not JSON".to_string(),
+                    |e| String::from(e.message()),
+                );
+                return Err(JsError::new(&format!("invalid {what}: {reason}")));
+            }
+        },
     };
-    let mut de = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." || path == "?" {
+    serde_json::from_str(&text).map_err(|e| {
+        let message = e.to_string();
+        // serde_json ends its messages with the position, which means nothing to a caller
+        // who passed an object.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        let path = json_path_at(&text, e.line(), e.column());
+        let at = if path.is_empty() {
             String::new()
         } else {
             format!(" at {path}")
         };
-        JsError::new(&format!("invalid {what}{at}: {}", e.inner()))
+        JsError::new(&format!("invalid {what}{at}: {message}"))
     })
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
+/// The JSON pointer (`/endpoint_limits/media/minute`, `/retry_status_codes/2`, as the core's
+/// validation errors name fields) of the value at a position of a JSON text, as serde_json
+/// reports positions (line and column from 1, the column counting bytes up to and including
+/// the last one read): the keys and indices of the objects and arrays open there. Empty at the
+/// top level or when the position is unknown.
+fn json_path_at(text: &str, line: usize, column: usize) -> String {
+    enum Open {
+        Object {
+            key: Option<String>,
+            expect_key: bool,
+        },
+        Array {
+            index: usize,
+        },
+    }
+    if line == 0 {
+        return String::new();
+    }
+    let line_start = match line {
+        1 => 0,
+        _ => text
+            .match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(at, _)| at + 1),
+    };
+    let bytes = &text.as_bytes()[..(line_start + column).min(text.len())];
+    let mut open: Vec<Open> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => open.push(Open::Object {
+                key: None,
+                expect_key: true,
+            }),
+            b'[' => open.push(Open::Array { index: 0 }),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b',' => match open.last_mut() {
+                Some(Open::Object { expect_key, .. }) => *expect_key = true,
+                Some(Open::Array { index }) => *index += 1,
+                None => {}
+            },
+            b':' => {
+                if let Some(Open::Object { expect_key, .. }) = open.last_mut() {
+                    *expect_key = false;
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                i = start;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Open::Object {
+                    key,
+                    expect_key: true,
+                }) = open.last_mut()
+                {
+                    // The key with its escapes decoded, or as written when cut off.
+                    let quoted = text.get(start - 1..=i).unwrap_or("");
+                    *key = serde_json::from_str::<String>(quoted)
+                        .ok()
+                        .or_else(|| text.get(start..i.min(bytes.len())).map(String::from));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    for frame in &open {
+        match frame {
+            Open::Object { key: Some(key), .. } => {
+                path.push('/');
+                path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Open::Object { key: None, .. } => {}
+            Open::Array { index } => {
+                path.push('/');
+                path.push_str(&index.to_string());
+            }
+        }
+    }
+    path
 }
 
-/// Through JSON text, for values whose maps have number keys (statistics by status code),
-/// which JSON turns into strings as the server's answers have them.
-fn to_js_via_json<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+/// A Rust value as a JavaScript one, through its JSON text (maps with number keys, such as
+/// statistics by status code, get string keys, as the server's answers have them).
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
-    js_sys::JSON::parse(&text).map_err(|_| JsError::new("statistics did not parse as JSON"))
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("a value did not parse as JSON"))
 }
 
 // ---- rate limiter ----------------------------------------------------------------------------
@@ -453,8 +569,7 @@ impl OwnedFailure {
 }
 
 fn owned_failure(failure: &JsValue) -> Result<OwnedFailure, JsError> {
-    let f: FailureJs = serde_wasm_bindgen::from_value(failure.clone())
-        .map_err(|e| JsError::new(&format!("invalid failure: {e}")))?;
+    let f: FailureJs = document(failure, "failure")?;
     if f.kind == FailureKind::Status && f.status.is_none() {
         return Err(JsError::new(
             "invalid failure: a status failure needs its status",
@@ -684,8 +799,7 @@ pub async fn retry_js(
     let opts: RetryOptionsJs = if plain.is_undefined() {
         RetryOptionsJs::default()
     } else {
-        serde_wasm_bindgen::from_value(plain)
-            .map_err(|e| JsError::new(&format!("invalid retry options: {e}")))?
+        document(&plain, "retry options")?
     };
     let operation = opts.operation.unwrap_or_else(|| "default".to_string());
     let mut rng = rng(opts.seed)?;
@@ -752,13 +866,13 @@ pub async fn retry_js(
 /// exhausted, delays (seconds), counts by status and kind, success rate.
 #[wasm_bindgen(js_name = retryStatsSummary)]
 pub fn retry_stats_summary() -> Result<JsValue, JsError> {
-    STATS.with(|s| to_js_via_json(&s.borrow().summary()))
+    STATS.with(|s| to_js(&s.borrow().summary()))
 }
 
 /// The statistics of each operation `retry` ran, by name.
 #[wasm_bindgen(js_name = retryStatsDetailed)]
 pub fn retry_stats_detailed() -> Result<JsValue, JsError> {
-    STATS.with(|s| to_js_via_json(s.borrow().detailed()))
+    STATS.with(|s| to_js(s.borrow().detailed()))
 }
 
 /// Forgets the retry statistics.
@@ -861,4 +975,65 @@ impl ProgressModel {
 #[wasm_bindgen(js_name = extractEndpointFromUrl)]
 pub fn extract_endpoint_from_url(url: &str) -> Option<String> {
     flowgate_core::ratelimit::extract_endpoint_from_url(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_path_at;
+
+    /// The pointer serde_json's error for `text` points at, as a `RetryConfig`-like document.
+    fn pointer_of_error<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> String {
+        let e = serde_json::from_str::<T>(text).unwrap_err();
+        json_path_at(text, e.line(), e.column())
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        count: Option<u32>,
+        codes: Option<Vec<u16>>,
+        limits: Option<std::collections::BTreeMap<String, Inner>>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        minute: Option<u32>,
+    }
+
+    #[test]
+    fn errors_point_at_their_field() {
+        assert_eq!(pointer_of_error::<Doc>(r#"{"count":"many"}"#), "/count");
+        assert_eq!(pointer_of_error::<Doc>(r#"{"count":-3}"#), "/count");
+        assert_eq!(
+            pointer_of_error::<Doc>(r#"{"codes":[200,"x"]}"#),
+            "/codes/1"
+        );
+        assert_eq!(
+            pointer_of_error::<Doc>(r#"{"codes":[200, 70000]}"#),
+            "/codes/1"
+        );
+        assert_eq!(
+            pointer_of_error::<Doc>(r#"{"count":1,"limits":{"media":{"weekly":3}}}"#),
+            "/limits/media/weekly"
+        );
+        assert_eq!(
+            pointer_of_error::<Doc>(r#"{"limits":{"a\"b/c~":{"minute":true}}}"#),
+            "/limits/a\"b~1c~0/minute"
+        );
+        assert_eq!(pointer_of_error::<Doc>(r#"{"surprise":1}"#), "/surprise");
+        assert_eq!(
+            pointer_of_error::<Doc>("{\n  \"count\": 1,\n  \"codes\": [\n 1, {}]\n}"),
+            "/codes/1"
+        );
+        // At the top level, or with no position, there is nothing to point at.
+        assert_eq!(pointer_of_error::<Doc>("[1]"), "");
+        assert_eq!(json_path_at(r#"{"count":1}"#, 0, 0), "");
+        // Positions past the end (or inside a cut-off string) do not panic.
+        assert_eq!(json_path_at(r#"{"cou"#, 1, 99), "/cou");
+        assert_eq!(json_path_at("{\"é", 1, 3), "");
+        assert_eq!(json_path_at("{}", 7, 3), "");
+    }
 }
