@@ -110,12 +110,26 @@ pub(crate) async fn history(
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckRequest<'a> {
     #[serde(borrow)]
-    key: Cow<'a, str>,
+    key: Text<'a>,
     #[serde(borrow)]
-    endpoint: Option<Cow<'a, str>>,
+    endpoint: Option<Text<'a>>,
     #[serde(borrow)]
-    platform: Option<Cow<'a, str>>,
+    platform: Option<Text<'a>>,
     cost: Option<u32>,
+}
+
+/// A string of a request body: borrowed from it unless it has escapes. (serde borrows a
+/// `Cow<str>` field only when the field is the `Cow` itself, not inside an `Option`.)
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 fn check_request_fields(
