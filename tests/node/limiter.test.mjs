@@ -58,6 +58,11 @@ test("bad configuration and options throw errors naming the field", () => {
   assert.throws(() => new RateLimiter({ requests_per_hour: "many" }), /requests_per_hour/);
   assert.throws(() => new RateLimiter({ endpoint_limits: { media: { minute: 0 } } }), /endpoint_limits\/media\/minute/);
   assert.throws(() => new RateLimiter({ endpoint_limits: { media: { weekly: 3 } } }), /weekly/);
+  assert.throws(
+    () => new RateLimiter({ platform_limits: { "a/b": { minute: "x" } } }),
+    /at \/platform_limits\/a~1b\/minute: invalid type/,
+  );
+  assert.throws(() => new RateLimiter('{\n "max_burst": 1,\n "requests_per_day": true\n}'), /at \/requests_per_day:/);
   assert.throws(() => new RateLimiter({ surprise: 1 }), /surprise/);
   assert.throws(() => new RateLimiter("{not json"), /rate-limit config/);
   const limiter = new RateLimiter({});

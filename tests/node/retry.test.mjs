@@ -86,12 +86,14 @@ test("bad configuration and failures throw errors naming the field", () => {
   assert.throws(() => new RetryPolicy({ max_attempts: 0 }), /max_attempts/);
   assert.throws(() => new RetryPolicy({ base_delay: -1 }), /base_delay/);
   assert.throws(() => new RetryPolicy({ jitter_factor: 2 }), /jitter_factor/);
-  assert.throws(() => new RetryPolicy({ max_delay: Infinity }), /max_delay/);
+  assert.throws(() => new RetryPolicy({ max_delay: Infinity }), /max_delay must be a finite number/);
+  assert.throws(() => new RetryPolicy({ retry_status_codes: [500, "x"] }), /at \/retry_status_codes\/1:/);
   assert.throws(() => new RetryPolicy({ retry_status_codes: [700] }), /retry_status_codes/);
   assert.throws(() => new RetryPolicy({ extra: true }), /extra/);
   const policy = new RetryPolicy({});
   assert.throws(() => policy.shouldRetry({ kind: "gremlins" }), /failure/);
   assert.throws(() => policy.shouldRetry({ kind: "status" }), /status/);
+  assert.throws(() => policy.shouldRetry({ kind: "status", status: 503, retryAfter: NaN }), /retryAfter must be a finite number/);
   assert.throws(() => policy.delays(-1), /seed/);
   return assert.rejects(retry(async () => 1, { max_attempts: -1 }), /max_attempts/);
 });
