@@ -43,6 +43,50 @@ async fn health_needs_no_auth_and_every_api_call_but_login_does() {
 }
 
 #[tokio::test]
+async fn every_response_carries_a_request_id_and_a_callers_own_is_kept() {
+    let app = TestApp::new().await;
+    let token = app.token(&app.admin_cookie().await).await;
+    let mut ids = Vec::new();
+    for (path, auth) in [
+        ("/healthz", Auth::None),
+        ("/api/v1/limits", Auth::Bearer(&token)),
+        ("/api/v1/no-such-thing", Auth::Bearer(&token)),
+        ("/console/page", Auth::None),
+    ] {
+        let r = app.get(path, auth).await;
+        let id = r.headers.get("x-request-id");
+        assert!(
+            id.is_some_and(|id| !id.is_empty()),
+            "{path}: {:?}",
+            r.headers
+        );
+        ids.push(id.unwrap().clone());
+    }
+    let check = app
+        .post(
+            "/api/v1/limits/check",
+            json!({"key": "k"}),
+            Auth::Bearer(&token),
+        )
+        .await;
+    ids.push(check.headers["x-request-id"].clone());
+    ids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "request ids are unique: {ids:?}");
+
+    let own = app
+        .raw(
+            Request::builder()
+                .uri("/healthz")
+                .header("x-request-id", "caller-chosen-7")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(own.headers["x-request-id"], "caller-chosen-7");
+}
+
+#[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() {
     let app = TestApp::new().await;
     let r = app
