@@ -26,23 +26,57 @@ const MAX_SCOPED: usize = MAX_BUCKETS - 3;
 
 /// The arrival times of one key's buckets. The first `W` bucket ids (the global ones, which
 /// [`Limits`] always compiles first) have fixed slots in the entry; the others a key uses live
-/// in one block that exists only once such a bucket is used, so a key that meets only the
-/// global limits costs one pointer for the rest.
+/// in its [`Scoped`] block, kept by `S`: behind a pointer that exists only once such a bucket
+/// is used (so a key that meets only the global limits costs one pointer for the rest), or
+/// inline in the entry (so a key that meets scoped limits reads one entry, not two blocks, and
+/// costs no allocation).
 ///
-/// `W` sets where a bucket's time is kept, never what it means: any id fits any width, a
-/// narrower entry just keeps more of them in the block.
+/// `W` and `S` set where a bucket's time is kept, never what it means: any id fits any width,
+/// a narrower entry just keeps more of them in the block.
 #[derive(Debug, Clone)]
-struct KeyState<const W: usize> {
+struct KeyState<const W: usize, S> {
     inline: [u64; W],
-    scoped: Option<Box<Scoped>>,
+    scoped: S,
 }
 
-impl<const W: usize> Default for KeyState<W> {
+impl<const W: usize, S: ScopedSlot> Default for KeyState<W, S> {
     fn default() -> Self {
         KeyState {
             inline: [0; W],
-            scoped: None,
+            scoped: S::default(),
         }
+    }
+}
+
+/// Where a key keeps its [`Scoped`] block.
+trait ScopedSlot: Default {
+    /// The block, if the key has one.
+    fn block(&self) -> Option<&Scoped>;
+    /// The block, made if the key has none.
+    fn block_mut(&mut self) -> &mut Scoped;
+}
+
+/// Behind a pointer, made on the first scoped bucket.
+type Boxed = Option<Box<Scoped>>;
+
+impl ScopedSlot for Boxed {
+    fn block(&self) -> Option<&Scoped> {
+        self.as_deref()
+    }
+
+    fn block_mut(&mut self) -> &mut Scoped {
+        self.get_or_insert_with(Box::default)
+    }
+}
+
+/// In the entry itself.
+impl ScopedSlot for Scoped {
+    fn block(&self) -> Option<&Scoped> {
+        Some(self)
+    }
+
+    fn block_mut(&mut self) -> &mut Scoped {
+        self
     }
 }
 
@@ -54,7 +88,10 @@ struct Scoped {
     ids: [u16; MAX_SCOPED],
     tats: [u64; MAX_SCOPED],
     len: u8,
-    more: Vec<(u16, u64)>,
+    /// Rarely used, and pointer-sized where a `Vec` is three words: the block is inline in
+    /// every entry of a [`Tables::Inline`] table.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<(u16, u64)>>>,
 }
 
 impl Scoped {
@@ -64,11 +101,11 @@ impl Scoped {
             .iter()
             .copied()
             .zip(self.tats[..len].iter().copied())
-            .chain(self.more.iter().copied())
+            .chain(self.more.iter().flat_map(|more| more.iter().copied()))
     }
 }
 
-impl<const W: usize> KeyState<W> {
+impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
     fn tat(&self, id: u16) -> u64 {
         if let Some(&tat) = self.inline.get(usize::from(id)) {
             return tat;
@@ -83,13 +120,18 @@ impl<const W: usize> KeyState<W> {
             *slot = tat;
             return;
         }
-        let scoped = self.scoped.get_or_insert_with(Box::default);
+        let scoped = self.scoped.block_mut();
         let len = usize::from(scoped.len);
         // The bucket's own slot, else one whose bucket has refilled (it carries no
         // information), else a new one; a debt is never dropped.
         if let Some(i) = (0..len).find(|&i| scoped.ids[i] == id) {
             scoped.tats[i] = tat;
-        } else if let Some(slot) = scoped.more.iter_mut().find(|(b, _)| *b == id) {
+        } else if let Some(slot) = scoped
+            .more
+            .iter_mut()
+            .flat_map(|more| more.iter_mut())
+            .find(|(b, _)| *b == id)
+        {
             slot.1 = tat;
         } else if let Some(i) = (0..len).find(|&i| scoped.tats[i] <= now) {
             scoped.ids[i] = id;
@@ -99,13 +141,14 @@ impl<const W: usize> KeyState<W> {
             scoped.tats[len] = tat;
             scoped.len += 1;
         } else {
-            scoped.more.retain(|&(_, t)| t > now);
-            scoped.more.push((id, tat));
+            let more = scoped.more.get_or_insert_with(Box::default);
+            more.retain(|&(_, t)| t > now);
+            more.push((id, tat));
         }
     }
 
     fn scoped(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
-        self.scoped.iter().flat_map(|s| s.slots())
+        self.scoped.block().into_iter().flat_map(Scoped::slots)
     }
 
     /// All buckets full at `now`: the key is indistinguishable from one never seen.
@@ -122,60 +165,86 @@ impl<const W: usize> KeyState<W> {
 
 /// One key and its buckets. On 64-bit targets keys up to 24 bytes live inline, so finding a key
 /// and updating its buckets reads the entry alone: 40 bytes with one inline bucket, 56 with
-/// three.
+/// three, 152 with three and the scoped block.
 #[derive(Debug, Clone)]
-struct Entry<const W: usize> {
+struct Entry<const W: usize, S> {
     key: CompactString,
-    state: KeyState<W>,
+    state: KeyState<W, S>,
 }
 
-/// Every key's entry, at one width.
-type Table<const W: usize> = HashTable<Entry<W>>;
+/// Every key's entry, in one layout.
+type Table<const W: usize, S> = HashTable<Entry<W, S>>;
 
-/// The table at the width that suits the limits in force: one inline bucket when there is at
-/// most one global window, three otherwise. The width is only about memory: every width holds
-/// every bucket.
+/// The table in the layout that suits the limits in force: one inline bucket when there is at
+/// most one global window, three otherwise, and the scoped block inline too when there are
+/// scoped limits (which most requests then meet). The layout is only about memory and speed:
+/// every layout holds every bucket.
 #[derive(Debug, Clone)]
 enum Tables {
-    Narrow(Table<1>),
-    Wide(Table<3>),
+    Narrow(Table<1, Boxed>),
+    Wide(Table<3, Boxed>),
+    Inline(Table<3, Scoped>),
+}
+
+/// The layouts of [`Tables`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Narrow,
+    Wide,
+    Inline,
 }
 
 impl Tables {
-    fn wide_for(limits: &Limits) -> bool {
-        limits.global.len() > 1
-    }
-
-    fn empty_for(limits: &Limits) -> Tables {
-        if Tables::wide_for(limits) {
-            Tables::Wide(Table::new())
+    fn layout_for(limits: &Limits) -> Layout {
+        if limits.buckets.len() > limits.global.len() {
+            Layout::Inline
+        } else if limits.global.len() > 1 {
+            Layout::Wide
         } else {
-            Tables::Narrow(Table::new())
+            Layout::Narrow
         }
     }
 
-    fn is_wide(&self) -> bool {
-        matches!(self, Tables::Wide(_))
+    fn empty(layout: Layout) -> Tables {
+        match layout {
+            Layout::Narrow => Tables::Narrow(Table::new()),
+            Layout::Wide => Tables::Wide(Table::new()),
+            Layout::Inline => Tables::Inline(Table::new()),
+        }
+    }
+
+    fn layout(&self) -> Layout {
+        match self {
+            Tables::Narrow(_) => Layout::Narrow,
+            Tables::Wide(_) => Layout::Wide,
+            Tables::Inline(_) => Layout::Inline,
+        }
     }
 }
 
-/// Runs `$body` with `$t` bound to the table inside `$tables`, whatever its width.
+/// Runs `$body` with `$t` bound to the table inside `$tables`, whatever its layout.
 macro_rules! with_table {
     ($tables:expr, $t:ident => $body:expr) => {
         match $tables {
             Tables::Narrow($t) => $body,
             Tables::Wide($t) => $body,
+            Tables::Inline($t) => $body,
         }
     };
 }
 
-/// One key's buckets, borrowed from the table at whichever width it has.
+/// One key's buckets, borrowed from the table in whichever layout it has.
 enum StateMut<'a> {
-    Narrow(&'a mut KeyState<1>),
-    Wide(&'a mut KeyState<3>),
+    Narrow(&'a mut KeyState<1, Boxed>),
+    Wide(&'a mut KeyState<3, Boxed>),
+    Inline(&'a mut KeyState<3, Scoped>),
 }
 
-fn find<'t, const W: usize>(table: &'t Table<W>, hash: u64, key: &str) -> Option<&'t KeyState<W>> {
+fn find<'t, const W: usize, S>(
+    table: &'t Table<W, S>,
+    hash: u64,
+    key: &str,
+) -> Option<&'t KeyState<W, S>> {
     table.find(hash, |e| e.key == key).map(|e| &e.state)
 }
 
@@ -187,16 +256,16 @@ fn inserts_before_sweeping(len: usize) -> usize {
 }
 
 /// Drops every entry idle at `now`; returns how many.
-fn sweep<const W: usize>(table: &mut Table<W>, now: u64) -> usize {
+fn sweep<const W: usize, S: ScopedSlot>(table: &mut Table<W, S>, now: u64) -> usize {
     let before = table.len();
     table.retain(|e| !e.state.is_idle(now));
     before - table.len()
 }
 
 /// Moves every entry of `from` into `to` at `now`, as [`KeyedState::carry_over`] describes.
-fn carry<const A: usize, const B: usize>(
-    from: Table<A>,
-    to: &mut Table<B>,
+fn carry<const A: usize, SA: ScopedSlot, const B: usize, SB: ScopedSlot>(
+    from: Table<A, SA>,
+    to: &mut Table<B, SB>,
     hasher: &FixedState,
     old: &Limits,
     new: &Limits,
@@ -204,7 +273,7 @@ fn carry<const A: usize, const B: usize>(
 ) {
     to.reserve(from.len(), |e| hasher.hash_one(e.key.as_str()));
     for entry in from {
-        let mut next = KeyState::<B>::default();
+        let mut next = KeyState::<B, SB>::default();
         for (id, tat) in entry.state.entries() {
             if tat <= now || usize::from(id) >= old.buckets.len() {
                 continue;
@@ -262,22 +331,22 @@ impl KeyedState {
     #[must_use]
     pub fn with_seed(seed: u64) -> KeyedState {
         KeyedState {
-            tables: Tables::Narrow(Table::new()),
+            tables: Tables::empty(Layout::Narrow),
             hasher: FixedState::with_seed(seed),
             inserts_until_sweep: MIN_INSERTS_BETWEEN_SWEEPS,
         }
     }
 
-    /// An empty state whose table has the width that does *not* suit `limits`: answers must
+    /// An empty state whose table has a layout that does *not* suit `limits`: answers must
     /// not depend on it.
     #[cfg(test)]
     pub(crate) fn with_other_width(seed: u64, limits: &Limits) -> KeyedState {
         let mut state = KeyedState::with_seed(seed);
-        state.tables = if Tables::wide_for(limits) {
-            Tables::Narrow(Table::new())
-        } else {
-            Tables::Wide(Table::new())
-        };
+        state.tables = Tables::empty(match Tables::layout_for(limits) {
+            Layout::Narrow => Layout::Inline,
+            Layout::Wide => Layout::Narrow,
+            Layout::Inline => Layout::Wide,
+        });
         // A key with state keeps the table at its width.
         state.insert_placeholder();
         state
@@ -334,6 +403,9 @@ impl KeyedState {
             StateMut::Wide(state) => {
                 evaluate(&mut decision, limits, &ids, state, request.cost, now)
             }
+            StateMut::Inline(state) => {
+                evaluate(&mut decision, limits, &ids, state, request.cost, now)
+            }
         }
         Ok(decision)
     }
@@ -368,6 +440,7 @@ impl KeyedState {
         Ok(match self.state_mut(limits, hash, key, now) {
             StateMut::Narrow(state) => admit(limits, &ids, state, request.cost, now),
             StateMut::Wide(state) => admit(limits, &ids, state, request.cost, now),
+            StateMut::Inline(state) => admit(limits, &ids, state, request.cost, now),
         })
     }
 
@@ -376,8 +449,8 @@ impl KeyedState {
     /// any cost above the smallest capacity, so its first check is always allowed and spends.
     #[inline(always)]
     fn state_mut(&mut self, limits: &Limits, hash: u64, key: &str, now: u64) -> StateMut<'_> {
-        if self.is_empty() && self.tables.is_wide() != Tables::wide_for(limits) {
-            self.tables = Tables::empty_for(limits);
+        if self.is_empty() && self.tables.layout() != Tables::layout_for(limits) {
+            self.tables = Tables::empty(Tables::layout_for(limits));
         }
         let KeyedState {
             tables,
@@ -401,7 +474,7 @@ impl KeyedState {
                             key: CompactString::from(key),
                             state: KeyState::default(),
                         };
-                        let hasher = |e: &Entry<_>| hasher.hash_one(e.key.as_str());
+                        let hasher = |e: &Entry<_, _>| hasher.hash_one(e.key.as_str());
                         &mut table.insert_unique(hash, entry, hasher).into_mut().state
                     }
                 }
@@ -410,6 +483,7 @@ impl KeyedState {
         match tables {
             Tables::Narrow(t) => StateMut::Narrow(find_or_insert!(t)),
             Tables::Wide(t) => StateMut::Wide(find_or_insert!(t)),
+            Tables::Inline(t) => StateMut::Inline(find_or_insert!(t)),
         }
     }
 
@@ -511,7 +585,7 @@ impl KeyedState {
     /// buckets that no longer exist are forgotten.
     pub fn carry_over(&mut self, old: &Limits, new: &Limits, now: Duration) {
         let now = nanos(now);
-        let from = core::mem::replace(&mut self.tables, Tables::empty_for(new));
+        let from = core::mem::replace(&mut self.tables, Tables::empty(Tables::layout_for(new)));
         let hasher = &self.hasher;
         with_table!(&mut self.tables, to => with_table!(from, from => {
             carry(from, to, hasher, old, new, now);
@@ -520,12 +594,12 @@ impl KeyedState {
 }
 
 /// The statuses [`KeyedState::buckets`] reports, from the key's state if it has one.
-fn bucket_statuses<const W: usize>(
+fn bucket_statuses<const W: usize, S: ScopedSlot>(
     limits: &Limits,
-    state: Option<&KeyState<W>>,
+    state: Option<&KeyState<W, S>>,
     now: u64,
 ) -> Vec<BucketStatus> {
-    let empty = KeyState::<W>::default();
+    let empty = KeyState::<W, S>::default();
     let state = state.unwrap_or(&empty);
     let mut ids: Vec<u16> = limits.global.iter().copied().collect();
     ids.extend(
@@ -553,10 +627,10 @@ fn bucket_statuses<const W: usize>(
 /// Spends `cost` from every applying bucket if every one holds it; else says how long until
 /// they all do. The same rule as [`evaluate`], without counting anyone's tokens.
 #[inline(always)]
-fn admit<const W: usize>(
+fn admit<const W: usize, S: ScopedSlot>(
     limits: &Limits,
     ids: &Applying,
-    state: &mut KeyState<W>,
+    state: &mut KeyState<W, S>,
     cost: u32,
     now: u64,
 ) -> Admission {
@@ -584,11 +658,11 @@ fn admit<const W: usize>(
 /// all of them, writing the answer into `decision`: it is a few hundred bytes, and copying it
 /// out was a measurable part of a check.
 #[inline(always)]
-fn evaluate<const W: usize>(
+fn evaluate<const W: usize, S: ScopedSlot>(
     decision: &mut Decision,
     limits: &Limits,
     ids: &Applying,
-    state: &mut KeyState<W>,
+    state: &mut KeyState<W, S>,
     cost: u32,
     now: u64,
 ) {
@@ -633,8 +707,9 @@ mod tests {
     #[test]
     fn entries_stay_small_on_64_bit_targets() {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<Entry<1>>(), 40);
-            assert_eq!(core::mem::size_of::<Entry<3>>(), 56);
+            assert_eq!(core::mem::size_of::<Entry<1, Boxed>>(), 40);
+            assert_eq!(core::mem::size_of::<Entry<3, Boxed>>(), 56);
+            assert_eq!(core::mem::size_of::<Entry<3, Scoped>>(), 152);
         }
     }
 }
