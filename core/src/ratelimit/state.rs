@@ -240,6 +240,17 @@ enum StateMut<'a> {
     Inline(&'a mut KeyState<3, Scoped>),
 }
 
+/// Runs `$body` with `$s` bound to the key state inside `$state`, whatever its layout.
+macro_rules! with_state {
+    ($state:expr, $s:ident => $body:expr) => {
+        match $state {
+            StateMut::Narrow($s) => $body,
+            StateMut::Wide($s) => $body,
+            StateMut::Inline($s) => $body,
+        }
+    };
+}
+
 fn find<'t, const W: usize, S>(
     table: &'t Table<W, S>,
     hash: u64,
@@ -340,7 +351,7 @@ impl KeyedState {
     /// An empty state whose table has a layout that does *not* suit `limits`: answers must
     /// not depend on it.
     #[cfg(test)]
-    pub(crate) fn with_other_width(seed: u64, limits: &Limits) -> KeyedState {
+    pub(crate) fn with_other_layout(seed: u64, limits: &Limits) -> KeyedState {
         let mut state = KeyedState::with_seed(seed);
         state.tables = Tables::empty(match Tables::layout_for(limits) {
             Layout::Narrow => Layout::Inline,
@@ -396,17 +407,9 @@ impl KeyedState {
         // Filled where it is returned: a decision is a few hundred bytes, and copying it through
         // the layers was a measurable part of a check (most of all in WebAssembly).
         let mut decision = Decision::pending();
-        match self.state_mut(limits, hash, key, now) {
-            StateMut::Narrow(state) => {
-                evaluate(&mut decision, limits, &ids, state, request.cost, now)
-            }
-            StateMut::Wide(state) => {
-                evaluate(&mut decision, limits, &ids, state, request.cost, now)
-            }
-            StateMut::Inline(state) => {
-                evaluate(&mut decision, limits, &ids, state, request.cost, now)
-            }
-        }
+        with_state!(self.state_mut(limits, hash, key, now), state => {
+            evaluate(&mut decision, limits, &ids, state, request.cost, now);
+        });
         Ok(decision)
     }
 
@@ -437,11 +440,11 @@ impl KeyedState {
     ) -> Result<Admission, Error> {
         let ids = limits.applying(request)?;
         let now = nanos(now);
-        Ok(match self.state_mut(limits, hash, key, now) {
-            StateMut::Narrow(state) => admit(limits, &ids, state, request.cost, now),
-            StateMut::Wide(state) => admit(limits, &ids, state, request.cost, now),
-            StateMut::Inline(state) => admit(limits, &ids, state, request.cost, now),
-        })
+        Ok(
+            with_state!(self.state_mut(limits, hash, key, now), state => {
+                admit(limits, &ids, state, request.cost, now)
+            }),
+        )
     }
 
     /// `key`'s buckets, inserted full if it has none. Keeping a key never seen is right
@@ -449,8 +452,11 @@ impl KeyedState {
     /// any cost above the smallest capacity, so its first check is always allowed and spends.
     #[inline(always)]
     fn state_mut(&mut self, limits: &Limits, hash: u64, key: &str, now: u64) -> StateMut<'_> {
-        if self.is_empty() && self.tables.layout() != Tables::layout_for(limits) {
-            self.tables = Tables::empty(Tables::layout_for(limits));
+        if self.is_empty() {
+            let layout = Tables::layout_for(limits);
+            if self.tables.layout() != layout {
+                self.tables = Tables::empty(layout);
+            }
         }
         let KeyedState {
             tables,

@@ -704,7 +704,7 @@ proptest! {
     fn the_table_width_never_changes_an_answer(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
         let mut natural = KeyedState::with_seed(1);
-        let mut other = KeyedState::with_other_width(1, &limits);
+        let mut other = KeyedState::with_other_layout(1, &limits);
         let mut now = 0u64;
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
