@@ -65,57 +65,15 @@ impl From<&BucketStatus> for BucketJson {
     }
 }
 
-/// A decision in JSON, borrowing the decision.
-#[derive(Debug, Serialize)]
-pub struct DecisionJson<'a> {
-    /// Whether the request may go.
-    pub allowed: bool,
-    /// The binding bucket's limit.
-    pub limit: u32,
-    /// Its tokens left.
-    pub remaining: u32,
-    /// Seconds until it is full.
-    pub reset_after: f64,
-    /// Seconds until every bucket holds the cost (0 when allowed).
-    pub retry_after: f64,
-    /// Its scope.
-    pub scope: &'static str,
-    /// Its window.
-    pub window: &'static str,
-    /// Every applying bucket.
-    pub buckets: BucketsJson<'a>,
-}
-
-impl<'a> From<&'a Decision> for DecisionJson<'a> {
-    fn from(d: &'a Decision) -> Self {
-        DecisionJson {
-            allowed: d.allowed,
-            limit: d.limit,
-            remaining: d.remaining,
-            reset_after: secs_ms_ceil(d.reset_after),
-            retry_after: secs_ms_ceil(d.retry_after),
-            scope: d.scope.as_str(),
-            window: d.window.as_str(),
-            buckets: BucketsJson(d),
-        }
-    }
-}
-
-/// A decision's applying buckets, serialised as a JSON array straight from the decision.
-#[derive(Debug)]
-pub struct BucketsJson<'a>(&'a Decision);
-
-impl Serialize for BucketsJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.buckets().map(|b| BucketJson::from(&b)))
-    }
-}
-
-/// The decision service's answer: the decision as JSON with its header fields. The body is
-/// written once into a buffer of about its final size.
+/// The decision service's answer: the decision as JSON with its header fields.
+///
+/// The JSON has a fixed shape, so it is written directly rather than through serde: in the
+/// decision service's profile serde_json's key escaping and float formatting were the largest
+/// items of the server's own code. The bytes are exactly serde_json's for the same document
+/// (`DecisionJson` in the tests is the reference, checked by a property test).
 pub fn decision_response(d: &Decision) -> Result<Response, ApiError> {
-    let mut body = Vec::with_capacity(192 + 176 * d.buckets().len());
-    serde_json::to_writer(&mut body, &DecisionJson::from(d))?;
+    let mut body = Vec::with_capacity(160 + 160 * d.buckets().len());
+    write_decision(&mut body, d);
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -124,6 +82,83 @@ pub fn decision_response(d: &Decision) -> Result<Response, ApiError> {
     );
     add_decision_headers(headers, d);
     Ok(response)
+}
+
+/// `{"allowed":…,"limit":…,"remaining":…,"reset_after":…,"retry_after":…,"scope":…,
+/// "window":…,"buckets":[{"scope":…,"window":…,"limit":…,"capacity":…,"remaining":…,
+/// "reset_after":…,"retry_after":…},…]}`. Scope and window names need no escaping.
+fn write_decision(out: &mut Vec<u8>, d: &Decision) {
+    let mut numbers = itoa::Buffer::new();
+    out.extend_from_slice(if d.allowed {
+        b"{\"allowed\":true,\"limit\":"
+    } else {
+        b"{\"allowed\":false,\"limit\":"
+    });
+    out.extend_from_slice(numbers.format(d.limit).as_bytes());
+    out.extend_from_slice(b",\"remaining\":");
+    out.extend_from_slice(numbers.format(d.remaining).as_bytes());
+    out.extend_from_slice(b",\"reset_after\":");
+    write_secs_ms(out, d.reset_after);
+    out.extend_from_slice(b",\"retry_after\":");
+    write_secs_ms(out, d.retry_after);
+    write_name(out, b",\"scope\":\"", d.scope.as_str());
+    write_name(out, b"\",\"window\":\"", d.window.as_str());
+    out.extend_from_slice(b"\",\"buckets\":[");
+    for (i, b) in d.buckets().enumerate() {
+        write_name(
+            out,
+            if i == 0 {
+                b"{\"scope\":\""
+            } else {
+                b",{\"scope\":\""
+            },
+            b.scope.as_str(),
+        );
+        write_name(out, b"\",\"window\":\"", b.window.as_str());
+        out.extend_from_slice(b"\",\"limit\":");
+        out.extend_from_slice(numbers.format(b.limit).as_bytes());
+        out.extend_from_slice(b",\"capacity\":");
+        out.extend_from_slice(numbers.format(b.capacity).as_bytes());
+        out.extend_from_slice(b",\"remaining\":");
+        out.extend_from_slice(numbers.format(b.remaining).as_bytes());
+        out.extend_from_slice(b",\"reset_after\":");
+        write_secs_ms(out, b.reset_after);
+        out.extend_from_slice(b",\"retry_after\":");
+        write_secs_ms(out, b.retry_after);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+}
+
+fn write_name(out: &mut Vec<u8>, before: &[u8], name: &str) {
+    out.extend_from_slice(before);
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// [`secs_ms_ceil`] as JSON, as serde_json writes that `f64`: the shortest decimal that reads
+/// back as the same number. Below 10^12 s (31,700 years) that is the exact count of
+/// milliseconds as seconds, trailing zeros dropped and at least one fractional digit (`1.5`,
+/// `0.001`, `60.0`); beyond, serde_json itself writes it.
+fn write_secs_ms(out: &mut Vec<u8>, d: Duration) {
+    // In u64 arithmetic: a u128 division showed in the profile.
+    const EXACT_BELOW_SECS: u64 = 1_000_000_000_000;
+    let ms_of_second = d.subsec_nanos().div_ceil(1_000_000);
+    let whole = d.as_secs().saturating_add(u64::from(ms_of_second == 1000));
+    if whole >= EXACT_BELOW_SECS {
+        // Writing an f64 into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &secs_ms_ceil(d));
+        return;
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+    let fraction = (ms_of_second % 1000) as u16;
+    let digits = [fraction / 100, fraction / 10 % 10, fraction % 10].map(|d| b'0' + d as u8);
+    let significant = match digits {
+        [_, b'0', b'0'] => 1,
+        [_, _, b'0'] => 2,
+        _ => 3,
+    };
+    out.push(b'.');
+    out.extend_from_slice(&digits[..significant]);
 }
 
 /// `RateLimit-Policy`, `RateLimit` and (when denied) `Retry-After` for a decision.
@@ -256,5 +291,126 @@ mod tests {
         );
         assert_eq!(h[&RATELIMIT], "\"global-minute\";r=0;t=1");
         assert_eq!(h[header::RETRY_AFTER], "1");
+    }
+
+    /// The decision document as serde writes it: the reference for [`write_decision`].
+    #[derive(Serialize)]
+    struct DecisionJson {
+        allowed: bool,
+        limit: u32,
+        remaining: u32,
+        reset_after: f64,
+        retry_after: f64,
+        scope: &'static str,
+        window: &'static str,
+        buckets: Vec<BucketJson>,
+    }
+
+    fn serde_bytes(d: &Decision) -> Vec<u8> {
+        serde_json::to_vec(&DecisionJson {
+            allowed: d.allowed,
+            limit: d.limit,
+            remaining: d.remaining,
+            reset_after: secs_ms_ceil(d.reset_after),
+            retry_after: secs_ms_ceil(d.retry_after),
+            scope: d.scope.as_str(),
+            window: d.window.as_str(),
+            buckets: d.buckets().map(|b| BucketJson::from(&b)).collect(),
+        })
+        .unwrap()
+    }
+
+    fn written_secs(d: Duration) -> String {
+        let mut out = Vec::new();
+        write_secs_ms(&mut out, d);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn seconds_are_written_as_serde_json_writes_them() {
+        for (d, text) in [
+            (Duration::ZERO, "0.0"),
+            (Duration::from_nanos(1), "0.001"),
+            (Duration::from_millis(10), "0.01"),
+            (Duration::from_millis(1500), "1.5"),
+            (Duration::from_millis(60_000), "60.0"),
+            (Duration::from_millis(86_399_999), "86399.999"),
+        ] {
+            assert_eq!(written_secs(d), text);
+            assert_eq!(serde_json::to_string(&secs_ms_ceil(d)).unwrap(), text);
+        }
+        // Beyond 10^15 ms serde_json writes the number itself.
+        let huge = Duration::MAX;
+        assert_eq!(
+            written_secs(huge),
+            serde_json::to_string(&secs_ms_ceil(huge)).unwrap()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_duration_is_written_as_serde_json_writes_it(
+            secs in proptest::prop_oneof![0..100_000u64, 0..2_000_000_000_000u64, proptest::num::u64::ANY],
+            nanos in 0..1_000_000_000u32,
+        ) {
+            let d = Duration::new(secs, nanos);
+            proptest::prop_assert_eq!(
+                written_secs(d),
+                serde_json::to_string(&secs_ms_ceil(d)).unwrap()
+            );
+        }
+
+        /// Decisions from a limiter with global and scoped limits, allowed and denied, at any
+        /// time: the written document is byte for byte serde_json's.
+        #[test]
+        fn decisions_are_written_as_serde_json_writes_them(
+            per_minute in 1..5_000u32,
+            burst in 1..50u32,
+            scoped_minute in 1..100u32,
+            scoped_day in proptest::option::of(1..100_000u32),
+            steps in proptest::collection::vec(
+                (0..3u8, 0..3u8, 1..4u32, proptest::prop_oneof![0..3_000_000_000u64, 0..90_000_000_000_000u64]),
+                1..40,
+            ),
+        ) {
+            let scope = flowgate_core::ratelimit::ScopeLimits {
+                minute: Some(scoped_minute),
+                day: scoped_day,
+                ..Default::default()
+            };
+            let config = RateLimitConfig {
+                requests_per_minute: per_minute,
+                requests_per_hour: per_minute.saturating_mul(30),
+                requests_per_day: per_minute.saturating_mul(300),
+                max_burst: burst,
+                endpoint_limits: [("media".to_owned(), scope)].into(),
+                platform_limits: [("mastodon".to_owned(), scope)].into(),
+                platform_endpoint_limits: [(
+                    "mastodon".to_owned(),
+                    [("media".to_owned(), scope)].into(),
+                )]
+                .into(),
+            };
+            let limiter = RateLimiter::new(&config).unwrap();
+            let names = [None, Some("media"), Some("mastodon")];
+            let mut now = Duration::ZERO;
+            for (endpoint, platform, cost, step) in steps {
+                now += Duration::from_nanos(step);
+                let request = LimitRequest {
+                    endpoint: names[usize::from(endpoint)],
+                    platform: names[usize::from(platform)],
+                    cost,
+                };
+                let Ok(d) = limiter.is_allowed("key", &request, now) else {
+                    continue;
+                };
+                let mut written = Vec::new();
+                write_decision(&mut written, &d);
+                proptest::prop_assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    String::from_utf8(serde_bytes(&d)).unwrap()
+                );
+            }
+        }
     }
 }
