@@ -233,8 +233,9 @@ where
 }
 
 /// Parses `bytes` as `T`: 400 if it is not JSON, 422 with a pointer if it is not an object or
-/// has the wrong shape. One pass over the body, straight into `T`; the body is read again only
-/// to tell the two failures apart.
+/// has the wrong shape. A good body is read once, straight into `T`; a bad one is read again
+/// with its path tracked (which allocates for every key, so only then), and once more to tell
+/// the two failures apart.
 pub fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
     let not_json =
         |e: serde_json::Error| ApiError::BadRequest(format!("the body is not valid JSON: {e}"));
@@ -246,6 +247,9 @@ pub fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiEr
             Ok(()) => Err(ApiError::field("", "must be a JSON object")),
             Err(e) => Err(not_json(e)),
         };
+    }
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod state;
 pub mod versions;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
@@ -26,9 +27,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -74,6 +76,23 @@ impl MakeRequestId for NextRequestId {
 
 /// The whole HTTP API, the console and the health check.
 pub fn app(state: AppState) -> Router {
+    Router::new().fallback_service(service(state))
+}
+
+/// What [`app`] routes to, as the plain service [`run`] serves: the router inside the layers
+/// common to every request. Serving it without an outer [`Router`] spares each request that
+/// router's boxed service clone and lookup.
+fn service(
+    state: AppState,
+) -> impl Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     use routes::{accounts, limits, platforms, retry, tasks};
 
     // Everything under /api/v1 but the decision service counts against the caller's own API
@@ -135,7 +154,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state);
     // The layers common to every request wrap the router once, not each of its routes: a
     // route's layers are boxed services, cloned (allocated) again for every request.
-    let common = ServiceBuilder::new()
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), NextRequestId::default()))
         .layer(
             // Method and path only: headers (cookies, tokens) and bodies are never logged.
@@ -150,8 +170,7 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .service(routes);
-    Router::new().fallback_service(common)
+        .service(routes)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then ends the event streams
@@ -173,7 +192,7 @@ pub async fn run(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let app = app(state.clone());
+    let app = service(state.clone());
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // A client that opens a connection and sends nothing is dropped after a while.
@@ -196,7 +215,8 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let service = tower::ServiceExt::map_request(
             app.clone(),
-            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+            move |request: Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(addr));
