@@ -172,7 +172,8 @@ impl RateLimiter {
     }
 
     /// Drops every key whose buckets are all full at `now`; returns how many. Inserts also
-    /// sweep on their own, so calling this is only needed to release memory sooner.
+    /// sweep on their own (dropping the keys idle since their previous sweep), so calling this
+    /// is only needed to release memory sooner.
     pub fn sweep(&self, now: Duration) -> usize {
         self.shards
             .iter()

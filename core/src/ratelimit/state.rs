@@ -334,6 +334,10 @@ pub struct KeyedState {
     /// New keys until the next sweep: the table's size after the last one (at least
     /// [`MIN_INSERTS_BETWEEN_SWEEPS`]), so a sweep's cost is paid for by as many inserts.
     inserts_until_sweep: usize,
+    /// When the last sweep ran (nanoseconds). The sweeps inserts make drop the keys idle
+    /// since then: a key that came back in between keeps its entry, so a key used every few
+    /// seconds is not dropped and inserted again over and over.
+    swept_at: u64,
 }
 
 impl KeyedState {
@@ -345,7 +349,15 @@ impl KeyedState {
             tables: Tables::empty(Layout::Narrow),
             hasher: FixedState::with_seed(seed),
             inserts_until_sweep: MIN_INSERTS_BETWEEN_SWEEPS,
+            swept_at: 0,
         }
+    }
+
+    /// Whether `key` has an entry.
+    #[cfg(test)]
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        let hash = self.hash(key);
+        with_table!(&self.tables, t => find(t, hash, key).is_some())
     }
 
     /// An empty state whose table has a layout that does *not* suit `limits`: answers must
@@ -462,6 +474,7 @@ impl KeyedState {
             tables,
             hasher,
             inserts_until_sweep,
+            swept_at,
         } = self;
         macro_rules! find_or_insert {
             ($t:expr) => {{
@@ -472,7 +485,10 @@ impl KeyedState {
                         match inserts_until_sweep.checked_sub(1) {
                             Some(left) => *inserts_until_sweep = left,
                             None => {
-                                sweep(table, now);
+                                // Never a time after `now`: callers' clocks may step back
+                                // a little between threads.
+                                sweep(table, (*swept_at).min(now));
+                                *swept_at = now.max(*swept_at);
                                 *inserts_until_sweep = inserts_before_sweeping(table.len());
                             }
                         }
@@ -565,12 +581,16 @@ impl KeyedState {
         with_table!(&self.tables, t => bucket_statuses(limits, find(t, hash, key), nanos(now)))
     }
 
-    /// Drops every key whose buckets are all full at `now`; returns how many. Also done on its
-    /// own, amortised over inserts, so memory follows the keys active now, not every key ever
-    /// seen.
+    /// Drops every key whose buckets are all full at `now`; returns how many.
+    ///
+    /// Inserting new keys also sweeps, amortised over the inserts, so memory follows the keys
+    /// in use, not every key ever seen. Those sweeps give a second chance: each drops the keys
+    /// idle since the one before, and keeps a key that came back in between.
     pub fn sweep(&mut self, now: Duration) -> usize {
-        let swept = with_table!(&mut self.tables, t => sweep(t, nanos(now)));
+        let now = nanos(now);
+        let swept = with_table!(&mut self.tables, t => sweep(t, now));
         self.inserts_until_sweep = inserts_before_sweeping(self.len());
+        self.swept_at = now.max(self.swept_at);
         swept
     }
 

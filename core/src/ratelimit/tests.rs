@@ -286,6 +286,49 @@ fn idle_keys_are_dropped_so_memory_follows_active_keys() {
 }
 
 #[test]
+fn the_sweeps_inserts_make_keep_a_key_that_came_back_since_the_last() {
+    // Each window refills one spend in a second.
+    let limits = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        requests_per_hour: 3_600,
+        requests_per_day: 86_400,
+        max_burst: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut s = KeyedState::with_seed(0);
+    let check = |s: &mut KeyedState, key: &str, secs: u64| {
+        let d = s.is_allowed(&limits, key, &Request::default(), Duration::from_secs(secs));
+        assert!(d.unwrap().allowed, "{key} at {secs} s");
+    };
+    // 1,024 keys at 0 s (each full again at 1 s), then one more at 10 s: the first sweep, which
+    // drops only keys idle since before any sweep, so none.
+    check(&mut s, "regular", 0);
+    check(&mut s, "lapsed", 0);
+    for i in 0..1_022 {
+        check(&mut s, &format!("old-{i}"), 0);
+    }
+    check(&mut s, "regular", 5);
+    check(&mut s, "lapsed", 5);
+    check(&mut s, "new-0", 10);
+    assert_eq!(s.len(), 1_025);
+    // "regular" comes back after that sweep, "lapsed" does not; then enough new keys for the
+    // next sweep, which drops the keys idle since 10 s.
+    check(&mut s, "regular", 12);
+    for i in 1..1_026 {
+        check(&mut s, &format!("new-{i}"), 20);
+    }
+    assert!(s.holds("regular"));
+    assert!(!s.holds("lapsed"));
+    assert!(!s.holds("old-0"));
+    assert!(s.holds("new-0"));
+    assert_eq!(s.len(), 1 + 1_026);
+    // An explicit sweep drops every key idle at its time.
+    assert_eq!(s.sweep(Duration::from_secs(21)), 1 + 1_026);
+    assert!(s.is_empty());
+}
+
+#[test]
 fn a_key_using_many_scopes_at_once_keeps_every_debt() {
     // Six endpoints of three windows: eighteen scoped buckets owed at once, more than one
     // request can touch.
