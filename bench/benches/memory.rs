@@ -45,7 +45,7 @@ fn main() {
     let nz = |n| NonZeroU32::new(n).expect("positive");
     let t = Duration::from_secs(1);
     println!(
-        "heap held per active key, {KEYS} keys of 11 bytes (keys up to 24 bytes are stored inline)"
+        "heap held per active key, {KEYS} keys of 11 bytes (keys up to 15 bytes are stored inline)"
     );
     per_key(
         "flowgate, 1 window",

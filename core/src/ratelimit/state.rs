@@ -6,7 +6,7 @@ use core::hash::BuildHasher;
 use core::time::Duration;
 
 use arrayvec::ArrayVec;
-use compact_str::CompactString;
+use ecow::EcoString;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
@@ -163,12 +163,15 @@ impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
     }
 }
 
-/// One key and its buckets. On 64-bit targets keys up to 24 bytes live inline, so finding a key
-/// and updating its buckets reads the entry alone: 40 bytes with one inline bucket, 56 with
-/// three, 152 with three and the scoped block.
+/// One key and its buckets. Keys up to 15 bytes live inline in a 16-byte string (user ids,
+/// IPv4 addresses), so finding such a key and updating its buckets reads the entry alone: 32
+/// bytes with one inline bucket, 48 with three, 144 with three and the scoped block. Longer
+/// keys are allocated. Small entries keep more keys in cache: with 24-byte strings inline
+/// (40-byte entries) the keyed check was slower and each key held 10 bytes more
+/// (BENCHMARKS.md).
 #[derive(Debug, Clone)]
 struct Entry<const W: usize, S> {
-    key: CompactString,
+    key: EcoString,
     state: KeyState<W, S>,
 }
 
@@ -493,7 +496,7 @@ impl KeyedState {
                             }
                         }
                         let entry = Entry {
-                            key: CompactString::from(key),
+                            key: EcoString::from(key),
                             state: KeyState::default(),
                         };
                         let hasher = |e: &Entry<_, _>| hasher.hash_one(e.key.as_str());
@@ -733,9 +736,9 @@ mod tests {
     #[test]
     fn entries_stay_small_on_64_bit_targets() {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<Entry<1, Boxed>>(), 40);
-            assert_eq!(core::mem::size_of::<Entry<3, Boxed>>(), 56);
-            assert_eq!(core::mem::size_of::<Entry<3, Scoped>>(), 152);
+            assert_eq!(core::mem::size_of::<Entry<1, Boxed>>(), 32);
+            assert_eq!(core::mem::size_of::<Entry<3, Boxed>>(), 48);
+            assert_eq!(core::mem::size_of::<Entry<3, Scoped>>(), 144);
         }
     }
 }

@@ -286,6 +286,31 @@ fn idle_keys_are_dropped_so_memory_follows_active_keys() {
 }
 
 #[test]
+fn keys_short_and_long_keep_their_own_buckets() {
+    // Inline up to 15 bytes, allocated beyond: keys on both sides of that line, sharing long
+    // prefixes, each get their own single token.
+    let limits = Limits::new(&RateLimitConfig {
+        max_burst: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut s = KeyedState::with_seed(7);
+    let keys: Vec<String> = (0..=40).map(|n| "k".repeat(n)).collect();
+    for key in &keys {
+        let d = s.is_allowed(&limits, key, &Request::default(), Duration::ZERO);
+        assert!(d.unwrap().allowed, "{} bytes", key.len());
+    }
+    for key in &keys {
+        let d = s.is_allowed(&limits, key, &Request::default(), Duration::ZERO);
+        assert!(!d.unwrap().allowed, "{} bytes", key.len());
+        assert!(s.holds(key));
+    }
+    assert_eq!(s.len(), keys.len());
+    assert!(s.reset(&keys[30]));
+    assert!(!s.holds(&keys[30]) && s.holds(&keys[29]));
+}
+
+#[test]
 fn the_sweeps_inserts_make_keep_a_key_that_came_back_since_the_last() {
     // Each window refills one spend in a second.
     let limits = Limits::new(&RateLimitConfig {
