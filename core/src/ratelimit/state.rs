@@ -26,13 +26,12 @@ const MAX_SCOPED: usize = MAX_BUCKETS - 3;
 
 /// The arrival times of one key's buckets. The first `W` bucket ids (the global ones, which
 /// [`Limits`] always compiles first) have fixed slots in the entry; the others a key uses live
-/// in its [`Scoped`] block, kept by `S`: behind a pointer that exists only once such a bucket
-/// is used (so a key that meets only the global limits costs one pointer for the rest), or
-/// inline in the entry (so a key that meets scoped limits reads one entry, not two blocks, and
-/// costs no allocation).
+/// in its [`Scoped`] block, inline in the entry, so a key that meets scoped limits reads one
+/// entry and costs no allocation. Under limits without scoped buckets `S` is [`NoScoped`] and
+/// the entry is the fixed slots alone.
 ///
-/// `W` and `S` set where a bucket's time is kept, never what it means: any id fits any width,
-/// a narrower entry just keeps more of them in the block.
+/// `W` and `S` set where a bucket's time is kept, never what it means; a table's layout is
+/// always one that holds every bucket of the limits in force ([`Layout::holds`]).
 #[derive(Debug, Clone)]
 struct KeyState<const W: usize, S> {
     inline: [u64; W],
@@ -48,24 +47,25 @@ impl<const W: usize, S: ScopedSlot> Default for KeyState<W, S> {
     }
 }
 
-/// Where a key keeps its [`Scoped`] block.
+/// Where a key keeps its [`Scoped`] block, if its layout has one.
 trait ScopedSlot: Default {
-    /// The block, if the key has one.
+    /// The block.
     fn block(&self) -> Option<&Scoped>;
-    /// The block, made if the key has none.
-    fn block_mut(&mut self) -> &mut Scoped;
+    /// The block, to change.
+    fn block_mut(&mut self) -> Option<&mut Scoped>;
 }
 
-/// Behind a pointer, made on the first scoped bucket.
-type Boxed = Option<Box<Scoped>>;
+/// No block: the layout for limits whose buckets all have fixed slots.
+#[derive(Debug, Clone, Copy, Default)]
+struct NoScoped;
 
-impl ScopedSlot for Boxed {
+impl ScopedSlot for NoScoped {
     fn block(&self) -> Option<&Scoped> {
-        self.as_deref()
+        None
     }
 
-    fn block_mut(&mut self) -> &mut Scoped {
-        self.get_or_insert_with(Box::default)
+    fn block_mut(&mut self) -> Option<&mut Scoped> {
+        None
     }
 }
 
@@ -75,8 +75,8 @@ impl ScopedSlot for Scoped {
         Some(self)
     }
 
-    fn block_mut(&mut self) -> &mut Scoped {
-        self
+    fn block_mut(&mut self) -> Option<&mut Scoped> {
+        Some(self)
     }
 }
 
@@ -120,7 +120,11 @@ impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
             *slot = tat;
             return;
         }
-        let scoped = self.scoped.block_mut();
+        let Some(scoped) = self.scoped.block_mut() else {
+            // Unreachable: a table's layout holds every bucket of the limits it is used with.
+            debug_assert!(false, "bucket {id} has no slot in this layout");
+            return;
+        };
         let len = usize::from(scoped.len);
         // The bucket's own slot, else one whose bucket has refilled (it carries no
         // information), else a new one; a debt is never dropped.
@@ -164,8 +168,8 @@ impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
 }
 
 /// One key and its buckets. Keys up to 15 bytes live inline in a 16-byte string (user ids,
-/// IPv4 addresses), so finding such a key and updating its buckets reads the entry alone: 32
-/// bytes with one inline bucket, 48 with three, 144 with three and the scoped block. Longer
+/// IPv4 addresses), so finding such a key and updating its buckets reads the entry alone: 24
+/// bytes with one bucket, 40 with three, 144 with three and the scoped block. Longer
 /// keys are allocated. Small entries keep more keys in cache: with 24-byte strings inline
 /// (40-byte entries) the keyed check was slower and each key held 10 bytes more
 /// (BENCHMARKS.md).
@@ -180,12 +184,11 @@ type Table<const W: usize, S> = HashTable<Entry<W, S>>;
 
 /// The table in the layout that suits the limits in force: one inline bucket when there is at
 /// most one global window, three otherwise, and the scoped block inline too when there are
-/// scoped limits (which most requests then meet). The layout is only about memory and speed:
-/// every layout holds every bucket.
+/// scoped limits. The layout is only about memory and speed, never about an answer.
 #[derive(Debug, Clone)]
 enum Tables {
-    Narrow(Table<1, Boxed>),
-    Wide(Table<3, Boxed>),
+    Narrow(Table<1, NoScoped>),
+    Wide(Table<3, NoScoped>),
     Inline(Table<3, Scoped>),
 }
 
@@ -195,6 +198,17 @@ enum Layout {
     Narrow,
     Wide,
     Inline,
+}
+
+impl Layout {
+    /// Whether an entry of this layout has a slot for every bucket of `limits`.
+    fn holds(self, limits: &Limits) -> bool {
+        match self {
+            Layout::Narrow => limits.buckets.len() <= 1,
+            Layout::Wide => limits.buckets.len() <= 3,
+            Layout::Inline => true,
+        }
+    }
 }
 
 impl Tables {
@@ -238,8 +252,8 @@ macro_rules! with_table {
 
 /// One key's buckets, borrowed from the table in whichever layout it has.
 enum StateMut<'a> {
-    Narrow(&'a mut KeyState<1, Boxed>),
-    Wide(&'a mut KeyState<3, Boxed>),
+    Narrow(&'a mut KeyState<1, NoScoped>),
+    Wide(&'a mut KeyState<3, NoScoped>),
     Inline(&'a mut KeyState<3, Scoped>),
 }
 
@@ -276,28 +290,24 @@ fn sweep<const W: usize, S: ScopedSlot>(table: &mut Table<W, S>, now: u64) -> us
     before - table.len()
 }
 
-/// Moves every entry of `from` into `to` at `now`, as [`KeyedState::carry_over`] describes.
+/// Moves every entry of `from` into `to` at `now`, each bucket's `(id, arrival time)` as
+/// `bucket` maps it (`None` drops it); a key left with no debt is dropped.
 fn carry<const A: usize, SA: ScopedSlot, const B: usize, SB: ScopedSlot>(
     from: Table<A, SA>,
     to: &mut Table<B, SB>,
     hasher: &FixedState,
-    old: &Limits,
-    new: &Limits,
     now: u64,
+    bucket: impl Fn(u16, u64) -> Option<(u16, u64)>,
 ) {
     to.reserve(from.len(), |e| hasher.hash_one(e.key.as_str()));
     for entry in from {
         let mut next = KeyState::<B, SB>::default();
         for (id, tat) in entry.state.entries() {
-            if tat <= now || usize::from(id) >= old.buckets.len() {
+            if tat <= now {
                 continue;
             }
-            if let Some(new_id) = new.find_same(old, id) {
-                let carried = new
-                    .bucket(new_id)
-                    .gcra
-                    .carry_over(&old.bucket(id).gcra, tat, now);
-                next.set(new_id, carried, now);
+            if let Some((id, tat)) = bucket(id, tat) {
+                next.set(id, tat, now);
             }
         }
         if !next.is_idle(now) {
@@ -368,12 +378,14 @@ impl KeyedState {
     #[cfg(test)]
     pub(crate) fn with_other_layout(seed: u64, limits: &Limits) -> KeyedState {
         let mut state = KeyedState::with_seed(seed);
+        // Another layout that holds the limits; under scoped limits, where only Inline does,
+        // one that does not, which the first check moves to Inline.
         state.tables = Tables::empty(match Tables::layout_for(limits) {
-            Layout::Narrow => Layout::Inline,
-            Layout::Wide => Layout::Narrow,
-            Layout::Inline => Layout::Wide,
+            Layout::Narrow => Layout::Wide,
+            Layout::Wide => Layout::Inline,
+            Layout::Inline => Layout::Narrow,
         });
-        // A key with state keeps the table at its width.
+        // A key with state keeps the table at its layout.
         state.insert_placeholder();
         state
     }
@@ -467,11 +479,13 @@ impl KeyedState {
     /// any cost above the smallest capacity, so its first check is always allowed and spends.
     #[inline(always)]
     fn state_mut(&mut self, limits: &Limits, hash: u64, key: &str, now: u64) -> StateMut<'_> {
-        if self.is_empty() {
-            let layout = Tables::layout_for(limits);
-            if self.tables.layout() != layout {
-                self.tables = Tables::empty(layout);
-            }
+        let layout = self.tables.layout();
+        if !layout.holds(limits) {
+            // Keys kept under other limits (a caller of this no_std store may switch limits
+            // without `carry_over`): moved, buckets as they are, into a layout that holds all.
+            self.move_to(Tables::layout_for(limits), now, |id, tat| Some((id, tat)));
+        } else if self.is_empty() && layout != Tables::layout_for(limits) {
+            self.tables = Tables::empty(Tables::layout_for(limits));
         }
         let KeyedState {
             tables,
@@ -614,10 +628,28 @@ impl KeyedState {
     /// buckets that no longer exist are forgotten.
     pub fn carry_over(&mut self, old: &Limits, new: &Limits, now: Duration) {
         let now = nanos(now);
-        let from = core::mem::replace(&mut self.tables, Tables::empty(Tables::layout_for(new)));
+        let carried = |id: u16, tat| {
+            if usize::from(id) >= old.buckets.len() {
+                return None;
+            }
+            let new_id = new.find_same(old, id)?;
+            let gcra = &new.bucket(new_id).gcra;
+            Some((new_id, gcra.carry_over(&old.bucket(id).gcra, tat, now)))
+        };
+        self.move_to(Tables::layout_for(new), now, carried);
+    }
+
+    /// Moves every key into a table of `layout` at `now`, its buckets mapped by `bucket`.
+    fn move_to(
+        &mut self,
+        layout: Layout,
+        now: u64,
+        bucket: impl Fn(u16, u64) -> Option<(u16, u64)> + Copy,
+    ) {
+        let from = core::mem::replace(&mut self.tables, Tables::empty(layout));
         let hasher = &self.hasher;
         with_table!(&mut self.tables, to => with_table!(from, from => {
-            carry(from, to, hasher, old, new, now);
+            carry(from, to, hasher, now, bucket);
         }));
     }
 }
@@ -736,8 +768,8 @@ mod tests {
     #[test]
     fn entries_stay_small_on_64_bit_targets() {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<Entry<1, Boxed>>(), 32);
-            assert_eq!(core::mem::size_of::<Entry<3, Boxed>>(), 48);
+            assert_eq!(core::mem::size_of::<Entry<1, NoScoped>>(), 24);
+            assert_eq!(core::mem::size_of::<Entry<3, NoScoped>>(), 40);
             assert_eq!(core::mem::size_of::<Entry<3, Scoped>>(), 144);
         }
     }

@@ -473,6 +473,46 @@ fn changing_limits_keeps_what_keys_owe() {
 }
 
 #[test]
+fn a_store_used_with_more_buckets_than_its_layout_holds_moves_its_keys_first() {
+    use core::num::NonZeroU32;
+    // One bucket, then limits with scoped buckets, without `carry_over`: the debts of bucket 0
+    // (the global minute in both) stay, and the scoped buckets get slots.
+    let minute = Quota::new(Window::Minute, NonZeroU32::new(60).unwrap())
+        .with_burst(NonZeroU32::new(2).unwrap());
+    let one_bucket = Limits::from_quotas(&[minute]).unwrap();
+    let mut config = RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 2,
+        ..Default::default()
+    };
+    config
+        .endpoint_limits
+        .insert("media".into(), scope(Some(1), None, None, None));
+    let scoped = Limits::new(&config).unwrap();
+    let mut s = KeyedState::with_seed(0);
+    let t = Duration::ZERO;
+    for key in ["a", "b"] {
+        assert!(
+            s.check(&one_bucket, key, &Request::default(), t)
+                .unwrap()
+                .allowed
+        );
+    }
+    let media = Request::new(Some("media"), None);
+    let d = s.is_allowed(&scoped, "a", &media, t).unwrap();
+    assert!(d.allowed);
+    assert_eq!((d.window, d.remaining), (Window::Minute, 0));
+    assert!(!s.is_allowed(&scoped, "a", &media, t).unwrap().allowed);
+    assert_eq!(s.len(), 2);
+    assert_eq!(
+        s.is_allowed(&scoped, "b", &Request::default(), t)
+            .unwrap()
+            .remaining,
+        0
+    );
+}
+
+#[test]
 fn what_keys_owe_survives_a_change_in_how_many_global_windows_there_are() {
     use core::num::NonZeroU32;
     let minute = Quota::new(Window::Minute, NonZeroU32::new(60).unwrap())
