@@ -326,9 +326,11 @@ impl Limits {
         if request.cost == 0 {
             return Err(Error::ZeroCost);
         }
-        if let Some(&smallest) = ids
-            .iter()
-            .min_by_key(|&&id| self.bucket(id).gcra.capacity())
+        // Every bucket holds at least one token, so a cost of one (most checks) always fits.
+        if request.cost > 1
+            && let Some(&smallest) = ids
+                .iter()
+                .min_by_key(|&&id| self.bucket(id).gcra.capacity())
             && self.bucket(smallest).gcra.capacity() < request.cost
         {
             let b = self.bucket(smallest);
