@@ -46,7 +46,8 @@ pub(crate) fn write_errors(
     Ok(())
 }
 
-/// Escapes a map key for use as one JSON Pointer reference token (RFC 6901 §3).
-pub(crate) fn pointer_token(key: &str) -> String {
+/// Escapes a map key for use as one JSON Pointer reference token (RFC 6901 §3), as
+/// [`FieldError`] pointers name fields.
+pub fn pointer_token(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }

@@ -50,5 +50,5 @@ pub mod retry;
 
 mod field;
 mod time;
-pub use field::FieldError;
+pub use field::{FieldError, pointer_token};
 pub use time::{duration_from_secs_f64, nanos};

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_core::FieldError;
 use serde::Deserialize;
@@ -276,7 +276,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
             Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
             Segment::Map { key } | Segment::Enum { variant: key } => {
                 pointer.push('/');
-                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                pointer.push_str(&flowgate_core::pointer_token(key));
             }
             Segment::Unknown => {}
         }
@@ -302,13 +302,6 @@ fn is_json(headers: &HeaderMap) -> bool {
                 || (starts(b"application/") && ends(b"+json"))
         })
         .unwrap_or(false)
-}
-
-/// Adds a header whose value is known to be valid.
-pub fn insert_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(name, value);
-    }
 }
 
 /// Answers a request no route matched.

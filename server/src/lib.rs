@@ -173,7 +173,7 @@ fn service(
         .service(routes)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then ends the event streams
+/// Serves the API (what [`app`] routes to) on `listener` until `shutdown` completes, then ends the event streams
 /// and lets requests in flight finish.
 ///
 /// Connections are served as HTTP/1.1 only (keep-alive included), with hyper's HTTP/1 server

@@ -72,7 +72,7 @@ impl From<&BucketStatus> for BucketJson {
 /// decision service's profile serde_json's key escaping and float formatting were the largest
 /// items of the server's own code. The bytes are exactly serde_json's for the same document
 /// (`DecisionJson` in the tests is the reference, checked by a property test).
-pub fn decision_response(d: &Decision) -> Result<Response, ApiError> {
+pub fn decision_response(d: &Decision) -> Response {
     let mut body = Vec::with_capacity(160 + 160 * d.buckets().len());
     write_decision(&mut body, d);
     let mut response = Response::new(Body::from(body));
@@ -82,7 +82,7 @@ pub fn decision_response(d: &Decision) -> Result<Response, ApiError> {
         HeaderValue::from_static("application/json"),
     );
     add_decision_headers(headers, d);
-    Ok(response)
+    response
 }
 
 /// `{"allowed":…,"limit":…,"remaining":…,"reset_after":…,"retry_after":…,"scope":…,
@@ -96,12 +96,7 @@ fn write_decision(out: &mut Vec<u8>, d: &Decision) {
         b"{\"allowed\":false,\"limit\":"
     });
     out.extend_from_slice(numbers.format(d.limit).as_bytes());
-    out.extend_from_slice(b",\"remaining\":");
-    out.extend_from_slice(numbers.format(d.remaining).as_bytes());
-    out.extend_from_slice(b",\"reset_after\":");
-    write_secs_ms(out, d.reset_after);
-    out.extend_from_slice(b",\"retry_after\":");
-    write_secs_ms(out, d.retry_after);
+    write_counts(out, d.remaining, d.reset_after, d.retry_after);
     write_name(out, b",\"scope\":\"", d.scope.as_str());
     write_name(out, b"\",\"window\":\"", d.window.as_str());
     out.extend_from_slice(b"\",\"buckets\":[");
@@ -120,15 +115,20 @@ fn write_decision(out: &mut Vec<u8>, d: &Decision) {
         out.extend_from_slice(numbers.format(b.limit).as_bytes());
         out.extend_from_slice(b",\"capacity\":");
         out.extend_from_slice(numbers.format(b.capacity).as_bytes());
-        out.extend_from_slice(b",\"remaining\":");
-        out.extend_from_slice(numbers.format(b.remaining).as_bytes());
-        out.extend_from_slice(b",\"reset_after\":");
-        write_secs_ms(out, b.reset_after);
-        out.extend_from_slice(b",\"retry_after\":");
-        write_secs_ms(out, b.retry_after);
+        write_counts(out, b.remaining, b.reset_after, b.retry_after);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
+}
+
+/// `,"remaining":…,"reset_after":…,"retry_after":…`, which the decision and each bucket share.
+fn write_counts(out: &mut Vec<u8>, remaining: u32, reset_after: Duration, retry_after: Duration) {
+    out.extend_from_slice(b",\"remaining\":");
+    out.extend_from_slice(itoa::Buffer::new().format(remaining).as_bytes());
+    out.extend_from_slice(b",\"reset_after\":");
+    write_secs_ms(out, reset_after);
+    out.extend_from_slice(b",\"retry_after\":");
+    write_secs_ms(out, retry_after);
 }
 
 fn write_name(out: &mut Vec<u8>, before: &[u8], name: &str) {

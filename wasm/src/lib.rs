@@ -232,7 +232,7 @@ fn json_path_at(text: &str, line: usize, column: usize) -> String {
         match frame {
             Open::Object { key: Some(key), .. } => {
                 path.push('/');
-                path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                path.push_str(&flowgate_core::pointer_token(key));
             }
             Open::Object { key: None, .. } => {}
             Open::Array { index } => {

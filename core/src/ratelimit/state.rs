@@ -479,13 +479,15 @@ impl KeyedState {
     /// any cost above the smallest capacity, so its first check is always allowed and spends.
     #[inline(always)]
     fn state_mut(&mut self, limits: &Limits, hash: u64, key: &str, now: u64) -> StateMut<'_> {
+        // An empty table takes the layout that suits the limits; one with keys keeps its own
+        // unless it cannot hold them (a caller of this no_std store may switch limits without
+        // `carry_over`), and then its keys move, buckets as they are.
         let layout = self.tables.layout();
-        if !layout.holds(limits) {
-            // Keys kept under other limits (a caller of this no_std store may switch limits
-            // without `carry_over`): moved, buckets as they are, into a layout that holds all.
-            self.move_to(Tables::layout_for(limits), now, |id, tat| Some((id, tat)));
-        } else if self.is_empty() && layout != Tables::layout_for(limits) {
-            self.tables = Tables::empty(Tables::layout_for(limits));
+        if self.is_empty() || !layout.holds(limits) {
+            let suits = Tables::layout_for(limits);
+            if layout != suits {
+                self.move_to(suits, now, |id, tat| Some((id, tat)));
+            }
         }
         let KeyedState {
             tables,

@@ -178,7 +178,7 @@ pub(crate) async fn check(
         .limiter
         .is_allowed(&body.key, &request, state.now())
         .map_err(cost_error)?;
-    decision_response(&decision)
+    Ok(decision_response(&decision))
 }
 
 #[derive(Deserialize)]
