@@ -24,6 +24,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 404: no such object (or someone else's).
     NotFound(&'static str),
+    /// 405: the resource exists but does not take this method (`Allow` lists those it takes).
+    MethodNotAllowed,
     /// 409: the object's state forbids the change.
     Conflict(String),
     /// 412: `If-Match` names a version that is no longer current.
@@ -69,6 +71,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,6 +94,10 @@ impl IntoResponse for ApiError {
             | ApiError::Conflict(d)
             | ApiError::PreconditionFailed(d) => (d.clone(), None),
             ApiError::Unauthorized(d) | ApiError::NotFound(d) => ((*d).to_string(), None),
+            ApiError::MethodNotAllowed => (
+                "this resource does not take that method; Allow lists those it takes".into(),
+                None,
+            ),
             ApiError::PayloadTooLarge => ("the request body is too large".into(), None),
             ApiError::UnsupportedMediaType => (
                 "the request body must be JSON (Content-Type: application/json)".into(),
@@ -98,6 +105,8 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Validation(errors) => {
                 let detail = match errors.as_slice() {
+                    // An empty pointer is the whole document: nothing to name before it.
+                    [one] if one.pointer.is_empty() => one.detail.clone(),
                     [one] => format!("{}: {}", one.pointer, one.detail),
                     many => format!("{} fields are invalid", many.len()),
                 };
@@ -307,6 +316,11 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// Answers a request no route matched.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such resource")
+}
+
+/// Answers a request to a route that does not take its method; the router adds `Allow`.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 #[cfg(test)]

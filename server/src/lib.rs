@@ -144,13 +144,16 @@ fn service(
             state.clone(),
             ratelimit_http::limit_api,
         ));
-    let api = api.fallback(error::not_found);
+    let api = api
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed);
 
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/limits/check", post(limits::check))
         .nest("/api/v1", api)
         .merge(routes::console::router(&state.config.console_dir))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state);
     // The layers common to every request wrap the router once, not each of its routes: a
     // route's layers are boxed services, cloned (allocated) again for every request.

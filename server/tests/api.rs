@@ -43,6 +43,24 @@ async fn health_needs_no_auth_and_every_api_call_but_login_does() {
 }
 
 #[tokio::test]
+async fn a_method_a_route_does_not_take_gets_a_405_problem_with_allow() {
+    let app = TestApp::new().await;
+    let token = app.token(&app.admin_cookie().await).await;
+    for (method, path, allow) in [
+        (Method::DELETE, "/api/v1/limits/history", "GET,HEAD"),
+        (Method::PATCH, "/api/v1/limits", "GET,HEAD,PUT"),
+        (Method::GET, "/api/v1/limits/check", "POST"),
+        (Method::POST, "/healthz", "GET,HEAD"),
+    ] {
+        let r = app
+            .call(method.clone(), path, None, Auth::Bearer(&token))
+            .await;
+        assert_problem(&r, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers[header::ALLOW], allow, "{method} {path}");
+    }
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id_and_a_callers_own_is_kept() {
     let app = TestApp::new().await;
     let token = app.token(&app.admin_cookie().await).await;
@@ -469,6 +487,19 @@ async fn a_bad_limits_document_is_refused_with_pointers_and_changes_nothing() {
             "{body}"
         );
     }
+    // One field's error names it first; the whole document's (an empty pointer) is just said.
+    let r = app
+        .put(
+            "/api/v1/limits",
+            json!({"max_burst": 0}),
+            Auth::Cookie(&admin),
+        )
+        .await;
+    assert_eq!(r.body["detail"], "/max_burst: must be a positive integer");
+    let r = app
+        .put("/api/v1/limits", json!([1, 2]), Auth::Cookie(&admin))
+        .await;
+    assert_eq!(r.body["detail"], "must be a JSON object");
     for raw in ["{", "", "not json", "{\"requests_per_minute\": 1,}"] {
         let r = app
             .raw(
