@@ -71,11 +71,23 @@ test("bad configuration and options throw errors naming the field", () => {
   assert.throws(() => limiter.isAllowed("k", { now: -1 }), /now/);
   assert.throws(() => limiter.isAllowed("k", { now: NaN }), /now|null/);
   assert.throws(() => limiter.isAllowed("k", { colour: "red" }), /colour/);
+  // A clock past 2^63 ns would saturate the buckets' times: refused, not answered wrongly.
+  assert.throws(() => limiter.isAllowed("k", { now: 1e300 }), /now must be a number of milliseconds from 0 to 2\^63 ns/);
+  assert.throws(() => limiter.waitTime("k", { now: 9.3e12 }), /now/);
+  assert.equal(limiter.isAllowed("late", { now: 9.2e12 }).remaining, 9);
+  // A key that is not a string is an error naming it, never a trap of the WebAssembly module.
+  for (const key of [undefined, null, 42, {}, ["k"]]) {
+    for (const call of [(k) => limiter.isAllowed(k), (k) => limiter.check(k), (k) => limiter.waitTime(k), (k) => limiter.resetLimits(k)]) {
+      assert.throws(() => call(key), (e) => e instanceof Error && /^key must be a string, not /.test(e.message), String(key));
+    }
+  }
   // Still usable after errors.
   assert.equal(limiter.isAllowed("k", { now: 0 }).allowed, true);
 });
 
 test("extractEndpointFromUrl", () => {
+  assert.throws(() => extractEndpointFromUrl(null), /url must be a string, not object/);
+  assert.throws(() => extractEndpointFromUrl(7), /url must be a string, not number/);
   assert.equal(extractEndpointFromUrl("https://mastodon.social/api/v1/accounts/1/statuses?limit=5"), "statuses");
   assert.equal(extractEndpointFromUrl("/api/v2/media"), "media");
   assert.equal(extractEndpointFromUrl("https://pixelfed.social/users/alice/inbox"), "inbox");

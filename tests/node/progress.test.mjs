@@ -18,6 +18,12 @@ test("updates count up, keep their details, and estimate what is left", () => {
   assert.equal(done.eta, 0);
 });
 
+test("a task id that is not a string is an error naming it", () => {
+  assert.throws(() => new ProgressModel(42), /taskId must be a string, not number/);
+  assert.throws(() => new ProgressModel({}), /taskId must be a string, not object/);
+  assert.equal(new ProgressModel(null, 1, 0).status.taskId, "");
+});
+
 test("invalid updates throw and change nothing", () => {
   const task = new ProgressModel();
   task.apply({ current_step: "a", progress_percent: 5 });

@@ -95,5 +95,8 @@ test("bad configuration and failures throw errors naming the field", () => {
   assert.throws(() => policy.shouldRetry({ kind: "status" }), /status/);
   assert.throws(() => policy.shouldRetry({ kind: "status", status: 503, retryAfter: NaN }), /retryAfter must be a finite number/);
   assert.throws(() => policy.delays(-1), /seed/);
+  for (const attempt of [0, -1, 1.5, "two"]) {
+    assert.throws(() => policy.shouldRetry({ kind: "timeout" }, attempt), /attempt must be a whole number, 1 or more/, String(attempt));
+  }
   return assert.rejects(retry(async () => 1, { max_attempts: -1 }), /max_attempts/);
 });

@@ -81,16 +81,29 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// JavaScript milliseconds as a duration; `what` names the value in the error.
+///
+/// The core counts time in `u64` nanoseconds and keeps each bucket's next conforming time
+/// beyond the clock, so the clock stops at 2^63 ns (about 292 years since its epoch): the
+/// other half of the range is room for those times, which would otherwise saturate and
+/// answer nonsense.
 fn duration_ms(value: f64, what: &str) -> Result<Duration, JsError> {
-    if !value.is_finite() || value < 0.0 {
+    const MAX_MS: f64 = (1u64 << 63) as f64 / 1e6;
+    if !(0.0..=MAX_MS).contains(&value) {
         // Said without the value: formatting a float would pull 20 KB of code into the package.
         return Err(JsError::new(&format!(
-            "{what} must be a finite number of milliseconds, 0 or more"
+            "{what} must be a number of milliseconds from 0 to 2^63 ns (about 292 years)"
         )));
     }
-    Ok(Duration::from_nanos(
-        (value * 1e6).round().min(u64::MAX as f64) as u64,
-    ))
+    Ok(Duration::from_nanos((value * 1e6).round() as u64))
+}
+
+/// A string argument, or an error naming it: wasm-bindgen's own string passing would trap
+/// (or throw an unrelated `TypeError`) on anything else.
+fn string_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
+    value.as_string().ok_or_else(|| {
+        let given = value.js_typeof().as_string().unwrap_or_default();
+        JsError::new(&format!("{what} must be a string, not {given}"))
+    })
 }
 
 #[wasm_bindgen]
@@ -459,11 +472,12 @@ impl RateLimiter {
     #[wasm_bindgen(js_name = isAllowed, unchecked_return_type = "Decision")]
     pub fn is_allowed(
         &mut self,
-        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
+        let key = string_arg(&key, "key")?;
         let decision = ask_with(options, |request, now| {
-            self.state.is_allowed(&self.limits, key, request, now)
+            self.state.is_allowed(&self.limits, &key, request, now)
         })?;
         Ok(decision_js(&decision))
     }
@@ -473,11 +487,12 @@ impl RateLimiter {
     #[wasm_bindgen(unchecked_return_type = "Admission")]
     pub fn check(
         &mut self,
-        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
+        let key = string_arg(&key, "key")?;
         let a = ask_with(options, |request, now| {
-            self.state.check(&self.limits, key, request, now)
+            self.state.check(&self.limits, &key, request, now)
         })?;
         Ok(admission(a.allowed, ms(a.retry_after)))
     }
@@ -486,19 +501,23 @@ impl RateLimiter {
     #[wasm_bindgen(js_name = waitTime)]
     pub fn wait_time(
         &self,
-        key: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<f64, JsError> {
+        let key = string_arg(&key, "key")?;
         let wait = ask_with(options, |request, now| {
-            self.state.wait_time(&self.limits, key, request, now)
+            self.state.wait_time(&self.limits, &key, request, now)
         })?;
         Ok(ms(wait))
     }
 
     /// Forgets every bucket of `key`; returns whether it had any.
     #[wasm_bindgen(js_name = resetLimits)]
-    pub fn reset_limits(&mut self, key: &str) -> bool {
-        self.state.reset(key)
+    pub fn reset_limits(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> Result<bool, JsError> {
+        Ok(self.state.reset(&string_arg(&key, "key")?))
     }
 
     /// How many keys hold state (a key whose buckets are all full again is dropped).
@@ -624,9 +643,16 @@ impl RetryPolicy {
     pub fn should_retry(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Failure")] failure: JsValue,
-        attempt: Option<u32>,
+        attempt: Option<f64>,
     ) -> Result<bool, JsError> {
         let failure = owned_failure(&failure)?;
+        let attempt = match attempt {
+            Some(a) if a.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&a) => {
+                Some(a as u32)
+            }
+            Some(_) => return Err(JsError::new("attempt must be a whole number, 1 or more")),
+            None => None,
+        };
         Ok(match attempt {
             None => self.config.should_retry(&failure.failure()),
             Some(attempt) => {
@@ -925,17 +951,21 @@ impl ProgressModel {
     /// A queued task at 0%, created at `now` (ms; default `Date.now()`).
     #[wasm_bindgen(constructor)]
     pub fn new(
-        task_id: Option<String>,
-        user_id: Option<f64>,
-        now: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] task_id: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] user_id: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<f64>,
     ) -> Result<ProgressModel, JsError> {
+        let task_id = match task_id {
+            Some(id) if !id.is_null() => string_arg(&id, "taskId")?,
+            _ => String::new(),
+        };
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
         let user_id = user_id.unwrap_or(0.0);
         if user_id.fract() != 0.0 || !user_id.is_finite() {
             return Err(JsError::new("userId must be a whole number"));
         }
         Ok(ProgressModel {
-            model: TaskProgress::new(task_id.unwrap_or_default(), user_id as i64, now),
+            model: TaskProgress::new(task_id, user_id as i64, now),
         })
     }
 
@@ -973,8 +1003,12 @@ impl ProgressModel {
 /// The endpoint a Mastodon or Pixelfed URL calls, as limits name it (`statuses`, `media`,
 /// `inbox`, `oauth`), or `undefined`.
 #[wasm_bindgen(js_name = extractEndpointFromUrl)]
-pub fn extract_endpoint_from_url(url: &str) -> Option<String> {
-    flowgate_core::ratelimit::extract_endpoint_from_url(url)
+pub fn extract_endpoint_from_url(
+    #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
+) -> Result<Option<String>, JsError> {
+    Ok(flowgate_core::ratelimit::extract_endpoint_from_url(
+        &string_arg(&url, "url")?,
+    ))
 }
 
 #[cfg(test)]
