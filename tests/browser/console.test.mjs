@@ -155,6 +155,9 @@ test("retry: the policy's schedule is drawn, a bad value is marked, statistics a
   await p.getByLabel("Jitter factor (0.1 = ±10%)").fill("2");
   await p.getByText("must be between 0 and 1").waitFor();
   assert.equal(await p.getByRole("button", { name: "Save" }).isDisabled(), true);
+  // No schedule from an invalid policy: the chart says why instead of standing empty.
+  await p.locator(".chart text.empty", { hasText: "Correct the policy above to see its delays" }).waitFor();
+  assert.equal(await p.locator(".chart polyline").count(), 0);
   await shot(p, "retry");
   await p.close();
 });

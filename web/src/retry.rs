@@ -256,6 +256,14 @@ pub fn RetryScreen(
         })
     });
 
+    let empty_chart = Signal::derive(move || {
+        if valid.get().is_err() {
+            "Correct the policy above to see its delays".to_string()
+        } else {
+            "One attempt and no retries: no delays to draw".to_string()
+        }
+    });
+
     view! {
         <section class="screen retry">
             <h1>"Retry"</h1>
@@ -281,7 +289,7 @@ pub fn RetryScreen(
                         title=(!admin).then_some("Only admins change the policy")>"Save"</button>
                 {move || message.get().map(|(ok, text)| view! { <p class=if ok { "ok" } else { "error" } role="status">{text}</p> })}
             </div>
-            <Chart series=series band=band x_label="retry" y_label="seconds" title="Delay before each retry, with the jitter band"/>
+            <Chart series=series band=band x_label="retry" y_label="seconds" title="Delay before each retry, with the jitter band" empty=empty_chart/>
             <h2>"Statistics" <button class="secondary small" on:click=move |_| load_stats()>"Refresh"</button></h2>
             {move || stats.get().map(|d| {
                 let s = d.summary;

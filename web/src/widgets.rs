@@ -102,8 +102,12 @@ pub fn Chart(
     y_label: &'static str,
     /// What the chart shows, for screen readers.
     title: &'static str,
+    /// Said in place of the lines when there are none (why, and what would draw some).
+    #[prop(into, optional)]
+    empty: Option<Signal<String>>,
 ) -> impl IntoView {
     let band = band.unwrap_or_else(|| Signal::derive(|| None));
+    let nothing_to_draw = move || series.get().iter().all(|s| s.points.is_empty());
     let bounds = move || {
         let (mut x_max, mut y_max) = (1.0f64, 1.0f64);
         for s in series.get() {
@@ -141,6 +145,9 @@ pub fn Chart(
                     let points: Vec<String> = s.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
                     view! { <polyline class=format!("line {}", s.class) points=points.join(" ")/> }
                 }).collect_view()}
+                {move || empty.filter(|_| nothing_to_draw()).map(|text| view! {
+                    <text class="empty" x=W / 2.0 y=H / 2.0 text-anchor="middle">{text}</text>
+                })}
             </svg>
             <figcaption class="legend">
                 {move || band.get().map(|b| view! { <span class="key band">{b.name}</span> })}
