@@ -172,7 +172,45 @@ pub struct Limits {
 }
 
 /// The buckets that apply to one request, in tie-break order (scope, then window).
-pub(crate) type Applying = ArrayVec<u16, MAX_BUCKETS>;
+///
+/// A plain array and a count rather than an `ArrayVec`: filling it is the first thing every
+/// check does, and an `ArrayVec` copies a scope's ids either one by one behind a capacity
+/// check or with a call to `memcpy` (whose wide stores the check then reads back narrowly,
+/// which the CPU cannot forward).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Applying {
+    ids: [u16; MAX_BUCKETS],
+    len: usize,
+}
+
+impl Applying {
+    fn new() -> Applying {
+        Applying {
+            ids: [0; MAX_BUCKETS],
+            len: 0,
+        }
+    }
+
+    /// Appends a scope's ids. Each scope holds at most 3 buckets and there are 4 scopes, so
+    /// `MAX_BUCKETS` always has room.
+    #[inline(always)]
+    fn add(&mut self, scope: &[u16]) {
+        for &id in scope {
+            if let Some(slot) = self.ids.get_mut(self.len) {
+                *slot = id;
+                self.len += 1;
+            }
+        }
+    }
+}
+
+impl core::ops::Deref for Applying {
+    type Target = [u16];
+
+    fn deref(&self) -> &[u16] {
+        &self.ids[..self.len]
+    }
+}
 
 impl Limits {
     /// Compiles `config`.
@@ -301,19 +339,22 @@ impl Limits {
     }
 
     /// The buckets that apply to `request`, after checking its cost.
-    #[inline]
+    ///
+    /// Inlined into every check: called out of line, building and returning the list cost
+    /// about a seventh of a keyed check whose key is in cache.
+    #[inline(always)]
     pub(crate) fn applying(&self, request: &Request<'_>) -> Result<Applying, Error> {
         let mut ids = Applying::new();
-        ids.extend(self.global.iter().copied());
+        ids.add(&self.global);
         if let Some(platform) = request.platform
             && let Some(scope) = self.platforms.get(platform)
         {
-            ids.extend(scope.iter().copied());
+            ids.add(scope);
         }
         if let Some(endpoint) = request.endpoint
             && let Some(scope) = self.endpoints.get(endpoint)
         {
-            ids.extend(scope.iter().copied());
+            ids.add(scope);
         }
         if let (Some(platform), Some(endpoint)) = (request.platform, request.endpoint)
             && let Some(scope) = self
@@ -321,7 +362,7 @@ impl Limits {
                 .get(platform)
                 .and_then(|e| e.get(endpoint))
         {
-            ids.extend(scope.iter().copied());
+            ids.add(scope);
         }
         if request.cost == 0 {
             return Err(Error::ZeroCost);

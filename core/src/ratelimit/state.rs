@@ -699,7 +699,7 @@ fn admit<const W: usize, S: ScopedSlot>(
 ) -> Admission {
     let mut next = [0u64; MAX_BUCKETS];
     let mut wait = 0;
-    for (slot, &id) in next.iter_mut().zip(ids) {
+    for (slot, &id) in next.iter_mut().zip(ids.iter()) {
         match limits.bucket(id).gcra.admit(state.tat(id), now, cost) {
             Ok(tat) => *slot = tat,
             Err(w) => wait = wait.max(w),
@@ -730,7 +730,7 @@ fn evaluate<const W: usize, S: ScopedSlot>(
     now: u64,
 ) {
     let mut verdicts: ArrayVec<Verdict, MAX_BUCKETS> = ArrayVec::new();
-    for &id in ids {
+    for &id in ids.iter() {
         verdicts.push(limits.bucket(id).gcra.judge(state.tat(id), now, cost));
     }
     let allowed = verdicts.iter().all(|v| v.ok);

@@ -717,7 +717,7 @@ proptest! {
             let Ok(ids) = limits.applying(&req) else { continue };
             let d = state.is_allowed(&limits, "k", &req, Duration::from_nanos(now)).unwrap();
             if d.allowed {
-                for id in ids {
+                for &id in ids.iter() {
                     admitted[usize::from(id)].push((now, u64::from(cost)));
                 }
             }
