@@ -714,7 +714,10 @@ proptest! {
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
-            let Ok(ids) = limits.applying(&req) else { continue };
+            let ids = limits.applying(&req);
+            if limits.check_cost(&ids, req.cost).is_err() {
+                continue;
+            }
             let d = state.is_allowed(&limits, "k", &req, Duration::from_nanos(now)).unwrap();
             if d.allowed {
                 for &id in ids.iter() {
