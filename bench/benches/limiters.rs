@@ -1,5 +1,5 @@
 //! flowgate's check beside governor's keyed limiter and limitador's in-memory limiter, on the
-//! same work: 100,000 keys visited in a fixed pseudo-random order, a clock that every limiter
+//! same work: 100,000 keys (`FLOWGATE_BENCH_KEYS`) visited in a fixed pseudo-random order, a clock that every limiter
 //! reads the same way (a counter advanced every 1,024 checks, 50 µs per check on average, so
 //! nearly every check is allowed), one thread and two. limitador reads the system clock.
 //!
@@ -23,7 +23,25 @@ use flowgate_core::ratelimit::{
 use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
 
-const KEYS: usize = 100_000;
+/// How many keys the work visits: 100,000 unless `FLOWGATE_BENCH_KEYS` says otherwise (1 to
+/// 999,999). With few keys (`FLOWGATE_BENCH_KEYS=1000`) every limiter's state stays in cache,
+/// which compares the work each does per check without the memory stalls that dominate with
+/// 100,000.
+fn key_count() -> usize {
+    static KEYS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *KEYS.get_or_init(|| match std::env::var("FLOWGATE_BENCH_KEYS") {
+        Err(_) => 100_000,
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=999_999).contains(&n) => n,
+            _ => {
+                eprintln!(
+                    "FLOWGATE_BENCH_KEYS must be a number of keys from 1 to 999999, not {v:?}"
+                );
+                std::process::exit(2);
+            }
+        },
+    })
+}
 /// How many checks one run visits before starting over (a power of two).
 const VISITS: usize = 1 << 20;
 /// The clock advances by `TICK` every `TICK_EVERY` checks: 50 µs per check on average, so a key
@@ -71,12 +89,14 @@ struct Workload {
 impl Workload {
     fn new() -> &'static Workload {
         let arena: &'static str = Box::leak(
-            (0..KEYS)
+            (0..key_count())
                 .map(|i| format!("user-{i:06}"))
                 .collect::<String>()
                 .into_boxed_str(),
         );
-        let keys: Vec<&'static str> = (0..KEYS).map(|i| &arena[i * 11..(i + 1) * 11]).collect();
+        let keys: Vec<&'static str> = (0..key_count())
+            .map(|i| &arena[i * 11..(i + 1) * 11])
+            .collect();
         let owned: &'static [String] = Vec::leak(keys.iter().map(|k| k.to_string()).collect());
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
         let order: Vec<usize> = (0..VISITS)
@@ -84,7 +104,7 @@ impl Workload {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x % KEYS as u64) as usize
+                (x % key_count() as u64) as usize
             })
             .collect();
         Box::leak(Box::new(Workload {
@@ -232,7 +252,7 @@ fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static>(
 /// by a variable. Its context owns its strings, so every check copies the key, wherever it
 /// comes from; it reads the system clock, so it needs no tick.
 fn limitador(w: &'static Workload, keys: Keys, limits: &[(u64, u64)]) -> Contender {
-    let limiter = limitador::RateLimiter::new(KEYS as u64 * 4);
+    let limiter = limitador::RateLimiter::new(key_count() as u64 * 4);
     for &(max, seconds) in limits {
         limiter.add_limit(limitador::limit::Limit::new(
             "bench",
@@ -435,7 +455,8 @@ fn main() {
 fn print_table(rows: &[(String, Keys, Vec<Vec<f64>>)]) {
     println!();
     println!(
-        "{ROUNDS} paired rounds, {KEYS} keys in random order; ns per check (median over rounds)."
+        "{ROUNDS} paired rounds, {} keys in random order; ns per check (median over rounds).",
+        key_count()
     );
     println!("check: allowed or the wait; is_allowed: the full decision. ratio: median of the");
     println!("rounds' other / flowgate check, so above 1 flowgate's check is faster.");
