@@ -175,8 +175,7 @@ pub struct Limits {
 ///
 /// A plain array and a count rather than an `ArrayVec`: filling it is the first thing every
 /// check does, and an `ArrayVec` copies a scope's ids either one by one behind a capacity
-/// check or with a call to `memcpy` (whose wide stores the check then reads back narrowly,
-/// which the CPU cannot forward).
+/// check that may panic, or with a call to `memcpy` for a handful of bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Applying {
     ids: [u16; MAX_BUCKETS],
