@@ -337,23 +337,30 @@ impl Limits {
         id
     }
 
-    /// The buckets that apply to `request`, in tie-break order (for tests; checks fill their
-    /// own list with [`Limits::fill_applying`]).
+    /// Fills `ids` (a new list) with the buckets that apply to `request`, in tie-break order,
+    /// after checking its cost against them.
+    ///
+    /// Inlined into every check, which fills a list of its own in place: called out of line,
+    /// building the list cost about a seventh of a keyed check whose key is in cache, and
+    /// returned by value (in a `Result`) it was moved with a copy that read its ids back wider
+    /// than they were written, a store the CPU cannot forward (another eighth).
+    #[inline(always)]
+    pub(crate) fn applying(&self, request: &Request<'_>, ids: &mut Applying) -> Result<(), Error> {
+        self.fill_applying(request, ids);
+        self.check_cost(ids, request.cost)
+    }
+
+    /// The buckets that apply to `request`, whatever its cost (for tests).
     #[cfg(test)]
-    pub(crate) fn applying(&self, request: &Request<'_>) -> Applying {
+    pub(crate) fn applying_ids(&self, request: &Request<'_>) -> Applying {
         let mut ids = Applying::new();
         self.fill_applying(request, &mut ids);
         ids
     }
 
-    /// Adds the buckets that apply to `request` to `ids` (a new list), in tie-break order.
-    ///
-    /// Inlined into every check, which fills a list of its own in place: called out of line,
-    /// building the list cost about a seventh of a keyed check whose key is in cache, and
-    /// returned by value it was moved with a copy that read its ids back wider than they were
-    /// written, a store the CPU cannot forward (another eighth).
+    /// Adds the buckets that apply to `request` to `ids`, in tie-break order.
     #[inline(always)]
-    pub(crate) fn fill_applying(&self, request: &Request<'_>, ids: &mut Applying) {
+    fn fill_applying(&self, request: &Request<'_>, ids: &mut Applying) {
         ids.add(&self.global);
         if let Some(platform) = request.platform
             && let Some(scope) = self.platforms.get(platform)
@@ -378,7 +385,7 @@ impl Limits {
     /// Refuses a cost of zero, and a cost that no refill could ever let through the smallest
     /// of `ids`' buckets.
     #[inline(always)]
-    pub(crate) fn check_cost(&self, ids: &[u16], cost: u32) -> Result<(), Error> {
+    fn check_cost(&self, ids: &[u16], cost: u32) -> Result<(), Error> {
         if cost == 0 {
             return Err(Error::ZeroCost);
         }
@@ -463,7 +470,7 @@ mod tests {
     #[test]
     fn applying_buckets_come_in_scope_then_window_order() {
         let limits = Limits::new(&config()).unwrap();
-        let ids = limits.applying(&Request::new(Some("media"), Some("mastodon")));
+        let ids = limits.applying_ids(&Request::new(Some("media"), Some("mastodon")));
         let order: Vec<(Scope, Window)> = ids
             .iter()
             .map(|&i| (limits.bucket(i).scope, limits.bucket(i).window))
@@ -483,7 +490,7 @@ mod tests {
         // An unconfigured endpoint or platform adds nothing.
         assert_eq!(
             limits
-                .applying(&Request::new(Some("statuses"), Some("pixelfed")))
+                .applying_ids(&Request::new(Some("statuses"), Some("pixelfed")))
                 .len(),
             3
         );

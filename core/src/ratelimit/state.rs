@@ -453,8 +453,7 @@ impl KeyedState {
         now: Duration,
     ) -> Result<Decision, Error> {
         let mut ids = Applying::new();
-        limits.fill_applying(request, &mut ids);
-        limits.check_cost(&ids, request.cost)?;
+        limits.applying(request, &mut ids)?;
         let now = nanos(now);
         // Filled where it is returned: a decision is a few hundred bytes, and copying it through
         // the layers was a measurable part of a check (most of all in WebAssembly).
@@ -491,8 +490,7 @@ impl KeyedState {
         now: Duration,
     ) -> Result<Admission, Error> {
         let mut ids = Applying::new();
-        limits.fill_applying(request, &mut ids);
-        limits.check_cost(&ids, request.cost)?;
+        limits.applying(request, &mut ids)?;
         let now = nanos(now);
         Ok(
             with_state!(self.state_mut(limits, hash, key, now), state => {
@@ -578,8 +576,7 @@ impl KeyedState {
         now: Duration,
     ) -> Result<Duration, Error> {
         let mut ids = Applying::new();
-        limits.fill_applying(request, &mut ids);
-        limits.check_cost(&ids, request.cost)?;
+        limits.applying(request, &mut ids)?;
         let now = nanos(now);
         let wait = with_table!(&self.tables, t => match find(t, hash, key) {
             Some(state) => ids

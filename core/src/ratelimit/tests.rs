@@ -714,8 +714,8 @@ proptest! {
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
-            let ids = limits.applying(&req);
-            if limits.check_cost(&ids, req.cost).is_err() {
+            let mut ids = limits::Applying::new();
+            if limits.applying(&req, &mut ids).is_err() {
                 continue;
             }
             let d = state.is_allowed(&limits, "k", &req, Duration::from_nanos(now)).unwrap();
