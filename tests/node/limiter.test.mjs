@@ -52,6 +52,27 @@ test("decisions name the binding bucket and list every bucket", () => {
   assert.equal(typeof limiter.isAllowed("other").allowed, "boolean");
 });
 
+test("a limits document reads as the server reads it: JSON text or object, null for a window not given", () => {
+  const doc = {
+    requests_per_minute: 100,
+    max_burst: 3,
+    endpoint_limits: { media: { minute: 2, hour: null, burst: undefined } },
+    platform_endpoint_limits: { pixelfed: { media: { minute: 5, burst: 1 } } },
+  };
+  const fromObject = new RateLimiter(doc);
+  const fromText = new RateLimiter(JSON.stringify(doc));
+  for (const now of [0, 0, 0, 10, 20_000]) {
+    const options = { endpoint: "media", platform: "pixelfed", now };
+    assert.deepEqual(fromObject.isAllowed("k", options), fromText.isAllowed("k", options));
+  }
+  const d = new RateLimiter(doc).isAllowed("k", { endpoint: "media", platform: "pixelfed", now: 0 });
+  assert.deepEqual(
+    d.buckets.map((b) => `${b.scope}-${b.window}-${b.capacity}`),
+    ["global-minute-3", "global-hour-1000", "global-day-10000", "endpoint-minute-2", "platform_endpoint-minute-1"],
+  );
+  assert.equal(new RateLimiter().isAllowed("k", { now: 0 }).limit, 60, "no document means the defaults");
+});
+
 test("bad configuration and options throw errors naming the field", () => {
   assert.throws(() => new RateLimiter({ requests_per_minute: 0 }), /requests_per_minute/);
   assert.throws(() => new RateLimiter({ requests_per_minute: -3 }), /requests_per_minute/);
@@ -60,8 +81,16 @@ test("bad configuration and options throw errors naming the field", () => {
   assert.throws(() => new RateLimiter({ endpoint_limits: { media: { weekly: 3 } } }), /weekly/);
   assert.throws(
     () => new RateLimiter({ platform_limits: { "a/b": { minute: "x" } } }),
-    /at \/platform_limits\/a~1b\/minute: invalid type/,
+    /^Error: invalid rate-limit config at \/platform_limits\/a~1b\/minute: must be a whole number from 0 to 4294967295, not the string "x"$/,
   );
+  assert.throws(
+    () => new RateLimiter({ platform_endpoint_limits: { pixelfed: { media: { burst: 1.5 } } } }),
+    /at \/platform_endpoint_limits\/pixelfed\/media\/burst: must be a whole number from 0 to 4294967295, not 1.5$/,
+  );
+  assert.throws(() => new RateLimiter({ endpoint_limits: [] }), /at \/endpoint_limits: must be an object, not an array$/);
+  assert.throws(() => new RateLimiter({ max_burst: null }), /at \/max_burst: must be a whole number from 0 to 4294967295, not null$/);
+  assert.throws(() => new RateLimiter(42), /^Error: invalid rate-limit config: must be an object, not 42$/);
+  assert.throws(() => new RateLimiter({ requests_per_day: 2 ** 32 }), /requests_per_day/);
   assert.throws(() => new RateLimiter('{\n "max_burst": 1,\n "requests_per_day": true\n}'), /at \/requests_per_day:/);
   assert.throws(() => new RateLimiter({ surprise: 1 }), /surprise/);
   assert.throws(() => new RateLimiter("{not json"), /rate-limit config/);

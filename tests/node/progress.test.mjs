@@ -18,6 +18,21 @@ test("updates count up, keep their details, and estimate what is left", () => {
   assert.equal(done.eta, 0);
 });
 
+test("details are copied in and out: changing them afterwards changes nothing kept", () => {
+  const task = new ProgressModel("t", 1, 0);
+  const details = { images: [1, 2], note: "first" };
+  task.apply({ current_step: "a", progress_percent: 1, details }, 1);
+  details.note = "changed";
+  task.status.details.images.push(3);
+  assert.deepEqual(task.status.details, { images: [1, 2], note: "first" });
+  assert.throws(() => task.apply({ current_step: "b", progress_percent: 2, details: { rate: NaN } }, 2),
+    /^Error: invalid progress update at \/details\/rate: must be a finite number, not NaN$/);
+  assert.throws(() => task.apply({ current_step: "b", progress_percent: 2, details: [1] }, 2),
+    /at \/details: must be an object, not an array$/);
+  assert.throws(() => task.apply({ current_step: "b", progress_percent: 2.5 }, 2), /at \/progress_percent: must be a whole number/);
+  assert.equal(task.status.seq, 1, "a refused update changes nothing");
+});
+
 test("a task id that is not a string is an error naming it", () => {
   assert.throws(() => new ProgressModel(42), /taskId must be a string, not number/);
   assert.throws(() => new ProgressModel({}), /taskId must be a string, not object/);

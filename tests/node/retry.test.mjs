@@ -82,21 +82,45 @@ test("the policy's schedule and decisions", () => {
   assert.equal(policy.toJSON().max_attempts, 4);
 });
 
-test("bad configuration and failures throw errors naming the field", () => {
+test("a policy's document comes back as it went in, with every default filled in", () => {
+  const doc = {
+    max_attempts: 5, base_delay: 0.5, max_delay: 20, backoff_factor: 3, jitter: false, jitter_factor: 0.3,
+    retry_on_timeout: false, retry_on_connection_error: true, retry_on_server_error: false, retry_on_rate_limit: true,
+    retry_status_codes: [418, 503], retry_on_specific_errors: ["try again", "überlastet"], retry_exceptions: ["timeout", "other"],
+  };
+  assert.deepEqual(new RetryPolicy(doc).toJSON(), doc);
+  assert.deepEqual(new RetryPolicy(JSON.stringify(doc)).toJSON(), doc);
+  const defaults = new RetryPolicy().toJSON();
+  assert.deepEqual(defaults, {
+    max_attempts: 3, base_delay: 1, max_delay: 30, backoff_factor: 2, jitter: true, jitter_factor: 0.1,
+    retry_on_timeout: true, retry_on_connection_error: true, retry_on_server_error: true, retry_on_rate_limit: true,
+    retry_status_codes: null, retry_on_specific_errors: null, retry_exceptions: null,
+  });
+  assert.deepEqual(new RetryPolicy({ retry_status_codes: null }).toJSON(), defaults);
+});
+
+test("bad configuration and failures throw errors naming the field", async () => {
   assert.throws(() => new RetryPolicy({ max_attempts: 0 }), /max_attempts/);
   assert.throws(() => new RetryPolicy({ base_delay: -1 }), /base_delay/);
   assert.throws(() => new RetryPolicy({ jitter_factor: 2 }), /jitter_factor/);
-  assert.throws(() => new RetryPolicy({ max_delay: Infinity }), /max_delay must be a finite number/);
+  assert.throws(() => new RetryPolicy({ max_delay: Infinity }), /at \/max_delay: must be a finite number, not Infinity/);
   assert.throws(() => new RetryPolicy({ retry_status_codes: [500, "x"] }), /at \/retry_status_codes\/1:/);
   assert.throws(() => new RetryPolicy({ retry_status_codes: [700] }), /retry_status_codes/);
   assert.throws(() => new RetryPolicy({ extra: true }), /extra/);
   const policy = new RetryPolicy({});
   assert.throws(() => policy.shouldRetry({ kind: "gremlins" }), /failure/);
   assert.throws(() => policy.shouldRetry({ kind: "status" }), /status/);
-  assert.throws(() => policy.shouldRetry({ kind: "status", status: 503, retryAfter: NaN }), /retryAfter must be a finite number/);
+  assert.throws(() => policy.shouldRetry({ kind: "status", status: 503, retryAfter: NaN }), /at \/retryAfter: must be a finite number, not NaN/);
   assert.throws(() => policy.delays(-1), /seed/);
   for (const attempt of [0, -1, 1.5, "two"]) {
     assert.throws(() => policy.shouldRetry({ kind: "timeout" }, attempt), /attempt must be a whole number, 1 or more/, String(attempt));
   }
+  assert.throws(() => new RetryPolicy({ retry_exceptions: ["gremlins"] }),
+    /^Error: invalid retry config at \/retry_exceptions\/0: must be one of timeout, connection, status, other, not the string "gremlins"$/);
+  assert.throws(() => new RetryPolicy({ jitter: "yes" }), /at \/jitter: must be true or false/);
+  assert.throws(() => policy.shouldRetry({ status: 503 }), /^Error: invalid failure: missing field `kind`$/);
+  assert.throws(() => policy.shouldRetry({ kind: "other", message: 7 }), /at \/message: must be a string, not 7$/);
+  await assert.rejects(retry(async () => 1, {}, { colour: "red" }), /^Error: invalid retry options at \/colour: unknown field `colour`/);
+  await assert.rejects(retry(async () => 1, {}, { seed: "x" }), /at \/seed: must be a finite number/);
   return assert.rejects(retry(async () => 1, { max_attempts: -1 }), /max_attempts/);
 });

@@ -12,8 +12,8 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
-use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskProgress};
-use flowgate_core::ratelimit::{Decision, KeyedState, Limits, RateLimitConfig, Request};
+use flowgate_core::progress::TaskProgress;
+use flowgate_core::ratelimit::{Decision, KeyedState, Limits, Request};
 use flowgate_core::retry::{
     Failure, FailureKind, FailureRecord, Outcome, RetryConfig, RetryReport, RetryStats, Step,
     StopReason, parse_retry_after,
@@ -21,11 +21,13 @@ use flowgate_core::retry::{
 use js_sys::{Function, Object, Promise, Reflect};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+
+mod documents;
+
+use documents::Doc;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -111,157 +113,6 @@ extern "C" {
     /// `performance.now()`: monotonic milliseconds, in browsers and in Node.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn monotonic_now() -> f64;
-}
-
-#[wasm_bindgen(inline_js = r#"
-export function to_json(value) {
-  return JSON.stringify(value, function (key, v) {
-    if (typeof v === "number" && !Number.isFinite(v)) {
-      throw new Error(`${key || "the value"} must be a finite number, not ${v}`);
-    }
-    return v;
-  });
-}
-"#)]
-extern "C" {
-    /// `JSON.stringify`, refusing `NaN` and infinities (which it would write as `null`) with
-    /// an error that names the field.
-    #[wasm_bindgen(catch)]
-    fn to_json(value: &JsValue) -> Result<JsValue, JsValue>;
-}
-
-/// Reads a document: a JavaScript object (through its JSON text) or a JSON string. Errors name
-/// the field.
-///
-/// Every document goes through `serde_json`, one deserializer for all of them: a second one
-/// (from JavaScript values directly) or a path-tracking wrapper around it would instantiate
-/// every document type's deserialization again, which is most of what a package of this size
-/// weighs. The field an error is about is found from the error's position in the text instead
-/// ([`json_path_at`]).
-fn document<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsError> {
-    let text = match value.as_string() {
-        Some(text) => text,
-        None if value.is_undefined() || value.is_null() => "{}".to_string(),
-        None => match to_json(value) {
-            Ok(text) => text.as_string().unwrap_or_default(),
-            Err(e) => {
-                let reason = e.dyn_ref::<js_sys::Error>().map_or_else(
-                    || "it is not JSON".to_string(),
-                    |e| String::from(e.message()),
-                );
-                return Err(JsError::new(&format!("invalid {what}: {reason}")));
-            }
-        },
-    };
-    serde_json::from_str(&text).map_err(|e| {
-        let message = e.to_string();
-        // serde_json ends its messages with the position, which means nothing to a caller
-        // who passed an object.
-        let message = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(m, _)| m);
-        let path = json_path_at(&text, e.line(), e.column());
-        let at = if path.is_empty() {
-            String::new()
-        } else {
-            format!(" at {path}")
-        };
-        JsError::new(&format!("invalid {what}{at}: {message}"))
-    })
-}
-
-/// The JSON pointer (`/endpoint_limits/media/minute`, `/retry_status_codes/2`, as the core's
-/// validation errors name fields) of the value at a position of a JSON text, as serde_json
-/// reports positions (line and column from 1, the column counting bytes up to and including
-/// the last one read): the keys and indices of the objects and arrays open there. Empty at the
-/// top level or when the position is unknown.
-fn json_path_at(text: &str, line: usize, column: usize) -> String {
-    enum Open {
-        Object {
-            key: Option<String>,
-            expect_key: bool,
-        },
-        Array {
-            index: usize,
-        },
-    }
-    if line == 0 {
-        return String::new();
-    }
-    let line_start = match line {
-        1 => 0,
-        _ => text
-            .match_indices('\n')
-            .nth(line - 2)
-            .map_or(text.len(), |(at, _)| at + 1),
-    };
-    let bytes = &text.as_bytes()[..(line_start + column).min(text.len())];
-    let mut open: Vec<Open> = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' => open.push(Open::Object {
-                key: None,
-                expect_key: true,
-            }),
-            b'[' => open.push(Open::Array { index: 0 }),
-            b'}' | b']' => {
-                open.pop();
-            }
-            b',' => match open.last_mut() {
-                Some(Open::Object { expect_key, .. }) => *expect_key = true,
-                Some(Open::Array { index }) => *index += 1,
-                None => {}
-            },
-            b':' => {
-                if let Some(Open::Object { expect_key, .. }) = open.last_mut() {
-                    *expect_key = false;
-                }
-            }
-            b'"' => {
-                let start = i + 1;
-                i = start;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                if let Some(Open::Object {
-                    key,
-                    expect_key: true,
-                }) = open.last_mut()
-                {
-                    // The key with its escapes decoded, or as written when cut off.
-                    let quoted = text.get(start - 1..=i).unwrap_or("");
-                    *key = serde_json::from_str::<String>(quoted)
-                        .ok()
-                        .or_else(|| text.get(start..i.min(bytes.len())).map(String::from));
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let mut path = String::new();
-    for frame in &open {
-        match frame {
-            Open::Object { key: Some(key), .. } => {
-                path.push('/');
-                path.push_str(&flowgate_core::pointer_token(key));
-            }
-            Open::Object { key: None, .. } => {}
-            Open::Array { index } => {
-                path.push('/');
-                path.push_str(&index.to_string());
-            }
-        }
-    }
-    path
-}
-
-/// A Rust value as a JavaScript one, through its JSON text (maps with number keys, such as
-/// statistics by status code, get string keys, as the server's answers have them).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
-    js_sys::JSON::parse(&text).map_err(|_| JsError::new("a value did not parse as JSON"))
 }
 
 // ---- rate limiter ----------------------------------------------------------------------------
@@ -459,7 +310,7 @@ impl RateLimiter {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "RateLimitConfig | string")] config: JsValue,
     ) -> Result<RateLimiter, JsError> {
-        let config: RateLimitConfig = document(&config, "rate-limit config")?;
+        let config = documents::rate_limit_config(&config)?;
         let limits = Limits::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
         let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
         Ok(RateLimiter {
@@ -533,14 +384,6 @@ thread_local! {
     static STATS: RefCell<RetryStats> = RefCell::new(RetryStats::new());
 }
 
-fn retry_config(config: &JsValue) -> Result<RetryConfig, JsError> {
-    let config: RetryConfig = document(config, "retry config")?;
-    config
-        .validate()
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(config)
-}
-
 fn rng(seed: Option<f64>) -> Result<ChaCha8Rng, JsError> {
     let seed = match seed {
         Some(s) if s.is_finite() && s.fract() == 0.0 && s >= 0.0 && s <= 2f64.powi(53) => s as u64,
@@ -548,15 +391,6 @@ fn rng(seed: Option<f64>) -> Result<ChaCha8Rng, JsError> {
         None => (js_sys::Math::random() * 2f64.powi(53)) as u64,
     };
     Ok(ChaCha8Rng::seed_from_u64(seed))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FailureJs {
-    kind: FailureKind,
-    status: Option<u16>,
-    message: Option<String>,
-    retry_after: Option<f64>,
 }
 
 /// A failure owned by the glue, lent to the core as a [`Failure`].
@@ -588,20 +422,22 @@ impl OwnedFailure {
 }
 
 fn owned_failure(failure: &JsValue) -> Result<OwnedFailure, JsError> {
-    let f: FailureJs = document(failure, "failure")?;
-    if f.kind == FailureKind::Status && f.status.is_none() {
+    let f = Doc::read(failure, "failure")?;
+    let kind = documents::failure_kind(&f).unwrap_or(FailureKind::Other);
+    let status = f.number("status").map(|s| s as u16);
+    if kind == FailureKind::Status && status.is_none() {
         return Err(JsError::new(
             "invalid failure: a status failure needs its status",
         ));
     }
     Ok(OwnedFailure {
-        kind: f.kind,
-        status: f.status.unwrap_or(0),
+        kind,
+        status: status.unwrap_or(0),
         retry_after: f
-            .retry_after
+            .number("retryAfter")
             .map(|ms| duration_ms(ms, "retryAfter"))
             .transpose()?,
-        message: f.message.unwrap_or_default(),
+        message: f.string("message").unwrap_or_default(),
     })
 }
 
@@ -621,7 +457,7 @@ impl RetryPolicy {
         #[wasm_bindgen(unchecked_param_type = "RetryConfig | string")] config: JsValue,
     ) -> Result<RetryPolicy, JsError> {
         Ok(RetryPolicy {
-            config: retry_config(&config)?,
+            config: documents::retry_config(&config)?,
         })
     }
 
@@ -667,8 +503,8 @@ impl RetryPolicy {
 
     /// The policy as its JSON document.
     #[wasm_bindgen(js_name = toJSON, unchecked_return_type = "RetryConfig")]
-    pub fn to_json(&self) -> Result<JsValue, JsError> {
-        to_js(&self.config)
+    pub fn to_json(&self) -> JsValue {
+        documents::retry_config_js(&self.config)
     }
 }
 
@@ -792,13 +628,6 @@ fn exhausted(attempts: u32, cause: JsValue, reason: StopReason, operation: &str)
     error.into()
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RetryOptionsJs {
-    operation: Option<String>,
-    seed: Option<f64>,
-}
-
 /// Calls `fn(attempt)` (attempt 1 first) until it resolves, waiting between attempts as the
 /// policy says, and returns what it resolved to. It classifies what `fn` throws (see the
 /// package README). Gives up by throwing an `Error` named `RetryExhaustedError` with
@@ -811,24 +640,15 @@ pub async fn retry_js(
     #[wasm_bindgen(unchecked_param_type = "RetryOptions")] options: Option<Object>,
 ) -> Result<JsValue, JsValue> {
     let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
-    let policy = retry_config(&config)?;
-    let signal = get(&options, "signal")
-        .dyn_into::<web_sys::AbortSignal>()
-        .ok();
-    let plain = if options.is_object() {
-        let copy = Object::assign(&Object::new(), options.unchecked_ref());
-        let _ = Reflect::delete_property(&copy, &"signal".into());
-        copy.into()
-    } else {
-        JsValue::UNDEFINED
-    };
-    let opts: RetryOptionsJs = if plain.is_undefined() {
-        RetryOptionsJs::default()
-    } else {
-        document(&plain, "retry options")?
-    };
-    let operation = opts.operation.unwrap_or_else(|| "default".to_string());
-    let mut rng = rng(opts.seed)?;
+    let policy = documents::retry_config(&config)?;
+    let opts = Doc::read(&options, "retry options")?;
+    let signal = opts
+        .get("signal")
+        .and_then(|s| s.dyn_into::<web_sys::AbortSignal>().ok());
+    let operation = opts
+        .string("operation")
+        .unwrap_or_else(|| "default".to_string());
+    let mut rng = rng(opts.number("seed"))?;
     let mut delays = Vec::new();
     let mut failures = Vec::new();
     let mut attempt = 1u32;
@@ -891,14 +711,14 @@ pub async fn retry_js(
 /// Totals over every operation `retry` ran: calls, attempts, retries, successes, failures,
 /// exhausted, delays (seconds), counts by status and kind, success rate.
 #[wasm_bindgen(js_name = retryStatsSummary)]
-pub fn retry_stats_summary() -> Result<JsValue, JsError> {
-    STATS.with(|s| to_js(&s.borrow().summary()))
+pub fn retry_stats_summary() -> JsValue {
+    STATS.with(|s| documents::summary_js(&s.borrow().summary()))
 }
 
 /// The statistics of each operation `retry` ran, by name.
 #[wasm_bindgen(js_name = retryStatsDetailed)]
-pub fn retry_stats_detailed() -> Result<JsValue, JsError> {
-    STATS.with(|s| to_js(s.borrow().detailed()))
+pub fn retry_stats_detailed() -> JsValue {
+    STATS.with(|s| documents::detailed_js(s.borrow().detailed()))
 }
 
 /// Forgets the retry statistics.
@@ -909,41 +729,14 @@ pub fn reset_retry_stats() {
 
 // ---- progress --------------------------------------------------------------------------------
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProgressStatusJs<'a> {
-    task_id: &'a str,
-    user_id: i64,
-    current_step: &'a str,
-    progress_percent: u8,
-    details: &'a flowgate_core::progress::Details,
-    status: &'static str,
-    seq: u64,
-    started_at: Option<f64>,
-    updated_at: f64,
-    eta: Option<f64>,
-}
-
-fn status_js(s: &ProgressStatus) -> Result<JsValue, JsError> {
-    to_js(&ProgressStatusJs {
-        task_id: &s.task_id,
-        user_id: s.user_id,
-        current_step: &s.current_step,
-        progress_percent: s.progress_percent,
-        details: &s.details,
-        status: s.status.as_str(),
-        seq: s.seq,
-        started_at: s.started_at.map(ms),
-        updated_at: ms(s.updated_at),
-        eta: s.eta.map(ms),
-    })
-}
-
 /// The progress of one task, as the server models it: validated updates, sequence numbers,
 /// terminal statuses and an ETA from the recent rate of progress.
 #[wasm_bindgen]
 pub struct ProgressModel {
     model: TaskProgress,
+    /// The details of the last update that gave any, as a detached JSON copy: the core's model
+    /// only keeps and replaces them, so they stay JavaScript values.
+    details: JsValue,
 }
 
 #[wasm_bindgen]
@@ -966,6 +759,7 @@ impl ProgressModel {
         }
         Ok(ProgressModel {
             model: TaskProgress::new(task_id, user_id as i64, now),
+            details: Object::new().into(),
         })
     }
 
@@ -978,19 +772,21 @@ impl ProgressModel {
         #[wasm_bindgen(unchecked_param_type = "ProgressUpdate")] update: JsValue,
         now: Option<f64>,
     ) -> Result<JsValue, JsError> {
-        let update: ProgressUpdate = document(&update, "progress update")?;
+        let (update, details) = documents::progress_update(&update)?;
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
-        let status = self
-            .model
+        self.model
             .apply(&update, now)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        status_js(status)
+        if let Some(details) = details {
+            self.details = details;
+        }
+        Ok(self.status())
     }
 
     /// The current status.
     #[wasm_bindgen(getter, unchecked_return_type = "ProgressStatus")]
-    pub fn status(&self) -> Result<JsValue, JsError> {
-        status_js(self.model.status())
+    pub fn status(&self) -> JsValue {
+        documents::status_js(self.model.status(), &self.details)
     }
 
     /// Milliseconds left as of `now` (default `Date.now()`), or `null` without a rate to go by.
@@ -1009,65 +805,4 @@ pub fn extract_endpoint_from_url(
     Ok(flowgate_core::ratelimit::extract_endpoint_from_url(
         &string_arg(&url, "url")?,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::json_path_at;
-
-    /// The pointer serde_json's error for `text` points at, as a `RetryConfig`-like document.
-    fn pointer_of_error<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> String {
-        let e = serde_json::from_str::<T>(text).unwrap_err();
-        json_path_at(text, e.line(), e.column())
-    }
-
-    #[derive(serde::Deserialize, Debug)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Doc {
-        count: Option<u32>,
-        codes: Option<Vec<u16>>,
-        limits: Option<std::collections::BTreeMap<String, Inner>>,
-    }
-
-    #[derive(serde::Deserialize, Debug)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Inner {
-        minute: Option<u32>,
-    }
-
-    #[test]
-    fn errors_point_at_their_field() {
-        assert_eq!(pointer_of_error::<Doc>(r#"{"count":"many"}"#), "/count");
-        assert_eq!(pointer_of_error::<Doc>(r#"{"count":-3}"#), "/count");
-        assert_eq!(
-            pointer_of_error::<Doc>(r#"{"codes":[200,"x"]}"#),
-            "/codes/1"
-        );
-        assert_eq!(
-            pointer_of_error::<Doc>(r#"{"codes":[200, 70000]}"#),
-            "/codes/1"
-        );
-        assert_eq!(
-            pointer_of_error::<Doc>(r#"{"count":1,"limits":{"media":{"weekly":3}}}"#),
-            "/limits/media/weekly"
-        );
-        assert_eq!(
-            pointer_of_error::<Doc>(r#"{"limits":{"a\"b/c~":{"minute":true}}}"#),
-            "/limits/a\"b~1c~0/minute"
-        );
-        assert_eq!(pointer_of_error::<Doc>(r#"{"surprise":1}"#), "/surprise");
-        assert_eq!(
-            pointer_of_error::<Doc>("{\n  \"count\": 1,\n  \"codes\": [\n 1, {}]\n}"),
-            "/codes/1"
-        );
-        // At the top level, or with no position, there is nothing to point at.
-        assert_eq!(pointer_of_error::<Doc>("[1]"), "");
-        assert_eq!(json_path_at(r#"{"count":1}"#, 0, 0), "");
-        // Positions past the end (or inside a cut-off string) do not panic.
-        assert_eq!(json_path_at(r#"{"cou"#, 1, 99), "/cou");
-        assert_eq!(json_path_at("{\"é", 1, 3), "");
-        assert_eq!(json_path_at("{}", 7, 3), "");
-    }
 }

@@ -1,0 +1,348 @@
+//! The documents the package takes (configurations, failures, options, progress updates) and
+//! the answers it builds (statistics, progress), with JavaScript doing the JavaScript part.
+//!
+//! `documents.js` parses JSON text and checks each document's shape against a schema, naming
+//! the field of any error by its JSON pointer; this side then reads fields it knows to be
+//! absent or of their type, and the core judges everything beyond the shape, as it does on the
+//! server. Reading and writing JavaScript values here instead, through serde, took two thirds
+//! of the package's WebAssembly (a deserializer per document type, a JSON parser and float
+//! formatting for its error messages).
+
+use std::collections::BTreeMap;
+
+use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskStatus};
+use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};
+use flowgate_core::retry::{FailureKind, OperationStats, RetryConfig, RetrySummary};
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use crate::ms;
+
+#[wasm_bindgen(module = "/src/documents.js")]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn read_document(value: &JsValue, what: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn json_copy(value: &JsValue, what: &str) -> Result<JsValue, JsValue>;
+    fn operation_stats(counts: &[f64], by_status: &[f64], by_kind: &[f64]) -> JsValue;
+    fn retry_detailed(names: Array, stats: Array) -> JsValue;
+    fn retry_summary(
+        operations: f64,
+        totals: JsValue,
+        success_rate: f64,
+        average_attempts: f64,
+    ) -> JsValue;
+    #[allow(clippy::too_many_arguments)]
+    fn progress_status(
+        task_id: &str,
+        user_id: f64,
+        current_step: &str,
+        progress_percent: u8,
+        details: &JsValue,
+        status: &str,
+        seq: f64,
+        started_at: Option<f64>,
+        updated_at: f64,
+        eta: Option<f64>,
+    ) -> JsValue;
+}
+
+/// A thrown JavaScript error as a `JsError` with its message.
+pub(crate) fn js_error(thrown: &JsValue) -> JsError {
+    match thrown.dyn_ref::<js_sys::Error>() {
+        Some(e) => JsError::new(&String::from(e.message())),
+        None => JsError::new(&thrown.as_string().unwrap_or_default()),
+    }
+}
+
+/// A document whose shape `documents.js` checked: each field is missing, `null` where the
+/// schema allows it, or of its type.
+pub(crate) struct Doc(JsValue);
+
+impl Doc {
+    /// Reads `value` (an object, its JSON text, or nothing) as the document `what` names in
+    /// `documents.js`.
+    pub(crate) fn read(value: &JsValue, what: &str) -> Result<Doc, JsError> {
+        read_document(value, what)
+            .map(Doc)
+            .map_err(|e| js_error(&e))
+    }
+
+    /// The field `name`, unless missing or `null`.
+    pub(crate) fn get(&self, name: &str) -> Option<JsValue> {
+        Reflect::get(&self.0, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    }
+
+    pub(crate) fn number(&self, name: &str) -> Option<f64> {
+        self.get(name).and_then(|v| v.as_f64())
+    }
+
+    /// A whole number field; the schema bounds it to the type asked for.
+    fn whole<T: TryFrom<i64>>(&self, name: &str) -> Option<T> {
+        self.number(name).and_then(|n| T::try_from(n as i64).ok())
+    }
+
+    fn bool(&self, name: &str) -> Option<bool> {
+        self.get(name).and_then(|v| v.as_bool())
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(|v| v.as_string())
+    }
+
+    fn list(&self, name: &str) -> Option<Array> {
+        self.get(name).map(|v| Array::from(&v))
+    }
+
+    /// The entries of an object field, in the object's order; none when it is missing.
+    fn entries(&self, name: &str) -> Vec<(String, Doc)> {
+        self.get(name)
+            .map(|o| Doc(o).own_entries())
+            .unwrap_or_default()
+    }
+
+    /// The entries of this document itself, in its order.
+    fn own_entries(&self) -> Vec<(String, Doc)> {
+        Object::entries(self.0.unchecked_ref())
+            .iter()
+            .map(|entry| {
+                let entry = Array::from(&entry);
+                (
+                    entry.get(0).as_string().unwrap_or_default(),
+                    Doc(entry.get(1)),
+                )
+            })
+            .collect()
+    }
+}
+
+fn kind(name: &str) -> Option<FailureKind> {
+    FailureKind::ALL.into_iter().find(|k| k.as_str() == name)
+}
+
+pub(crate) fn failure_kind(doc: &Doc) -> Option<FailureKind> {
+    doc.string("kind").as_deref().and_then(kind)
+}
+
+/// The limits document.
+pub(crate) fn rate_limit_config(value: &JsValue) -> Result<RateLimitConfig, JsError> {
+    let doc = Doc::read(value, "rate-limit config")?;
+    // Maps are filled by `insert`: `collect` would add a sort and a bulk build per map type.
+    let scopes = |entries: Vec<(String, Doc)>| {
+        let mut scopes = BTreeMap::new();
+        for (name, limits) in entries {
+            let limits = ScopeLimits {
+                minute: limits.whole("minute"),
+                hour: limits.whole("hour"),
+                day: limits.whole("day"),
+                burst: limits.whole("burst"),
+            };
+            scopes.insert(name, limits);
+        }
+        scopes
+    };
+    let mut platform_endpoint_limits = BTreeMap::new();
+    for (platform, endpoints) in doc.entries("platform_endpoint_limits") {
+        platform_endpoint_limits.insert(platform, scopes(endpoints.own_entries()));
+    }
+    let defaults = RateLimitConfig::default();
+    Ok(RateLimitConfig {
+        requests_per_minute: doc
+            .whole("requests_per_minute")
+            .unwrap_or(defaults.requests_per_minute),
+        requests_per_hour: doc
+            .whole("requests_per_hour")
+            .unwrap_or(defaults.requests_per_hour),
+        requests_per_day: doc
+            .whole("requests_per_day")
+            .unwrap_or(defaults.requests_per_day),
+        max_burst: doc.whole("max_burst").unwrap_or(defaults.max_burst),
+        endpoint_limits: scopes(doc.entries("endpoint_limits")),
+        platform_limits: scopes(doc.entries("platform_limits")),
+        platform_endpoint_limits,
+    })
+}
+
+/// The retry policy document, validated by the core.
+pub(crate) fn retry_config(value: &JsValue) -> Result<RetryConfig, JsError> {
+    let doc = Doc::read(value, "retry config")?;
+    let d = RetryConfig::default();
+    let config = RetryConfig {
+        max_attempts: doc.whole("max_attempts").unwrap_or(d.max_attempts),
+        base_delay: doc.number("base_delay").unwrap_or(d.base_delay),
+        max_delay: doc.number("max_delay").unwrap_or(d.max_delay),
+        backoff_factor: doc.number("backoff_factor").unwrap_or(d.backoff_factor),
+        jitter: doc.bool("jitter").unwrap_or(d.jitter),
+        jitter_factor: doc.number("jitter_factor").unwrap_or(d.jitter_factor),
+        retry_on_timeout: doc.bool("retry_on_timeout").unwrap_or(d.retry_on_timeout),
+        retry_on_connection_error: doc
+            .bool("retry_on_connection_error")
+            .unwrap_or(d.retry_on_connection_error),
+        retry_on_server_error: doc
+            .bool("retry_on_server_error")
+            .unwrap_or(d.retry_on_server_error),
+        retry_on_rate_limit: doc
+            .bool("retry_on_rate_limit")
+            .unwrap_or(d.retry_on_rate_limit),
+        retry_status_codes: doc.list("retry_status_codes").map(|codes| {
+            codes
+                .iter()
+                .filter_map(|c| c.as_f64().map(|c| c as u16))
+                .collect()
+        }),
+        retry_on_specific_errors: doc
+            .list("retry_on_specific_errors")
+            .map(|messages| messages.iter().filter_map(|m| m.as_string()).collect()),
+        retry_exceptions: doc.list("retry_exceptions").map(|kinds| {
+            kinds
+                .iter()
+                .filter_map(|k| k.as_string().as_deref().and_then(kind))
+                .collect()
+        }),
+    };
+    config
+        .validate()
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(config)
+}
+
+/// A progress update, with its details (when given) as a detached JSON copy kept on the
+/// JavaScript side: the core's model replaces details and never reads them.
+pub(crate) fn progress_update(
+    value: &JsValue,
+) -> Result<(ProgressUpdate, Option<JsValue>), JsError> {
+    let doc = Doc::read(value, "progress update")?;
+    let details = doc
+        .get("details")
+        .map(|d| json_copy(&d, "progress update").map_err(|e| js_error(&e)))
+        .transpose()?;
+    let update = ProgressUpdate {
+        current_step: doc.string("current_step").unwrap_or_default(),
+        progress_percent: doc.whole("progress_percent").unwrap_or_default(),
+        details: None,
+        status: doc.string("status").as_deref().and_then(TaskStatus::parse),
+    };
+    Ok((update, details))
+}
+
+fn stats_js(s: &OperationStats) -> JsValue {
+    #[allow(clippy::cast_precision_loss)]
+    let counts = [
+        s.calls as f64,
+        s.attempts as f64,
+        s.retries as f64,
+        s.successes as f64,
+        s.failures as f64,
+        s.exhausted as f64,
+        s.total_delay,
+        s.max_delay,
+    ];
+    #[allow(clippy::cast_precision_loss)]
+    let by_status: Vec<f64> = s
+        .by_status
+        .iter()
+        .flat_map(|(&code, &n)| [f64::from(code), n as f64])
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let by_kind: Vec<f64> = s
+        .by_kind
+        .iter()
+        .flat_map(|(&kind, &n)| {
+            let index = FailureKind::ALL
+                .iter()
+                .position(|&k| k == kind)
+                .unwrap_or(0);
+            [index as f64, n as f64]
+        })
+        .collect();
+    operation_stats(&counts, &by_status, &by_kind)
+}
+
+/// The statistics summary as the server's `GET /api/v1/retry/stats` has it.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn summary_js(s: &RetrySummary) -> JsValue {
+    retry_summary(
+        s.operations as f64,
+        stats_js(&s.totals),
+        s.success_rate,
+        s.average_attempts,
+    )
+}
+
+/// The statistics of each operation, by name.
+pub(crate) fn detailed_js(operations: &BTreeMap<String, OperationStats>) -> JsValue {
+    let names = operations.keys().map(|n| JsValue::from_str(n)).collect();
+    let stats = operations.values().map(stats_js).collect();
+    retry_detailed(names, stats)
+}
+
+/// A task's status, with the details kept on the JavaScript side.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn status_js(s: &ProgressStatus, details: &JsValue) -> JsValue {
+    progress_status(
+        &s.task_id,
+        s.user_id as f64,
+        &s.current_step,
+        s.progress_percent,
+        details,
+        s.status.as_str(),
+        s.seq as f64,
+        s.started_at.map(ms),
+        ms(s.updated_at),
+        s.eta.map(ms),
+    )
+}
+
+/// The policy as its JSON document.
+pub(crate) fn retry_config_js(c: &RetryConfig) -> JsValue {
+    let doc = Object::new();
+    let set = |name: &str, value: JsValue| {
+        let _ = Reflect::set(&doc, &JsValue::from_str(name), &value);
+    };
+    let list = |items: Option<Vec<JsValue>>| {
+        items.map_or(JsValue::NULL, |items| {
+            items.into_iter().collect::<Array>().into()
+        })
+    };
+    set("max_attempts", c.max_attempts.into());
+    set("base_delay", c.base_delay.into());
+    set("max_delay", c.max_delay.into());
+    set("backoff_factor", c.backoff_factor.into());
+    set("jitter", c.jitter.into());
+    set("jitter_factor", c.jitter_factor.into());
+    set("retry_on_timeout", c.retry_on_timeout.into());
+    set(
+        "retry_on_connection_error",
+        c.retry_on_connection_error.into(),
+    );
+    set("retry_on_server_error", c.retry_on_server_error.into());
+    set("retry_on_rate_limit", c.retry_on_rate_limit.into());
+    set(
+        "retry_status_codes",
+        list(
+            c.retry_status_codes
+                .as_ref()
+                .map(|codes| codes.iter().map(|&c| c.into()).collect()),
+        ),
+    );
+    set(
+        "retry_on_specific_errors",
+        list(
+            c.retry_on_specific_errors
+                .as_ref()
+                .map(|m| m.iter().map(|m| JsValue::from_str(m)).collect()),
+        ),
+    );
+    set(
+        "retry_exceptions",
+        list(
+            c.retry_exceptions
+                .as_ref()
+                .map(|k| k.iter().map(|k| JsValue::from_str(k.as_str())).collect()),
+        ),
+    );
+    doc.into()
+}
