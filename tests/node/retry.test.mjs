@@ -82,6 +82,22 @@ test("the policy's schedule and decisions", () => {
   assert.equal(policy.toJSON().max_attempts, 4);
 });
 
+test("other failures are retried when their message holds a pattern, case aside, in any script", async () => {
+  const policy = new RetryPolicy({ retry_on_specific_errors: ["Try Again", "überlastet", "ΣΦΆΛΜΑ"] });
+  assert.equal(policy.shouldRetry({ kind: "other", message: "please TRY AGAIN later" }), true);
+  assert.equal(policy.shouldRetry({ kind: "other", message: "Server ÜBERLASTET" }), true);
+  assert.equal(policy.shouldRetry({ kind: "other", message: "προσωρινό σφάλμα" }), true);
+  assert.equal(policy.shouldRetry({ kind: "other", message: "invalid token" }), false);
+  assert.equal(policy.shouldRetry({ kind: "other" }), false, "no message holds no pattern");
+  let calls = 0;
+  await retry(async () => {
+    calls += 1;
+    if (calls === 1) throw new Error("Dienst Überlastet");
+    return calls;
+  }, { retry_on_specific_errors: ["überlastet"], base_delay: 0.001, jitter: false });
+  assert.equal(calls, 2);
+});
+
 test("a policy's document comes back as it went in, with every default filled in", () => {
   const doc = {
     max_attempts: 5, base_delay: 0.5, max_delay: 20, backoff_factor: 3, jitter: false, jitter_factor: 0.3,

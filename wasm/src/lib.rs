@@ -384,6 +384,17 @@ thread_local! {
     static STATS: RefCell<RetryStats> = RefCell::new(RetryStats::new());
 }
 
+#[wasm_bindgen(inline_js = r#"
+export function contains_ignore_case(message, pattern) {
+  return message.toLowerCase().includes(pattern.toLowerCase());
+}
+"#)]
+extern "C" {
+    /// Whether `message` contains `pattern`, case aside, by JavaScript's `toLowerCase`: the
+    /// core's own comparison would bring Unicode's lowercase tables into the package (16 KB).
+    fn contains_ignore_case(message: &str, pattern: &str) -> bool;
+}
+
 fn rng(seed: Option<f64>) -> Result<ChaCha8Rng, JsError> {
     let seed = match seed {
         Some(s) if s.is_finite() && s.fract() == 0.0 && s >= 0.0 && s <= 2f64.powi(53) => s as u64,
@@ -490,11 +501,18 @@ impl RetryPolicy {
             None => None,
         };
         Ok(match attempt {
-            None => self.config.should_retry(&failure.failure()),
+            None => self
+                .config
+                .should_retry_matching(&failure.failure(), contains_ignore_case),
             Some(attempt) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(0);
                 matches!(
-                    self.config.next_step(attempt, &failure.failure(), &mut rng),
+                    self.config.next_step_matching(
+                        attempt,
+                        &failure.failure(),
+                        &mut rng,
+                        contains_ignore_case
+                    ),
                     Step::Retry(_)
                 )
             }
@@ -682,7 +700,8 @@ pub async fn retry_js(
         }
         let failure = classify(&thrown);
         failures.push(failure.record());
-        match policy.next_step(attempt, &failure.failure(), &mut rng) {
+        match policy.next_step_matching(attempt, &failure.failure(), &mut rng, contains_ignore_case)
+        {
             Step::Retry(wait) => {
                 delays.push(wait.as_secs_f64());
                 JsFuture::from(sleep(wait, signal.as_ref())).await?;

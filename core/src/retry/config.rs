@@ -235,8 +235,24 @@ impl RetryConfig {
     }
 
     /// Whether the policy retries `failure` at all (attempts and `Retry-After` aside).
+    ///
+    /// An `other` failure is retried when its message contains one of
+    /// `retry_on_specific_errors`, compared in lowercase (Unicode's full lowercase mapping).
     #[must_use]
     pub fn should_retry(&self, failure: &Failure<'_>) -> bool {
+        self.should_retry_matching(failure, contains_ignore_case)
+    }
+
+    /// [`should_retry`](Self::should_retry) with the host's own message matching:
+    /// `contains(message, pattern)` must say whether `message` contains `pattern`, case
+    /// aside. For hosts with a case mapping of their own: the npm package asks JavaScript's
+    /// `toLowerCase`, and so carries no Unicode tables.
+    #[must_use]
+    pub fn should_retry_matching(
+        &self,
+        failure: &Failure<'_>,
+        contains: impl Fn(&str, &str) -> bool,
+    ) -> bool {
         if let Some(kinds) = &self.retry_exceptions
             && !kinds.contains(&failure.kind())
         {
@@ -250,7 +266,7 @@ impl RetryConfig {
                 .retry_on_specific_errors
                 .iter()
                 .flatten()
-                .any(|needle| contains_ignore_case(message, needle)),
+                .any(|pattern| contains(message, pattern)),
         }
     }
 
@@ -278,7 +294,19 @@ impl RetryConfig {
         failure: &Failure<'_>,
         rng: &mut R,
     ) -> Step {
-        if !self.should_retry(failure) {
+        self.next_step_matching(attempts, failure, rng, contains_ignore_case)
+    }
+
+    /// [`next_step`](Self::next_step) with the host's own message matching, as
+    /// [`should_retry_matching`](Self::should_retry_matching) takes it.
+    pub fn next_step_matching<R: RngCore + ?Sized>(
+        &self,
+        attempts: u32,
+        failure: &Failure<'_>,
+        rng: &mut R,
+        contains: impl Fn(&str, &str) -> bool,
+    ) -> Step {
+        if !self.should_retry_matching(failure, contains) {
             return Step::Stop(StopReason::NotRetryable);
         }
         if attempts >= self.max_attempts {

@@ -185,6 +185,29 @@ fn other_failures_retry_on_a_case_insensitive_substring() {
 }
 
 #[test]
+fn a_host_may_match_messages_its_own_way() {
+    let c = RetryConfig {
+        retry_on_specific_errors: Some(vec!["Busy".into()]),
+        max_attempts: 2,
+        ..Default::default()
+    };
+    let busy = Failure::Other { message: "busy" };
+    let exact = |message: &str, pattern: &str| message.contains(pattern);
+    assert!(c.should_retry(&busy));
+    assert!(!c.should_retry_matching(&busy, exact));
+    assert!(c.should_retry_matching(&Failure::Other { message: "Busy" }, exact));
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    assert_eq!(
+        c.next_step_matching(1, &busy, &mut rng, exact),
+        Step::Stop(StopReason::NotRetryable)
+    );
+    assert!(matches!(c.next_step(1, &busy, &mut rng), Step::Retry(_)));
+    // Kinds other than `other` never ask the matcher.
+    let never = |_: &str, _: &str| -> bool { unreachable!("only messages are matched") };
+    assert!(c.should_retry_matching(&Failure::Timeout, never));
+}
+
+#[test]
 fn retry_exceptions_limit_the_kinds_retried() {
     let c = RetryConfig {
         retry_exceptions: Some(vec![FailureKind::Timeout]),
