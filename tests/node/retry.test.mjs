@@ -98,6 +98,17 @@ test("other failures are retried when their message holds a pattern, case aside,
   assert.equal(calls, 2);
 });
 
+test("anything thrown is classified, whatever it is", async () => {
+  for (const thrown of [null, undefined, "plain string", 42, Object.create(null), { status: 999 }]) {
+    await assert.rejects(
+      retry(() => { throw thrown; }, { retry_on_specific_errors: ["plain"], max_attempts: 2, base_delay: 0.001 }, { operation: "odd" }),
+      (err) => err.name === "RetryExhaustedError" && err.cause === thrown
+        && err.attempts === (thrown === "plain string" ? 2 : 1),
+      typeof thrown,
+    );
+  }
+});
+
 test("a policy's document comes back as it went in, with every default filled in", () => {
   const doc = {
     max_attempts: 5, base_delay: 0.5, max_delay: 20, backoff_factor: 3, jitter: false, jitter_factor: 0.3,
@@ -138,5 +149,7 @@ test("bad configuration and failures throw errors naming the field", async () =>
   assert.throws(() => policy.shouldRetry({ kind: "other", message: 7 }), /at \/message: must be a string, not 7$/);
   await assert.rejects(retry(async () => 1, {}, { colour: "red" }), /^Error: invalid retry options at \/colour: unknown field `colour`/);
   await assert.rejects(retry(async () => 1, {}, { seed: "x" }), /at \/seed: must be a finite number/);
+  await assert.rejects(retry(async () => 1, {}, { signal: {} }), /^Error: invalid retry options at \/signal: must be an AbortSignal$/);
+  await assert.rejects(retry("not a function", {}), /^Error: retry needs a function to call$/);
   return assert.rejects(retry(async () => 1, { max_attempts: -1 }), /max_attempts/);
 });

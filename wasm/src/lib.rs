@@ -18,12 +18,11 @@ use flowgate_core::retry::{
     Failure, FailureKind, FailureRecord, Outcome, RetryConfig, RetryReport, RetryStats, Step,
     StopReason, parse_retry_after,
 };
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Object, Promise, Reflect};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 mod documents;
 
@@ -526,103 +525,6 @@ impl RetryPolicy {
     }
 }
 
-fn get(value: &JsValue, field: &str) -> JsValue {
-    if value.is_object() || value.is_function() {
-        Reflect::get(value, &field.into()).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
-/// What a thrown value says about the failure: a numeric `status` is an HTTP status (with a
-/// `Response`-like `headers.get('Retry-After')`, or a `retryAfter` in ms); a `TimeoutError` is a
-/// timeout; a `TypeError` (what `fetch` throws when the network fails) is a connection failure;
-/// anything else is `other`, known by its message.
-fn classify(thrown: &JsValue) -> OwnedFailure {
-    let status = get(thrown, "status").as_f64();
-    if let Some(code) = status.filter(|c| c.fract() == 0.0 && (100.0..=599.0).contains(c)) {
-        let header = get(thrown, "headers");
-        let from_header = Reflect::get(&header, &"get".into())
-            .ok()
-            .and_then(|g| g.dyn_into::<Function>().ok())
-            .and_then(|g| g.call1(&header, &"Retry-After".into()).ok())
-            .and_then(|v| v.as_string())
-            .and_then(|v| {
-                parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
-            });
-        let from_field = get(thrown, "retryAfter")
-            .as_f64()
-            .and_then(|ms| duration_ms(ms, "retryAfter").ok());
-        return OwnedFailure {
-            kind: FailureKind::Status,
-            status: code as u16,
-            retry_after: from_header.or(from_field),
-            message: String::new(),
-        };
-    }
-    let name = get(thrown, "name").as_string().unwrap_or_default();
-    let kind = if name == "TimeoutError" {
-        FailureKind::Timeout
-    } else if thrown.is_instance_of::<js_sys::TypeError>() {
-        FailureKind::Connection
-    } else {
-        FailureKind::Other
-    };
-    let message = get(thrown, "message")
-        .as_string()
-        .or_else(|| thrown.as_string())
-        .unwrap_or_else(|| format!("{thrown:?}"));
-    OwnedFailure {
-        kind,
-        status: 0,
-        retry_after: None,
-        message,
-    }
-}
-
-/// A promise that resolves after `delay`, or rejects with the signal's reason when it aborts.
-fn sleep(delay: Duration, signal: Option<&web_sys::AbortSignal>) -> Promise {
-    let signal = signal.cloned();
-    Promise::new(&mut move |resolve, reject| {
-        let global = js_sys::global();
-        let set_timeout: Option<Function> = Reflect::get(&global, &"setTimeout".into())
-            .ok()
-            .and_then(|f| f.dyn_into().ok());
-        let Some(set_timeout) = set_timeout else {
-            let _ = reject.call1(
-                &JsValue::UNDEFINED,
-                &js_sys::Error::new("setTimeout is not available").into(),
-            );
-            return;
-        };
-        let timer = set_timeout
-            .call2(&global, &resolve, &JsValue::from_f64(ms(delay)))
-            .unwrap_or(JsValue::UNDEFINED);
-        if let Some(signal) = &signal {
-            let on_abort = {
-                let signal = signal.clone();
-                let global = global.clone();
-                Closure::once_into_js(move || {
-                    if let Ok(clear) = Reflect::get(&global, &"clearTimeout".into())
-                        .and_then(|f| f.dyn_into::<Function>())
-                    {
-                        let _ = clear.call1(&global, &timer);
-                    }
-                    let _ = reject.call1(&JsValue::UNDEFINED, &signal.reason());
-                })
-            };
-            let options = Object::new();
-            let _ = Reflect::set(&options, &"once".into(), &JsValue::TRUE);
-            let add: Option<Function> = Reflect::get(signal, &"addEventListener".into())
-                .ok()
-                .and_then(|f| f.dyn_into().ok());
-            if let Some(add) = add {
-                let _ = add.call3(signal, &"abort".into(), &on_abort, &options);
-            }
-        }
-    })
-}
-
 fn record(report: &RetryReport) {
     STATS.with(|s| {
         // A report the glue built always validates; a failure here would only lose a count.
@@ -646,84 +548,143 @@ fn exhausted(attempts: u32, cause: JsValue, reason: StopReason, operation: &str)
     error.into()
 }
 
+#[wasm_bindgen(module = "/src/retry.js")]
+extern "C" {
+    /// The loop of one `retry` call, asking `run` what to do after each failure.
+    fn run_retries(f: &JsValue, run: JsValue, signal: &JsValue) -> Promise;
+    /// Whether `signal` is an `AbortSignal`.
+    fn is_signal(signal: &JsValue) -> bool;
+}
+
 /// Calls `fn(attempt)` (attempt 1 first) until it resolves, waiting between attempts as the
 /// policy says, and returns what it resolved to. It classifies what `fn` throws (see the
 /// package README). Gives up by throwing an `Error` named `RetryExhaustedError` with
 /// `attempts`, `cause` (the last error) and `reason`; an aborted `signal` rejects at once with
 /// the signal's reason. Every call is counted in the retry statistics under `operation`.
-#[wasm_bindgen(js_name = retry, unchecked_return_type = "any")]
-pub async fn retry_js(
-    #[wasm_bindgen(unchecked_param_type = "(attempt: number) => Promise<any> | any")] f: Function,
+#[wasm_bindgen(js_name = retry, unchecked_return_type = "Promise<any>")]
+pub fn retry_js(
+    #[wasm_bindgen(unchecked_param_type = "(attempt: number) => Promise<any> | any")] f: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RetryConfig | string")] config: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RetryOptions")] options: Option<Object>,
-) -> Result<JsValue, JsValue> {
+) -> Promise {
     let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
-    let policy = documents::retry_config(&config)?;
-    let opts = Doc::read(&options, "retry options")?;
-    let signal = opts
-        .get("signal")
-        .and_then(|s| s.dyn_into::<web_sys::AbortSignal>().ok());
-    let operation = opts
-        .string("operation")
-        .unwrap_or_else(|| "default".to_string());
-    let mut rng = rng(opts.number("seed"))?;
-    let mut delays = Vec::new();
-    let mut failures = Vec::new();
-    let mut attempt = 1u32;
-    loop {
-        if let Some(s) = &signal
-            && s.aborted()
-        {
-            return Err(s.reason());
+    match RetryRun::new(&f, &config, &options) {
+        Ok((run, signal)) => run_retries(&f, run.into(), &signal),
+        Err(e) => Promise::reject(&e.into()),
+    }
+}
+
+/// One `retry` call in progress: its policy, the jitter's generator and what happened so far.
+/// The loop that calls, awaits and sleeps is JavaScript's (`retry.js`); it asks this what to
+/// do after each failure.
+#[wasm_bindgen(skip_typescript)]
+pub struct RetryRun {
+    policy: RetryConfig,
+    operation: String,
+    rng: ChaCha8Rng,
+    delays: Vec<f64>,
+    failures: Vec<FailureRecord>,
+}
+
+impl RetryRun {
+    /// The run for these arguments of `retry`, and its signal (`undefined` without one).
+    fn new(
+        f: &JsValue,
+        config: &JsValue,
+        options: &JsValue,
+    ) -> Result<(RetryRun, JsValue), JsError> {
+        if !f.is_function() {
+            return Err(JsError::new("retry needs a function to call"));
         }
-        let outcome = match f.call1(&JsValue::UNDEFINED, &JsValue::from(attempt)) {
-            Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
-            Err(thrown) => Err(thrown),
-        };
-        let thrown = match outcome {
-            Ok(value) => {
-                record(&RetryReport {
-                    operation,
-                    attempts: attempt,
-                    outcome: Outcome::Success,
-                    delays,
-                    failures,
-                });
-                return Ok(value);
-            }
-            Err(thrown) => thrown,
-        };
-        if let Some(s) = &signal
-            && s.aborted()
-        {
-            return Err(s.reason());
+        let policy = documents::retry_config(config)?;
+        let opts = Doc::read(options, "retry options")?;
+        let signal = opts.get("signal").unwrap_or(JsValue::UNDEFINED);
+        if !signal.is_undefined() && !is_signal(&signal) {
+            return Err(JsError::new(
+                "invalid retry options at /signal: must be an AbortSignal",
+            ));
         }
-        let failure = classify(&thrown);
-        failures.push(failure.record());
-        match policy.next_step_matching(attempt, &failure.failure(), &mut rng, contains_ignore_case)
-        {
+        let run = RetryRun {
+            policy,
+            operation: opts
+                .string("operation")
+                .unwrap_or_else(|| "default".to_string()),
+            rng: rng(opts.number("seed"))?,
+            delays: Vec::new(),
+            failures: Vec::new(),
+        };
+        Ok((run, signal))
+    }
+
+    fn record(&mut self, attempts: u32, outcome: Outcome) {
+        record(&RetryReport {
+            operation: core::mem::take(&mut self.operation),
+            attempts,
+            outcome,
+            delays: core::mem::take(&mut self.delays),
+            failures: core::mem::take(&mut self.failures),
+        });
+    }
+}
+
+#[wasm_bindgen]
+impl RetryRun {
+    /// What to do after `attempt` failed by throwing `thrown`, which `retry.js` classified as
+    /// `kind` (with `status`, `message` and the server's `Retry-After` as a header or in ms):
+    /// the ms to wait before the next attempt, or the error to reject with.
+    #[allow(clippy::too_many_arguments)]
+    pub fn failed(
+        &mut self,
+        attempt: u32,
+        thrown: JsValue,
+        kind: &str,
+        status: u16,
+        message: String,
+        retry_after_header: Option<String>,
+        retry_after_ms: Option<f64>,
+    ) -> JsValue {
+        let kind = FailureKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .unwrap_or(FailureKind::Other);
+        let from_header = retry_after_header.and_then(|v| {
+            parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
+        });
+        let from_field = retry_after_ms.and_then(|ms| duration_ms(ms, "retryAfter").ok());
+        let failure = OwnedFailure {
+            kind,
+            status,
+            retry_after: from_header.or(from_field),
+            message,
+        };
+        self.failures.push(failure.record());
+        let step = self.policy.next_step_matching(
+            attempt,
+            &failure.failure(),
+            &mut self.rng,
+            contains_ignore_case,
+        );
+        match step {
             Step::Retry(wait) => {
-                delays.push(wait.as_secs_f64());
-                JsFuture::from(sleep(wait, signal.as_ref())).await?;
-                attempt += 1;
+                self.delays.push(wait.as_secs_f64());
+                JsValue::from_f64(ms(wait))
             }
             Step::Stop(reason) => {
+                let error = exhausted(attempt, thrown, reason, &self.operation);
                 let outcome = if reason == StopReason::NotRetryable {
                     Outcome::Failure
                 } else {
                     Outcome::Exhausted
                 };
-                let error = exhausted(attempt, thrown, reason, &operation);
-                record(&RetryReport {
-                    operation,
-                    attempts: attempt,
-                    outcome,
-                    delays,
-                    failures,
-                });
-                return Err(error);
+                self.record(attempt, outcome);
+                error
             }
         }
+    }
+
+    /// `attempt` succeeded: the call is counted.
+    pub fn succeeded(&mut self, attempt: u32) {
+        self.record(attempt, Outcome::Success);
     }
 }
 
