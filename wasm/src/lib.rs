@@ -26,6 +26,11 @@ use wasm_bindgen::prelude::*;
 
 mod documents;
 
+/// Talc instead of the standard library's dlmalloc: 2.5 KB smaller gzipped, and faster.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use documents::Doc;
 
 #[wasm_bindgen(typescript_custom_section)]
