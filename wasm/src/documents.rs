@@ -8,7 +8,9 @@
 //! of the package's WebAssembly (a deserializer per document type, a JSON parser and float
 //! formatting for its error messages).
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskStatus};
 use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};

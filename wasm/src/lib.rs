@@ -8,9 +8,19 @@
 //!
 //! This crate is glue: JavaScript values in and out, clocks, timers and `AbortSignal`. Every
 //! decision is the core's.
+//!
+//! In WebAssembly it is `no_std`: without the standard library's panic machinery (a panic
+//! traps, as it would with `panic = "abort"`) the module is smaller; nothing here needs more
+//! than `alloc`.
 
-use std::cell::RefCell;
-use std::time::Duration;
+#![cfg_attr(target_family = "wasm", no_std)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use flowgate_core::progress::TaskProgress;
 use flowgate_core::ratelimit::{Decision, KeyedState, Limits, Request};
@@ -32,6 +42,22 @@ mod documents;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 use documents::Doc;
+
+/// A panic traps. Every error the API can meet is returned as a JavaScript `Error`; a panic
+/// would be a bug, and the standard library's handler formats a message nobody reads here.
+#[cfg(target_family = "wasm")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+/// 2^53: JavaScript's whole numbers are exact up to here.
+const TWO_POW_53: f64 = 9_007_199_254_740_992.0;
+
+/// Whether `x` is a finite whole number (`f64::fract` is not in `core`).
+fn is_whole(x: f64) -> bool {
+    x.is_finite() && libm::trunc(x) == x
+}
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -100,7 +126,7 @@ fn duration_ms(value: f64, what: &str) -> Result<Duration, JsError> {
             "{what} must be a number of milliseconds from 0 to 2^63 ns (about 292 years)"
         )));
     }
-    Ok(Duration::from_nanos((value * 1e6).round() as u64))
+    Ok(Duration::from_nanos(libm::round(value * 1e6) as u64))
 }
 
 /// A string argument, or an error naming it: wasm-bindgen's own string passing would trap
@@ -220,7 +246,7 @@ fn ask_with<T>(
 fn cost(value: Option<f64>) -> Result<u32, JsError> {
     match value {
         None => Ok(1),
-        Some(c) if c.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&c) => Ok(c as u32),
+        Some(c) if is_whole(c) && (0.0..=f64::from(u32::MAX)).contains(&c) => Ok(c as u32),
         Some(_) => Err(JsError::new("cost must be a whole number, 0 or more")),
     }
 }
@@ -316,7 +342,7 @@ impl RateLimiter {
     ) -> Result<RateLimiter, JsError> {
         let config = documents::rate_limit_config(&config)?;
         let limits = Limits::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
-        let seed = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+        let seed = (js_sys::Math::random() * TWO_POW_53) as u64;
         Ok(RateLimiter {
             limits,
             state: KeyedState::with_seed(seed),
@@ -384,9 +410,9 @@ impl RateLimiter {
 
 // ---- retry -----------------------------------------------------------------------------------
 
-thread_local! {
-    static STATS: RefCell<RetryStats> = RefCell::new(RetryStats::new());
-}
+/// The statistics of every `retry` call. A module without threads never waits on this lock;
+/// it is what makes a `static` of them possible without the standard library.
+static STATS: spin::Mutex<RetryStats> = spin::Mutex::new(RetryStats::new());
 
 #[wasm_bindgen(inline_js = r#"
 export function contains_ignore_case(message, pattern) {
@@ -401,9 +427,9 @@ extern "C" {
 
 fn rng(seed: Option<f64>) -> Result<ChaCha8Rng, JsError> {
     let seed = match seed {
-        Some(s) if s.is_finite() && s.fract() == 0.0 && s >= 0.0 && s <= 2f64.powi(53) => s as u64,
+        Some(s) if is_whole(s) && (0.0..=TWO_POW_53).contains(&s) => s as u64,
         Some(_) => return Err(JsError::new("seed must be a whole number from 0 to 2^53")),
-        None => (js_sys::Math::random() * 2f64.powi(53)) as u64,
+        None => (js_sys::Math::random() * TWO_POW_53) as u64,
     };
     Ok(ChaCha8Rng::seed_from_u64(seed))
 }
@@ -498,9 +524,7 @@ impl RetryPolicy {
     ) -> Result<bool, JsError> {
         let failure = owned_failure(&failure)?;
         let attempt = match attempt {
-            Some(a) if a.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&a) => {
-                Some(a as u32)
-            }
+            Some(a) if is_whole(a) && (1.0..=f64::from(u32::MAX)).contains(&a) => Some(a as u32),
             Some(_) => return Err(JsError::new("attempt must be a whole number, 1 or more")),
             None => None,
         };
@@ -531,10 +555,8 @@ impl RetryPolicy {
 }
 
 fn record(report: &RetryReport) {
-    STATS.with(|s| {
-        // A report the glue built always validates; a failure here would only lose a count.
-        let _ = s.borrow_mut().record(report);
-    });
+    // A report the glue built always validates; a failure here would only lose a count.
+    let _ = STATS.lock().record(report);
 }
 
 fn exhausted(attempts: u32, cause: JsValue, reason: StopReason, operation: &str) -> JsValue {
@@ -697,19 +719,19 @@ impl RetryRun {
 /// exhausted, delays (seconds), counts by status and kind, success rate.
 #[wasm_bindgen(js_name = retryStatsSummary)]
 pub fn retry_stats_summary() -> JsValue {
-    STATS.with(|s| documents::summary_js(&s.borrow().summary()))
+    documents::summary_js(&STATS.lock().summary())
 }
 
 /// The statistics of each operation `retry` ran, by name.
 #[wasm_bindgen(js_name = retryStatsDetailed)]
 pub fn retry_stats_detailed() -> JsValue {
-    STATS.with(|s| documents::detailed_js(s.borrow().detailed()))
+    documents::detailed_js(STATS.lock().detailed())
 }
 
 /// Forgets the retry statistics.
 #[wasm_bindgen(js_name = resetRetryStats)]
 pub fn reset_retry_stats() {
-    STATS.with(|s| s.borrow_mut().clear());
+    STATS.lock().clear();
 }
 
 // ---- progress --------------------------------------------------------------------------------
@@ -739,7 +761,7 @@ impl ProgressModel {
         };
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
         let user_id = user_id.unwrap_or(0.0);
-        if user_id.fract() != 0.0 || !user_id.is_finite() {
+        if !is_whole(user_id) {
             return Err(JsError::new("userId must be a whole number"));
         }
         Ok(ProgressModel {

@@ -256,8 +256,10 @@ pub struct RetryStats {
 impl RetryStats {
     /// No statistics yet.
     #[must_use]
-    pub fn new() -> Self {
-        RetryStats::default()
+    pub const fn new() -> Self {
+        RetryStats {
+            operations: BTreeMap::new(),
+        }
     }
 
     /// Adds one call's report; returns its operation's statistics as they are now.
