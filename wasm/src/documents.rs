@@ -108,16 +108,10 @@ impl Doc {
 
     /// The entries of this document itself, in its order.
     fn own_entries(&self) -> Vec<(String, Doc)> {
-        Object::entries(self.0.unchecked_ref())
-            .iter()
-            .map(|entry| {
-                let entry = Array::from(&entry);
-                (
-                    entry.get(0).as_string().unwrap_or_default(),
-                    Doc(entry.get(1)),
-                )
-            })
-            .collect()
+        items(&Object::entries(self.0.unchecked_ref()), |entry| {
+            let entry = Array::from(&entry);
+            Some((entry.get(0).as_string()?, Doc(entry.get(1))))
+        })
     }
 }
 
@@ -189,26 +183,32 @@ pub(crate) fn retry_config(value: &JsValue) -> Result<RetryConfig, JsError> {
         retry_on_rate_limit: doc
             .bool("retry_on_rate_limit")
             .unwrap_or(d.retry_on_rate_limit),
-        retry_status_codes: doc.list("retry_status_codes").map(|codes| {
-            codes
-                .iter()
-                .filter_map(|c| c.as_f64().map(|c| c as u16))
-                .collect()
-        }),
+        retry_status_codes: doc
+            .list("retry_status_codes")
+            .map(|codes| items(&codes, |c| c.as_f64().map(|c| c as u16))),
         retry_on_specific_errors: doc
             .list("retry_on_specific_errors")
-            .map(|messages| messages.iter().filter_map(|m| m.as_string()).collect()),
-        retry_exceptions: doc.list("retry_exceptions").map(|kinds| {
-            kinds
-                .iter()
-                .filter_map(|k| k.as_string().as_deref().and_then(kind))
-                .collect()
-        }),
+            .map(|messages| items(&messages, |m| m.as_string())),
+        retry_exceptions: doc
+            .list("retry_exceptions")
+            .map(|kinds| items(&kinds, |k| k.as_string().as_deref().and_then(kind))),
     };
     config
         .validate()
         .map_err(|e| JsError::new(&e.to_string()))?;
     Ok(config)
+}
+
+/// The items of a checked array, each read by `read`. A loop, not `collect`: every
+/// collected iterator type is compiled apart, which weighs in the package.
+fn items<T>(array: &Array, read: impl Fn(JsValue) -> Option<T>) -> Vec<T> {
+    let mut items = Vec::new();
+    for item in array.iter() {
+        if let Some(item) = read(item) {
+            items.push(item);
+        }
+    }
+    items
 }
 
 /// A progress update, with its details (when given) as a detached JSON copy kept on the
@@ -230,8 +230,8 @@ pub(crate) fn progress_update(
     Ok((update, details))
 }
 
+#[allow(clippy::cast_precision_loss)]
 fn stats_js(s: &OperationStats) -> JsValue {
-    #[allow(clippy::cast_precision_loss)]
     let counts = [
         s.calls as f64,
         s.attempts as f64,
@@ -242,24 +242,18 @@ fn stats_js(s: &OperationStats) -> JsValue {
         s.total_delay,
         s.max_delay,
     ];
-    #[allow(clippy::cast_precision_loss)]
-    let by_status: Vec<f64> = s
-        .by_status
-        .iter()
-        .flat_map(|(&code, &n)| [f64::from(code), n as f64])
-        .collect();
-    #[allow(clippy::cast_precision_loss)]
-    let by_kind: Vec<f64> = s
-        .by_kind
-        .iter()
-        .flat_map(|(&kind, &n)| {
-            let index = FailureKind::ALL
-                .iter()
-                .position(|&k| k == kind)
-                .unwrap_or(0);
-            [index as f64, n as f64]
-        })
-        .collect();
+    let mut by_status = Vec::new();
+    for (&code, &n) in &s.by_status {
+        by_status.extend_from_slice(&[f64::from(code), n as f64]);
+    }
+    let mut by_kind = Vec::new();
+    for (&kind, &n) in &s.by_kind {
+        let index = FailureKind::ALL
+            .iter()
+            .position(|&k| k == kind)
+            .unwrap_or(0);
+        by_kind.extend_from_slice(&[index as f64, n as f64]);
+    }
     operation_stats(&counts, &by_status, &by_kind)
 }
 
@@ -276,8 +270,11 @@ pub(crate) fn summary_js(s: &RetrySummary) -> JsValue {
 
 /// The statistics of each operation, by name.
 pub(crate) fn detailed_js(operations: &BTreeMap<String, OperationStats>) -> JsValue {
-    let names = operations.keys().map(|n| JsValue::from_str(n)).collect();
-    let stats = operations.values().map(stats_js).collect();
+    let (names, stats) = (Array::new(), Array::new());
+    for (name, operation) in operations {
+        names.push(&JsValue::from_str(name));
+        stats.push(&stats_js(operation));
+    }
     retry_detailed(names, stats)
 }
 
@@ -304,11 +301,16 @@ pub(crate) fn retry_config_js(c: &RetryConfig) -> JsValue {
     let set = |name: &str, value: JsValue| {
         let _ = Reflect::set(&doc, &JsValue::from_str(name), &value);
     };
-    let list = |items: Option<Vec<JsValue>>| {
+    // `null` when the policy leaves the list out, else the items as `item` turns them out.
+    fn list<T>(items: Option<&Vec<T>>, item: impl Fn(&T) -> JsValue) -> JsValue {
         items.map_or(JsValue::NULL, |items| {
-            items.into_iter().collect::<Array>().into()
+            let array = Array::new();
+            for i in items {
+                array.push(&item(i));
+            }
+            array.into()
         })
-    };
+    }
     set("max_attempts", c.max_attempts.into());
     set("base_delay", c.base_delay.into());
     set("max_delay", c.max_delay.into());
@@ -324,27 +326,19 @@ pub(crate) fn retry_config_js(c: &RetryConfig) -> JsValue {
     set("retry_on_rate_limit", c.retry_on_rate_limit.into());
     set(
         "retry_status_codes",
-        list(
-            c.retry_status_codes
-                .as_ref()
-                .map(|codes| codes.iter().map(|&c| c.into()).collect()),
-        ),
+        list(c.retry_status_codes.as_ref(), |&c| c.into()),
     );
     set(
         "retry_on_specific_errors",
-        list(
-            c.retry_on_specific_errors
-                .as_ref()
-                .map(|m| m.iter().map(|m| JsValue::from_str(m)).collect()),
-        ),
+        list(c.retry_on_specific_errors.as_ref(), |m| {
+            JsValue::from_str(m)
+        }),
     );
     set(
         "retry_exceptions",
-        list(
-            c.retry_exceptions
-                .as_ref()
-                .map(|k| k.iter().map(|k| JsValue::from_str(k.as_str())).collect()),
-        ),
+        list(c.retry_exceptions.as_ref(), |k| {
+            JsValue::from_str(k.as_str())
+        }),
     );
     doc.into()
 }

@@ -507,11 +507,11 @@ impl RetryPolicy {
     #[wasm_bindgen(unchecked_return_type = "number[]")]
     pub fn delays(&self, seed: Option<f64>) -> Result<js_sys::Array, JsError> {
         let mut rng = rng(seed)?;
-        Ok(self
-            .config
-            .schedule(&mut rng)
-            .map(|d| JsValue::from_f64(ms(d)))
-            .collect())
+        let delays = js_sys::Array::new();
+        for delay in self.config.schedule(&mut rng) {
+            delays.push(&JsValue::from_f64(ms(delay)));
+        }
+        Ok(delays)
     }
 
     /// Whether `failure` is retried: by kind and status alone, or, given the number of
