@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Pinned tools. WASM_BINDGEN must equal the `wasm-bindgen = "=..."` pin in Cargo.toml: the CLI
+# Pinned tools. WASM_BINDGEN must equal the `wasm-bindgen` "=..." pin in Cargo.toml: the CLI
 # and the crate must agree exactly (checked below).
 WASM_BINDGEN=0.2.130
 TRUNK=0.21.14
@@ -38,7 +38,7 @@ ensure_rust_targets() {
 
 ensure_wasm_bindgen() {
     local pinned
-    pinned=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' "$ROOT/Cargo.toml")
+    pinned=$(sed -n 's/^wasm-bindgen = .*"=\([0-9.]*\)".*$/\1/p' "$ROOT/Cargo.toml")
     if [ "$pinned" != "$WASM_BINDGEN" ]; then
         echo "scripts/lib.sh pins wasm-bindgen-cli $WASM_BINDGEN but Cargo.toml pins $pinned" >&2
         return 1
