@@ -30,11 +30,13 @@ use flowgate_core::retry::{
 };
 use js_sys::{Object, Promise, Reflect};
 use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+mod chacha;
 mod documents;
+
+use chacha::ChaCha8Rng;
 
 /// Talc instead of the standard library's dlmalloc: 2.5 KB smaller gzipped, and faster.
 #[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]

@@ -33,7 +33,10 @@ pub fn extract_endpoint_from_url(url: &str) -> Option<String> {
     let path = match url.as_bytes().windows(3).position(|w| w == b"://") {
         Some(i) => {
             let after = &url[i + 3..];
-            after.bytes().position(|b| b == b'/').map_or("", |p| &after[p..])
+            after
+                .bytes()
+                .position(|b| b == b'/')
+                .map_or("", |p| &after[p..])
         }
         None => url,
     };
