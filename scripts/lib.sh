@@ -80,6 +80,8 @@ build_npm_package() {
     local strip=(--remove-name-section --remove-producers-section)
     wasm-bindgen --target nodejs "${strip[@]}" --out-dir "$pkg/node" "$wasm" >&2
     wasm-bindgen --target web "${strip[@]}" --out-dir "$pkg/web" "$wasm" >&2
+    local module="$pkg/node/flowgate_wasm_bg.wasm"
+    say "flowgate_wasm_bg.wasm: $(wc -c < "$module") B, $(gzip -9 -c "$module" | wc -c) B gzipped (BENCHMARKS.md)" >&2
     local version
     version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)
     sed "s/@VERSION@/$version/" "$ROOT/wasm/npm/package.json.in" > "$pkg/package.json"
