@@ -27,6 +27,12 @@ test("details are copied in and out: changing them afterwards changes nothing ke
   assert.deepEqual(task.status.details, { images: [1, 2], note: "first" });
   assert.throws(() => task.apply({ current_step: "b", progress_percent: 2, details: { rate: NaN } }, 2),
     /^Error: invalid progress update at \/details\/rate: must be a finite number, not NaN$/);
+  const cycle = {};
+  cycle.self = cycle;
+  assert.throws(() => task.apply({ current_step: "b", progress_percent: 2, details: cycle }, 2),
+    /^Error: invalid progress update at \/details: .*circular/i);
+  assert.throws(() => task.apply({ current_step: "b", progress_percent: 2, details: { n: 10n } }, 2),
+    /^Error: invalid progress update at \/details: .*BigInt/i);
   assert.throws(() => task.apply({ current_step: "b", progress_percent: 2, details: [1] }, 2),
     /at \/details: must be an object, not an array$/);
   assert.throws(() => task.apply({ current_step: "b", progress_percent: 2.5 }, 2), /at \/progress_percent: must be a whole number/);

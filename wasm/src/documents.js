@@ -80,19 +80,23 @@ export function read_document(value, what) {
   return doc;
 }
 
-/** A detached JSON copy of free-form details, refusing what JSON cannot hold. */
+/** A detached JSON copy of free-form details, refusing what JSON cannot hold (non-finite
+ * numbers, bigints, cycles) with an error naming where. */
 export function json_copy(value, what) {
-  return JSON.parse(
-    JSON.stringify(value, (key, v) => {
-      if (typeof v === "number" && !Number.isFinite(v)) {
-        throw new Error(`invalid ${what} at /details${key ? `/${token(key)}` : ""}: must be a finite number, not ${v}`);
-      }
-      if (typeof v === "bigint") {
-        throw new Error(`invalid ${what} at /details${key ? `/${token(key)}` : ""}: a bigint is not JSON`);
-      }
-      return v;
-    }),
-  );
+  let at = "/details";
+  try {
+    return JSON.parse(
+      JSON.stringify(value, function (key, v) {
+        if (typeof v === "number" && !Number.isFinite(v)) {
+          at = `/details${key ? `/${token(key)}` : ""}`;
+          throw new Error(`must be a finite number, not ${v}`);
+        }
+        return v;
+      }),
+    );
+  } catch (e) {
+    throw new Error(`invalid ${what} at ${at}: ${e.message}`);
+  }
 }
 
 function token(key) {
