@@ -6,12 +6,14 @@
 //! same snake_case JSON the server takes, with their times in seconds; every time the API takes
 //! or returns is in milliseconds, as `Date.now()` and `setTimeout` are.
 //!
-//! This crate is glue: JavaScript values in and out, clocks, timers and `AbortSignal`. Every
-//! decision is the core's.
+//! This crate is glue, and every decision is the core's. What is JavaScript's work is written
+//! in JavaScript beside it: `documents.js` checks the shape of the documents and builds the
+//! answers, `retry.js` runs `retry`'s loop (calling, awaiting, timers, `AbortSignal`). Keeping
+//! that out of the WebAssembly module keeps it under 60 KiB gzipped (BENCHMARKS.md).
 //!
-//! In WebAssembly it is `no_std`: without the standard library's panic machinery (a panic
-//! traps, as it would with `panic = "abort"`) the module is smaller; nothing here needs more
-//! than `alloc`.
+//! In WebAssembly the crate is `no_std`: without the standard library's panic machinery (a
+//! panic traps, as it would with `panic = "abort"`) the module is smaller; nothing here needs
+//! more than `alloc`.
 
 #![cfg_attr(target_family = "wasm", no_std)]
 
@@ -672,10 +674,7 @@ impl RetryRun {
         retry_after_header: Option<String>,
         retry_after_ms: Option<f64>,
     ) -> JsValue {
-        let kind = FailureKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == kind)
-            .unwrap_or(FailureKind::Other);
+        let kind = documents::kind(kind).unwrap_or(FailureKind::Other);
         let from_header = retry_after_header.and_then(|v| {
             parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
         });
