@@ -1,5 +1,5 @@
 // Type-checked with tsc --strict against the package's declarations (scripts/lib.sh, test_npm_package).
-import { RateLimiter, retry, RetryPolicy, ProgressModel, extractEndpointFromUrl } from "flowgate";
+import { RateLimiter, retry, RetryPolicy, ProgressModel, extractEndpointFromUrl, retryStatsSummary, retryStatsDetailed } from "flowgate";
 const l = new RateLimiter({ requests_per_minute: 5 });
 const d = l.isAllowed("k");
 const d2 = l.isAllowed("k", { endpoint: "media", now: 5 });
@@ -16,4 +16,6 @@ const unnamed = new ProgressModel();
 const later = new ProgressModel(null, 2);
 const s = m.apply({ current_step: "a", progress_percent: 3 });
 const e: string | undefined = extractEndpointFromUrl("/api/v1/statuses");
-console.log(ok, w, delays, s.progressPercent, e, unnamed.status, later.status);
+const rate: number = retryStatsSummary().success_rate;
+const timeouts: number | undefined = retryStatsDetailed()["caption"]?.by_kind.timeout;
+console.log(ok, w, delays, s.progressPercent, e, unnamed.status, later.status, rate, timeouts);

@@ -100,11 +100,18 @@ export interface RetryOptions { operation?: string; signal?: AbortSignal; seed?:
 export type TaskStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
 /** A progress update, exactly as the server's `PUT /api/v1/tasks/{id}/progress` takes it. */
 export interface ProgressUpdate { current_step: string; progress_percent: number; details?: Record<string, unknown>; status?: TaskStatus }
-/** A task's progress. Times are ms (since the epoch of the `now` given, `Date.now()` by default). */
+/** One operation's retry statistics (or the totals), as the server's `GET /api/v1/retry/stats` has them; delays in seconds. */
+export interface OperationStats {
+  calls: number; attempts: number; retries: number; successes: number; failures: number; exhausted: number;
+  total_delay: number; max_delay: number; by_status: Record<string, number>; by_kind: Partial<Record<FailureKind, number>>;
+}
+/** The statistics over every operation. */
+export interface RetrySummary extends OperationStats { operations: number; success_rate: number; average_attempts: number }
 /** The options of a check may be left out. */
 export interface RateLimiter { isAllowed(key: string): Decision; check(key: string): Admission; waitTime(key: string): number }
 /** The options of `retry` may be left out. */
 export function retry(f: (attempt: number) => Promise<any> | any, config: RetryConfig | string): Promise<any>;
+/** A task's progress. Times are ms (since the epoch of the `now` given, `Date.now()` by default). */
 export interface ProgressStatus {
   taskId: string; userId: number; currentStep: string; progressPercent: number; details: Record<string, unknown>;
   status: TaskStatus; seq: number; startedAt: number | null; updatedAt: number; eta: number | null;
@@ -718,13 +725,13 @@ impl RetryRun {
 
 /// Totals over every operation `retry` ran: calls, attempts, retries, successes, failures,
 /// exhausted, delays (seconds), counts by status and kind, success rate.
-#[wasm_bindgen(js_name = retryStatsSummary)]
+#[wasm_bindgen(js_name = retryStatsSummary, unchecked_return_type = "RetrySummary")]
 pub fn retry_stats_summary() -> JsValue {
     documents::summary_js(&STATS.lock().summary())
 }
 
 /// The statistics of each operation `retry` ran, by name.
-#[wasm_bindgen(js_name = retryStatsDetailed)]
+#[wasm_bindgen(js_name = retryStatsDetailed, unchecked_return_type = "Record<string, OperationStats>")]
 pub fn retry_stats_detailed() -> JsValue {
     documents::detailed_js(STATS.lock().detailed())
 }
