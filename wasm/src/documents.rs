@@ -115,15 +115,6 @@ impl Doc {
     }
 }
 
-/// The failure kind named `name`.
-pub(crate) fn kind(name: &str) -> Option<FailureKind> {
-    FailureKind::ALL.into_iter().find(|k| k.as_str() == name)
-}
-
-pub(crate) fn failure_kind(doc: &Doc) -> Option<FailureKind> {
-    doc.string("kind").as_deref().and_then(kind)
-}
-
 /// The limits document.
 pub(crate) fn rate_limit_config(value: &JsValue) -> Result<RateLimitConfig, JsError> {
     let doc = Doc::read(value, "rate-limit config")?;
@@ -192,7 +183,7 @@ pub(crate) fn retry_config(value: &JsValue) -> Result<RetryConfig, JsError> {
             .map(|messages| items(&messages, |m| m.as_string())),
         retry_exceptions: doc
             .list("retry_exceptions")
-            .map(|kinds| items(&kinds, |k| k.as_string().as_deref().and_then(kind))),
+            .map(|kinds| items(&kinds, |k| FailureKind::parse(&k.as_string()?))),
     };
     config
         .validate()

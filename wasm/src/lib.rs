@@ -475,7 +475,10 @@ impl OwnedFailure {
 
 fn owned_failure(failure: &JsValue) -> Result<OwnedFailure, JsError> {
     let f = Doc::read(failure, "failure")?;
-    let kind = documents::failure_kind(&f).unwrap_or(FailureKind::Other);
+    let kind = f
+        .string("kind")
+        .and_then(|k| FailureKind::parse(&k))
+        .unwrap_or(FailureKind::Other);
     let status = f.number("status").map(|s| s as u16);
     if kind == FailureKind::Status && status.is_none() {
         return Err(JsError::new(
@@ -681,7 +684,7 @@ impl RetryRun {
         retry_after_header: Option<String>,
         retry_after_ms: Option<f64>,
     ) -> JsValue {
-        let kind = documents::kind(kind).unwrap_or(FailureKind::Other);
+        let kind = FailureKind::parse(kind).unwrap_or(FailureKind::Other);
         let from_header = retry_after_header.and_then(|v| {
             parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
         });

@@ -37,6 +37,12 @@ impl FailureKind {
             FailureKind::Other => "other",
         }
     }
+
+    /// The kind named `name` (its JSON name), if any.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<FailureKind> {
+        FailureKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
 }
 
 impl fmt::Display for FailureKind {

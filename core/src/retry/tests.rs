@@ -185,6 +185,15 @@ fn other_failures_retry_on_a_case_insensitive_substring() {
 }
 
 #[test]
+fn failure_kinds_parse_from_their_json_names() {
+    for kind in FailureKind::ALL {
+        assert_eq!(FailureKind::parse(kind.as_str()), Some(kind));
+    }
+    assert_eq!(FailureKind::parse("Timeout"), None);
+    assert_eq!(FailureKind::parse("gremlins"), None);
+}
+
+#[test]
 fn a_host_may_match_messages_its_own_way() {
     let c = RetryConfig {
         retry_on_specific_errors: Some(vec!["Busy".into()]),
