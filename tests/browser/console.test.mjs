@@ -135,9 +135,10 @@ test("keys: a check, live bars, and a reset", async () => {
   const bars = p.locator(".bucket-bars li");
   await bars.first().waitFor();
   assert.ok((await bars.count()) >= 4, "global minute, hour, day and the media endpoint");
+  await p.waitForTimeout(400); // let the bars' width transition finish before the picture
+  await shot(p, "keys");
   await p.getByRole("button", { name: "Reset key" }).click();
   await p.locator(".bucket-bars .count").first().getByText(/^(\d+) \/ \1$/).waitFor();
-  await shot(p, "keys");
   await p.close();
 });
 

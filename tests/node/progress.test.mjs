@@ -5,6 +5,8 @@ import { ProgressModel } from "flowgate";
 test("updates count up, keep their details, and estimate what is left", () => {
   const task = new ProgressModel("task-1", 7, 0);
   assert.equal(task.status.status, "queued");
+  assert.equal(task.eta(5_000), null, "no estimate before any progress");
+  assert.equal(task.status.eta, null);
   task.apply({ current_step: "fetching posts", progress_percent: 10, details: { posts: 4 } }, 10_000);
   const s = task.apply({ current_step: "captioning", progress_percent: 30 }, 20_000);
   assert.deepEqual(

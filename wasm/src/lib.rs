@@ -807,10 +807,16 @@ impl ProgressModel {
         documents::status_js(self.model.status(), &self.details)
     }
 
-    /// Milliseconds left as of `now` (default `Date.now()`), or `null` without a rate to go by.
-    pub fn eta(&self, now: Option<f64>) -> Result<Option<f64>, JsError> {
+    /// Milliseconds left as of `now` (default `Date.now()`), or `null` without a rate to go by
+    /// (as the status's `eta`).
+    #[wasm_bindgen(unchecked_return_type = "number | null")]
+    pub fn eta(&self, now: Option<f64>) -> Result<JsValue, JsError> {
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
-        Ok(self.model.status().eta_at(now).map(ms))
+        Ok(self
+            .model
+            .status()
+            .eta_at(now)
+            .map_or(JsValue::NULL, |eta| JsValue::from_f64(ms(eta))))
     }
 }
 
