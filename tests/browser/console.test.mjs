@@ -183,10 +183,76 @@ test("platforms: add a connection and choose it as the context", async () => {
   await p.close();
 });
 
+test("access: a token is shown once, works, and stops working when revoked; an admin adds a user", async () => {
+  const p = await page();
+  await signIn(p, server.base);
+  await p.goto(`${server.base}/#access`);
+  await p.getByLabel("Name of the new token").fill("caption-worker");
+  await p.getByRole("button", { name: "Make a token" }).click();
+  const shown = p.getByLabel("The new token", { exact: true });
+  await shown.waitFor();
+  const token = await shown.inputValue();
+  assert.match(token, /^fg_[A-Za-z0-9_-]{40,}$/);
+  const row = p.locator(".tokens .token").filter({ hasText: "caption-worker" });
+  await row.waitFor();
+  const me = await server.api("GET", "/api/v1/auth/me", undefined, token);
+  assert.deepEqual([me.status, me.json.username, me.json.via], [200, "admin", "token"]);
+  await shot(p, "access");
+
+  // Shown once: after "Done" (or a reload) only the name is left.
+  await p.getByRole("button", { name: "Done" }).click();
+  await shown.waitFor({ state: "detached" });
+  await p.reload();
+  await row.waitFor();
+  assert.equal(await p.content().then((html) => html.includes(token)), false);
+
+  // An empty name is refused at the field, and nothing is made.
+  const before = await p.locator(".tokens .token").count();
+  await p.getByRole("button", { name: "Make a token" }).click();
+  await p.locator(".field.invalid", { has: p.getByLabel("Name of the new token") }).getByRole("alert").waitFor();
+  assert.equal(await p.locator(".tokens .token").count(), before);
+
+  // Revoking asks first; saying no keeps the token.
+  p.once("dialog", (d) => d.dismiss());
+  await p.getByRole("button", { name: "Revoke caption-worker" }).click();
+  await p.waitForTimeout(300);
+  assert.equal((await server.api("GET", "/api/v1/auth/me", undefined, token)).status, 200);
+  let asked = "";
+  p.once("dialog", (d) => {
+    asked = d.message();
+    d.accept();
+  });
+  await p.getByRole("button", { name: "Revoke caption-worker" }).click();
+  await row.waitFor({ state: "detached" });
+  assert.match(asked, /^Revoke the token "caption-worker"\?/);
+  assert.equal((await server.api("GET", "/api/v1/auth/me", undefined, token)).status, 401);
+
+  const form = p.getByRole("form", { name: "Add a user" });
+  await form.getByLabel("Username").fill("alice");
+  await form.getByLabel("Password (8 characters at least)").fill("short");
+  await form.getByRole("button", { name: "Add" }).click();
+  assert.equal(await form.locator(".field.invalid").getByRole("alert").textContent(), "must be at least 8 characters");
+  await form.getByLabel("Password (8 characters at least)").fill("alice-password");
+  await form.getByRole("button", { name: "Add" }).click();
+  await form.getByText("Added alice (user).").waitFor();
+  await p.close();
+
+  // Alice signs in as a user: she has the access screen for her own tokens, and no user form.
+  const q = await page();
+  await q.goto(`${server.base}/#access`);
+  await q.getByLabel("Username").fill("alice");
+  await q.getByLabel("Password").fill("alice-password");
+  await q.getByRole("button", { name: "Sign in" }).click();
+  await q.locator(".who .role").getByText("user", { exact: true }).waitFor();
+  await q.getByText("No tokens yet.").waitFor();
+  assert.equal(await q.getByRole("form", { name: "Add a user" }).count(), 0);
+  await q.close();
+});
+
 test("usable at 360 px: nothing overflows sideways, controls are labelled", async () => {
   const p = await page({ width: 360, height: 740 });
   await signIn(p, server.base);
-  for (const screen of ["limits", "keys", "tasks", "retry", "platforms"]) {
+  for (const screen of ["limits", "keys", "tasks", "retry", "platforms", "access"]) {
     await p.goto(`${server.base}/#${screen}`);
     await p.locator(`section.screen.${screen}`).waitFor();
     await p.waitForTimeout(300);

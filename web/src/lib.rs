@@ -3,10 +3,12 @@
 //! A client-side Leptos app, built by Trunk and served by `flowgate-server` from the same
 //! origin as the API. Screens: limits (with a what-if simulation of an edit before it is
 //! saved), keys (buckets that refill live between polls), tasks (progress bars fed by
-//! Server-Sent Events), retry (the policy with its delay schedule, and the statistics) and
-//! platforms (connections and the active context). Where the page computes anything it uses
+//! Server-Sent Events), retry (the policy with its delay schedule, and the statistics),
+//! platforms (connections and the active context) and access (API tokens, and new accounts for
+//! admins). Where the page computes anything it uses
 //! `flowgate-core`, compiled to WebAssembly with it, so it decides exactly as the server does.
 
+pub mod access;
 mod api;
 pub mod keys;
 pub mod limits;
@@ -45,15 +47,17 @@ enum Screen {
     Tasks,
     Retry,
     Platforms,
+    Access,
 }
 
 impl Screen {
-    const ALL: [Screen; 5] = [
+    const ALL: [Screen; 6] = [
         Screen::Limits,
         Screen::Keys,
         Screen::Tasks,
         Screen::Retry,
         Screen::Platforms,
+        Screen::Access,
     ];
 
     fn slug(self) -> &'static str {
@@ -63,6 +67,7 @@ impl Screen {
             Screen::Tasks => "tasks",
             Screen::Retry => "retry",
             Screen::Platforms => "platforms",
+            Screen::Access => "access",
         }
     }
 
@@ -73,6 +78,7 @@ impl Screen {
             Screen::Tasks => "Tasks",
             Screen::Retry => "Retry",
             Screen::Platforms => "Platforms",
+            Screen::Access => "Access",
         }
     }
 
@@ -174,6 +180,7 @@ fn Shell(me: Me) -> impl IntoView {
                 Screen::Tasks => view! { <tasks::TasksScreen/> }.into_any(),
                 Screen::Retry => view! { <retry::RetryScreen admin=admin/> }.into_any(),
                 Screen::Platforms => view! { <platforms::PlatformsScreen/> }.into_any(),
+                Screen::Access => view! { <access::AccessScreen admin=admin/> }.into_any(),
             }}
         </main>
     }

@@ -1,0 +1,186 @@
+//! Access: the signed-in user's API tokens (a new one is shown once, then only its name), and
+//! for admins, new accounts.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Deserialize;
+
+use crate::api;
+use crate::widgets::Field;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Token {
+    id: i64,
+    name: String,
+    created_at: String,
+    /// Only in the answer that creates it.
+    #[serde(default)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct User {
+    username: String,
+    role: String,
+}
+
+/// The access screen.
+#[component]
+pub fn AccessScreen(
+    /// Whether the user may add accounts.
+    admin: bool,
+) -> impl IntoView {
+    view! {
+        <section class="screen access">
+            <h1>"Access"</h1>
+            <Tokens/>
+            {admin.then(|| view! { <NewUser/> })}
+        </section>
+    }
+}
+
+/// The caller's API tokens: the list, a form for a new one, and the new one's value, once.
+#[component]
+fn Tokens() -> impl IntoView {
+    // None until the first answer, so that "no tokens" is never said of a list not yet read.
+    let (tokens, set_tokens) = signal(None::<Vec<Token>>);
+    let (created, set_created) = signal(None::<Token>);
+    let (error, set_error) = signal(None::<api::ApiError>);
+    let load = move || {
+        spawn_local(async move {
+            match api::get::<Vec<Token>>("/api/v1/tokens").await {
+                Ok(a) => set_tokens.set(Some(a.body)),
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
+    load();
+    let name = RwSignal::new(String::new());
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = serde_json::json!({ "name": name.get_untracked() });
+        spawn_local(async move {
+            match api::post::<_, Token>("/api/v1/tokens", &body).await {
+                Ok(a) => {
+                    set_error.set(None);
+                    name.set(String::new());
+                    set_created.set(Some(a.body));
+                    load();
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
+    let revoke = move |id: i64, name: String| {
+        // Workers using it are cut off at once, and it cannot be brought back.
+        let sure = window()
+            .confirm_with_message(&format!(
+                "Revoke the token {name:?}? Whatever uses it stops working."
+            ))
+            .unwrap_or(false);
+        if !sure {
+            return;
+        }
+        spawn_local(async move {
+            match api::delete(&format!("/api/v1/tokens/{id}")).await {
+                Ok(()) => {
+                    set_error.set(None);
+                    if created.get_untracked().is_some_and(|t| t.id == id) {
+                        set_created.set(None);
+                    }
+                    load();
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
+    let name_error = Signal::derive(move || error.get().and_then(|e| e.at("/name")));
+
+    view! {
+        <h2>"API tokens"</h2>
+        <p class="hint">"Workers send one as "<code>"Authorization: Bearer …"</code>". A token acts as you and is shown only when it is made."</p>
+        {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
+        {move || created.get().and_then(|t| t.token.map(|value| view! {
+            <div class="new-token" role="status">
+                <p>"Token "<strong>{t.name.clone()}</strong>" — copy it now; it is not shown again:"</p>
+                <input class="secret" readonly aria-label="The new token" prop:value=value
+                       on:focus=|ev| {
+                           use wasm_bindgen::JsCast;
+                           if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                               input.select();
+                           }
+                       }/>
+                <button type="button" class="secondary" on:click=move |_| set_created.set(None)>"Done"</button>
+            </div>
+        }))}
+        <ul class="tokens">
+            <For each=move || tokens.get().unwrap_or_default() key=|t| t.id children=move |t| {
+                let id = t.id;
+                let name = t.name.clone();
+                view! {
+                    <li class="token">
+                        <span class="name" title=t.name.clone()>{t.name.clone()}</span>
+                        <span class="meta">{format!("made {}", t.created_at)}</span>
+                        <button type="button" class="danger" on:click=move |_| revoke(id, name.clone())
+                                aria-label=format!("Revoke {}", t.name)>"Revoke"</button>
+                    </li>
+                }
+            }/>
+        </ul>
+        {move || tokens.get().is_some_and(|t| t.is_empty()).then(|| view! { <p class="meta">"No tokens yet."</p> })}
+        <form class="add" on:submit=create aria-label="Make a token">
+            <Field label="Name of the new token" name="token_name" value=name error=name_error/>
+            <button type="submit">"Make a token"</button>
+        </form>
+    }
+}
+
+/// An admin's form for a new account.
+#[component]
+fn NewUser() -> impl IntoView {
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new("user".to_string());
+    let (error, set_error) = signal(None::<api::ApiError>);
+    let (made, set_made) = signal(None::<User>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = serde_json::json!({
+            "username": username.get_untracked(),
+            "password": password.get_untracked(),
+            "role": role.get_untracked(),
+        });
+        spawn_local(async move {
+            match api::post::<_, User>("/api/v1/users", &body).await {
+                Ok(a) => {
+                    set_error.set(None);
+                    username.set(String::new());
+                    password.set(String::new());
+                    set_made.set(Some(a.body));
+                }
+                Err(e) => {
+                    set_made.set(None);
+                    set_error.set(Some(e));
+                }
+            }
+        });
+    };
+    let at = move |p: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(p)));
+
+    view! {
+        <form class="add" on:submit=create aria-label="Add a user">
+            <h2>"Add a user"</h2>
+            <Field label="Username" name="new_username" value=username error=at("/username")/>
+            <Field label="Password (8 characters at least)" name="new_password" value=password error=at("/password") kind="password"/>
+            <label class="field"><span>"Role"</span>
+                <select name="role" on:change=move |ev| role.set(event_target_value(&ev)) prop:value=move || role.get()>
+                    <option value="user">"user: checks, tasks, platforms, own tokens"</option>
+                    <option value="admin">"admin: also limits, retry policy, key resets, users"</option>
+                </select>
+            </label>
+            <button type="submit">"Add"</button>
+            {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
+            {move || made.get().map(|u| view! { <p class="ok" role="status">{format!("Added {} ({}).", u.username, u.role)}</p> })}
+        </form>
+    }
+}
