@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { Server, SCREENSHOTS, launch, signIn } from "./harness.mjs";
+import { ADMIN_PASSWORD, Server, SCREENSHOTS, launch, signIn } from "./harness.mjs";
 
 let server;
 let browser;
@@ -247,6 +247,27 @@ test("access: a token is shown once, works, and stops working when revoked; an a
   await q.getByText("No tokens yet.").waitFor();
   assert.equal(await q.getByRole("form", { name: "Add a user" }).count(), 0);
   await q.close();
+});
+
+test("a session that ends under the console leads back to the sign-in form", async () => {
+  const p = await page();
+  await signIn(p, server.base);
+  await p.goto(`${server.base}/#keys`);
+  await p.getByLabel("Key").fill("bot-7");
+  // Signed out elsewhere (another tab, with the same cookie): the next call answers 401.
+  const out = await p.context().request.post(`${server.base}/api/v1/auth/logout`, { headers: { origin: server.base } });
+  assert.equal(out.status(), 204);
+  await p.getByRole("button", { name: "Check" }).click();
+  await p.getByRole("form", { name: "Sign in" }).getByText("Your session has ended; sign in again.").waitFor();
+  // Signing in again brings the screens back, without the note.
+  await p.getByLabel("Username").fill("admin");
+  await p.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("navigation", { name: "Screens" }).waitFor();
+  await p.getByRole("button", { name: "Sign out" }).click();
+  await p.getByRole("form", { name: "Sign in" }).waitFor();
+  assert.equal(await p.getByText("Your session has ended").count(), 0, "signing out oneself is no surprise");
+  await p.close();
 });
 
 test("usable at 360 px: nothing overflows sideways, controls are labelled", async () => {

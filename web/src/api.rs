@@ -1,10 +1,23 @@
 //! The server's API from the browser: same origin, so the session cookie rides along and the
 //! browser adds the `Origin` the server checks on changes.
 
+use std::cell::RefCell;
+
 use flowgate_core::FieldError;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+thread_local! {
+    /// What a `401 Unauthorized` answer does, as the console set it: the session has ended
+    /// (it expired, or was signed out elsewhere).
+    static ON_UNAUTHORIZED: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+}
+
+/// Sets what every `401` answer from now on does.
+pub(crate) fn on_unauthorized(f: impl Fn() + 'static) {
+    ON_UNAUTHORIZED.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+}
 
 /// A failed call: the problem document's status, detail and field errors.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +87,13 @@ async fn finish<T: DeserializeOwned>(response: Response) -> Result<Answer<T>, Ap
                 detail: format!("unexpected answer: {e}"),
                 errors: Vec::new(),
             });
+    }
+    if status == 401 {
+        ON_UNAUTHORIZED.with(|h| {
+            if let Some(f) = &*h.borrow() {
+                f();
+            }
+        });
     }
     let problem: Problem = response.json().await.unwrap_or(Problem {
         detail: format!("HTTP {status}"),

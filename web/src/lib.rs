@@ -96,7 +96,17 @@ impl Screen {
 #[component]
 pub fn App() -> impl IntoView {
     // None: not known yet; Some(None): signed out; Some(Some(me)): signed in.
-    let (me, set_me) = signal(None::<Option<Me>>);
+    let session = RwSignal::new(None::<Option<Me>>);
+    // Whether the session ended under the user (expired, or signed out in another tab): any
+    // answer 401 while signed in leads back to the sign-in form, which says so.
+    let ended = RwSignal::new(false);
+    api::on_unauthorized(move || {
+        if matches!(session.get_untracked(), Some(Some(_))) {
+            ended.set(true);
+            session.set(Some(None));
+        }
+    });
+    let (me, set_me) = session.split();
     spawn_local(async move {
         let who = api::get::<Me>("/api/v1/auth/me").await.ok().map(|a| a.body);
         set_me.set(Some(who));
@@ -104,14 +114,17 @@ pub fn App() -> impl IntoView {
     provide_context(set_me);
     move || match me.get() {
         None => view! { <p class="loading" role="status">"Loading…"</p> }.into_any(),
-        Some(None) => view! { <Login/> }.into_any(),
+        Some(None) => view! { <Login ended=ended/> }.into_any(),
         Some(Some(me)) => view! { <Shell me=me/> }.into_any(),
     }
 }
 
 /// The sign-in form.
 #[component]
-fn Login() -> impl IntoView {
+fn Login(
+    /// Set when the session ended on its own; cleared by signing in.
+    ended: RwSignal<bool>,
+) -> impl IntoView {
     let set_me = expect_context::<WriteSignal<Option<Option<Me>>>>();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -121,7 +134,10 @@ fn Login() -> impl IntoView {
         let body = serde_json::json!({"username": username.get(), "password": password.get()});
         spawn_local(async move {
             match api::post::<_, Me>("/api/v1/auth/login", &body).await {
-                Ok(answer) => set_me.set(Some(Some(answer.body))),
+                Ok(answer) => {
+                    ended.set(false);
+                    set_me.set(Some(Some(answer.body)));
+                }
                 Err(e) => set_error.set(Some(e.detail)),
             }
         });
@@ -130,6 +146,7 @@ fn Login() -> impl IntoView {
         <main class="login">
             <h1>"flowgate"</h1>
             <form on:submit=submit aria-label="Sign in">
+                {move || ended.get().then(|| view! { <p class="hint" role="status">"Your session has ended; sign in again."</p> })}
                 <label>"Username" <input name="username" autocomplete="username" bind:value=username required/></label>
                 <label>"Password" <input name="password" type="password" autocomplete="current-password" bind:value=password required/></label>
                 <button type="submit">"Sign in"</button>
