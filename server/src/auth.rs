@@ -218,7 +218,7 @@ fn origin_of_url(url: &str) -> Option<String> {
 }
 
 /// Recently checked sessions and tokens, so that a busy worker's every request does not cost a
-/// database read. Entries expire after [`CACHE_TTL`], and logout or deleting a token removes
+/// database read. Entries expire after 30 seconds (`CACHE_TTL`), and logout or deleting a token removes
 /// theirs at once.
 #[derive(Debug, Default)]
 pub struct AuthCache {
