@@ -75,6 +75,31 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   assert.ok((await admitted("edited")) < (await admitted("saved")), "a smaller burst admits fewer");
   assert.equal(await p.locator(".what-if polyline").count(), 4, "admitted and denied, saved and edited");
   await shot(p, "limits");
+
+  // The history lists both versions; loading the first puts it in the form, and saving it
+  // makes it current again as version 3.
+  await p.getByText("History (the last 10 versions)").click();
+  const versions = p.locator(".history li");
+  await versions.nth(1).waitFor();
+  assert.deepEqual(
+    (await versions.locator("strong").allTextContents()),
+    ["Version 2", "Version 1"],
+  );
+  await p.getByRole("button", { name: "Load version 1 into the form" }).click();
+  assert.equal(await perMinute.inputValue(), "60");
+  assert.equal(await p.locator(".scope").first().locator(".row").count(), 0, "version 1 had no endpoint limits");
+  await p.getByText(/^Version 1 is in the form/).waitFor();
+  await p.getByRole("button", { name: "Save" }).click();
+  await p.getByText("Saved: version 3").waitFor();
+  await versions.nth(2).waitFor();
+  const current = await server.api("GET", "/api/v1/limits", undefined, await server.adminToken());
+  assert.equal(current.json.requests_per_minute, 60);
+  assert.deepEqual(current.json.endpoint_limits, {});
+  // And back to version 2's limits (which the tests below rely on), as version 4.
+  await p.getByRole("button", { name: "Load version 2 into the form" }).click();
+  assert.equal(await perMinute.inputValue(), "45");
+  await p.getByRole("button", { name: "Save" }).click();
+  await p.getByText("Saved: version 4").waitFor();
   await p.close();
 });
 
@@ -252,12 +277,14 @@ test("access: a token is shown once, works, and stops working when revoked; an a
 test("a session that ends under the console leads back to the sign-in form", async () => {
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#keys`);
-  await p.getByLabel("Key").fill("bot-7");
+  // A screen that polls nothing, so that the click below makes the first call after the
+  // session ends (the keys screen's poll could make it first).
+  await p.goto(`${server.base}/#access`);
+  await p.getByLabel("Name of the new token").fill("never-made");
   // Signed out elsewhere (another tab, with the same cookie): the next call answers 401.
   const out = await p.context().request.post(`${server.base}/api/v1/auth/logout`, { headers: { origin: server.base } });
   assert.equal(out.status(), 204);
-  await p.getByRole("button", { name: "Check" }).click();
+  await p.getByRole("button", { name: "Make a token" }).click();
   await p.getByRole("form", { name: "Sign in" }).getByText("Your session has ended; sign in again.").waitFor();
   // Signing in again brings the screens back, without the note.
   await p.getByLabel("Username").fill("admin");

@@ -200,12 +200,18 @@ impl Form {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One stored version of the limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 struct HistoryEntry {
     version: i64,
     changed_by: String,
     changed_at: String,
+    /// Read when loaded, so that one version this console cannot read spoils only itself.
+    limits: serde_json::Value,
 }
+
+/// How many versions the history lists.
+const HISTORY: usize = 10;
 
 /// The limits screen.
 #[component]
@@ -215,7 +221,8 @@ pub fn LimitsScreen(
 ) -> impl IntoView {
     let form = Form::new();
     let (saved, set_saved) = signal(None::<(RateLimitConfig, Option<String>)>);
-    let (history, set_history) = signal(None::<HistoryEntry>);
+    // The latest versions, newest first.
+    let (history, set_history) = signal(Vec::<HistoryEntry>::new());
     let (server_errors, set_server_errors) = signal(Vec::<FieldError>::new());
     let (message, set_message) = signal(None::<(bool, String)>);
 
@@ -229,14 +236,29 @@ pub fn LimitsScreen(
                 }
                 Err(e) => set_message.set(Some((false, e.detail))),
             }
-            if let Ok(answer) =
-                api::get::<Vec<HistoryEntry>>("/api/v1/limits/history?limit=1").await
-            {
-                set_history.set(answer.body.into_iter().next());
-            }
+            load_history(set_history).await;
         });
     };
     reload();
+    let load_version = move |entry: HistoryEntry| match serde_json::from_value::<RateLimitConfig>(
+        entry.limits,
+    ) {
+        Ok(limits) => {
+            form.load(&limits);
+            set_server_errors.set(Vec::new());
+            set_message.set(Some((
+                    true,
+                    format!(
+                        "Version {} is in the form: the what-if below compares it with the saved limits; Save makes it current.",
+                        entry.version
+                    ),
+                )));
+        }
+        Err(e) => set_message.set(Some((
+            false,
+            format!("Version {} cannot be read here: {e}", entry.version),
+        ))),
+    };
 
     let valid = Memo::new(move |_| form.config());
     let error_at =
@@ -257,11 +279,7 @@ pub fn LimitsScreen(
                         true,
                         format!("Saved: version {}", version.trim_matches('"')),
                     )));
-                    if let Ok(h) =
-                        api::get::<Vec<HistoryEntry>>("/api/v1/limits/history?limit=1").await
-                    {
-                        set_history.set(h.body.into_iter().next());
-                    }
+                    load_history(set_history).await;
                 }
                 Err(e) => {
                     set_server_errors.set(e.errors.clone());
@@ -280,7 +298,7 @@ pub fn LimitsScreen(
         <section class="screen limits">
             <h1>"Limits"</h1>
             <p class="meta">
-                {move || history.get().map(|h| format!("Version {} · changed by {} at {}", h.version, h.changed_by, h.changed_at))}
+                {move || history.get().first().map(|h| format!("Version {} · changed by {} at {}", h.version, h.changed_by, h.changed_at))}
             </p>
             <fieldset class="global">
                 <legend>"Global (every request)"</legend>
@@ -301,7 +319,31 @@ pub fn LimitsScreen(
                 })}
             </div>
             <WhatIf saved=Signal::derive(move || saved.get().map(|(c, _)| c)) edited=Signal::derive(move || valid.get().ok())/>
+            <details class="history">
+                <summary>{format!("History (the last {HISTORY} versions)")}</summary>
+                <ol>
+                    <For each=move || history.get() key=|h| h.version children=move |h| {
+                        let label = format!("Load version {} into the form", h.version);
+                        let when = format!(" · {} · {}", h.changed_by, h.changed_at);
+                        let version = h.version;
+                        view! {
+                            <li>
+                                <span><strong>{format!("Version {version}")}</strong>{when}</span>
+                                <button class="secondary" aria-label=label on:click=move |_| load_version(h.clone())>"Load"</button>
+                            </li>
+                        }
+                    }/>
+                </ol>
+            </details>
         </section>
+    }
+}
+
+/// Reads the latest versions into `set`; on failure keeps what it had.
+async fn load_history(set: WriteSignal<Vec<HistoryEntry>>) {
+    let path = format!("/api/v1/limits/history?limit={HISTORY}");
+    if let Ok(answer) = api::get::<Vec<HistoryEntry>>(&path).await {
+        set.set(answer.body);
     }
 }
 
