@@ -506,6 +506,19 @@ fn WhatIf(
     });
     let before = Memo::new(move |_| Some(simulate(&saved.get()?, &pattern.get()?)).flatten());
     let after = Memo::new(move |_| Some(simulate(&edited.get()?, &pattern.get()?)).flatten());
+    // Running totals rather than counts per second: a limit's steady rate admits 0 or 1 in
+    // each second, which drew as a zigzag; the totals are two smooth lines that part where
+    // the saved and the edited limits differ.
+    let so_far = |points: Vec<(f64, f64)>| {
+        let mut total = 0.0;
+        points
+            .into_iter()
+            .map(|(x, y)| {
+                total += y;
+                (x, total)
+            })
+            .collect::<Vec<_>>()
+    };
     let series = Signal::derive(move || {
         let mut s = Vec::new();
         for (which, outcome) in [("saved", before.get()), ("edited", after.get())] {
@@ -513,7 +526,7 @@ fn WhatIf(
                 s.push(Series {
                     name: format!("{which}: {} admitted", o.total_admitted),
                     class: which,
-                    points: o.admitted,
+                    points: so_far(o.admitted),
                 });
                 let class = if which == "saved" {
                     "saved denied"
@@ -523,7 +536,7 @@ fn WhatIf(
                 s.push(Series {
                     name: format!("{which}: {} denied", o.total_denied),
                     class,
-                    points: o.denied,
+                    points: so_far(o.denied),
                 });
             }
         }
@@ -546,7 +559,7 @@ fn WhatIf(
                 <Field label="Endpoint" name="whatif_endpoint" value=endpoint/>
                 <Field label="Platform" name="whatif_platform" value=platform/>
             </div>
-            <Chart series=series x_label="second" y_label="requests per second" title="Requests admitted and denied per second, saved limits beside edited limits"/>
+            <Chart series=series x_label="second" y_label="requests so far" title="Requests admitted and denied so far, saved limits beside edited limits"/>
         </section>
     }
 }
