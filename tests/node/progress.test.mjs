@@ -47,6 +47,16 @@ test("a task id that is not a string is an error naming it", () => {
   assert.equal(new ProgressModel(null, 1, 0).status.taskId, "");
 });
 
+test("a number argument that is not a number is an error naming it", () => {
+  assert.throws(() => new ProgressModel("t", 10n), /^Error: userId must be a number, not bigint$/);
+  assert.throws(() => new ProgressModel("t", 1, "5"), /^Error: now must be a number, not string$/);
+  const task = new ProgressModel("t", 1, 0);
+  assert.throws(() => task.apply({ current_step: "a", progress_percent: 1 }, Symbol("now")), /^Error: now must be a number, not symbol$/);
+  assert.throws(() => task.eta(1n), /^Error: now must be a number, not bigint$/);
+  assert.equal(task.status.seq, 0, "a refused update changes nothing");
+  assert.equal(task.apply({ current_step: "a", progress_percent: 1 }, null).seq, 1, "null is the default clock");
+});
+
 test("invalid updates throw and change nothing", () => {
   const task = new ProgressModel();
   task.apply({ current_step: "a", progress_percent: 5 });

@@ -80,6 +80,11 @@ test("the policy's schedule and decisions", () => {
   assert.equal(policy.shouldRetry({ kind: "status", status: 500 }), true);
   assert.equal(policy.shouldRetry({ kind: "status", status: 500 }, 4), false);
   assert.equal(policy.toJSON().max_attempts, 4);
+  // Numbers must be numbers: a string is not read as one, a BigInt is named, not a TypeError.
+  assert.throws(() => policy.delays("9"), /^Error: seed must be a number, not string$/);
+  assert.throws(() => policy.delays(9n), /^Error: seed must be a number, not bigint$/);
+  assert.throws(() => policy.shouldRetry({ kind: "timeout" }, "2"), /^Error: attempt must be a number, not string$/);
+  assert.equal(policy.delays(null).length, 3, "null is a random seed");
 });
 
 test("other failures are retried when their message holds a pattern, case aside, in any script", async () => {
@@ -139,7 +144,7 @@ test("bad configuration and failures throw errors naming the field", async () =>
   assert.throws(() => policy.shouldRetry({ kind: "status" }), /status/);
   assert.throws(() => policy.shouldRetry({ kind: "status", status: 503, retryAfter: NaN }), /at \/retryAfter: must be a finite number, not NaN/);
   assert.throws(() => policy.delays(-1), /seed/);
-  for (const attempt of [0, -1, 1.5, "two"]) {
+  for (const attempt of [0, -1, 1.5]) {
     assert.throws(() => policy.shouldRetry({ kind: "timeout" }, attempt), /attempt must be a whole number, 1 or more/, String(attempt));
   }
   assert.throws(() => new RetryPolicy({ retry_exceptions: ["gremlins"] }),

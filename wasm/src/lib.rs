@@ -140,6 +140,19 @@ fn duration_ms(value: f64, what: &str) -> Result<Duration, JsError> {
     Ok(Duration::from_nanos(libm::round(value * 1e6) as u64))
 }
 
+/// An optional number argument (`undefined` and `null` are none), or an error naming it:
+/// wasm-bindgen's own number passing would read a string as a number and throw an unrelated
+/// `TypeError` ("Cannot convert a BigInt value to a number") for a BigInt or a Symbol.
+fn number_arg(value: Option<JsValue>, what: &str) -> Result<Option<f64>, JsError> {
+    match value {
+        Some(v) if !v.is_undefined() && !v.is_null() => v.as_f64().map(Some).ok_or_else(|| {
+            let given = v.js_typeof().as_string().unwrap_or_default();
+            JsError::new(&format!("{what} must be a number, not {given}"))
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// A string argument, or an error naming it: wasm-bindgen's own string passing would trap
 /// (or throw an unrelated `TypeError`) on anything else.
 fn string_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
@@ -519,8 +532,11 @@ impl RetryPolicy {
     /// The delays before each retry, in ms (`max_attempts - 1` of them). The same `seed` gives
     /// the same jitter everywhere the core runs.
     #[wasm_bindgen(unchecked_return_type = "number[]")]
-    pub fn delays(&self, seed: Option<f64>) -> Result<js_sys::Array, JsError> {
-        let mut rng = rng(seed)?;
+    pub fn delays(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] seed: Option<JsValue>,
+    ) -> Result<js_sys::Array, JsError> {
+        let mut rng = rng(number_arg(seed, "seed")?)?;
         let delays = js_sys::Array::new();
         for delay in self.config.schedule(&mut rng) {
             delays.push(&JsValue::from_f64(ms(delay)));
@@ -534,10 +550,10 @@ impl RetryPolicy {
     pub fn should_retry(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Failure")] failure: JsValue,
-        attempt: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] attempt: Option<JsValue>,
     ) -> Result<bool, JsError> {
         let failure = owned_failure(&failure)?;
-        let attempt = match attempt {
+        let attempt = match number_arg(attempt, "attempt")? {
             Some(a) if is_whole(a) && (1.0..=f64::from(u32::MAX)).contains(&a) => Some(a as u32),
             Some(_) => return Err(JsError::new("attempt must be a whole number, 1 or more")),
             None => None,
@@ -763,13 +779,15 @@ impl ProgressModel {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_optional_param_type = "string | null")] task_id: Option<JsValue>,
-        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] user_id: Option<f64>,
-        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] user_id: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<JsValue>,
     ) -> Result<ProgressModel, JsError> {
         let task_id = match task_id {
             Some(id) if !id.is_null() => string_arg(&id, "taskId")?,
             _ => String::new(),
         };
+        let user_id = number_arg(user_id, "userId")?;
+        let now = number_arg(now, "now")?;
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
         let user_id = user_id.unwrap_or(0.0);
         if !is_whole(user_id) {
@@ -788,9 +806,10 @@ impl ProgressModel {
     pub fn apply(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "ProgressUpdate")] update: JsValue,
-        now: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<JsValue>,
     ) -> Result<JsValue, JsError> {
         let (update, details) = documents::progress_update(&update)?;
+        let now = number_arg(now, "now")?;
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
         self.model
             .apply(&update, now)
@@ -810,7 +829,11 @@ impl ProgressModel {
     /// Milliseconds left as of `now` (default `Date.now()`), or `null` without a rate to go by
     /// (as the status's `eta`).
     #[wasm_bindgen(unchecked_return_type = "number | null")]
-    pub fn eta(&self, now: Option<f64>) -> Result<JsValue, JsError> {
+    pub fn eta(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] now: Option<JsValue>,
+    ) -> Result<JsValue, JsError> {
+        let now = number_arg(now, "now")?;
         let now = duration_ms(now.unwrap_or_else(js_sys::Date::now), "now")?;
         Ok(self
             .model
