@@ -107,10 +107,6 @@ export interface OperationStats {
 }
 /** The statistics over every operation. */
 export interface RetrySummary extends OperationStats { operations: number; success_rate: number; average_attempts: number }
-/** The options of a check may be left out. */
-export interface RateLimiter { isAllowed(key: string): Decision; check(key: string): Admission; waitTime(key: string): number }
-/** The options of `retry` may be left out. */
-export function retry(f: (attempt: number) => Promise<any> | any, config: RetryConfig | string): Promise<any>;
 /** A task's progress. Times are ms (since the epoch of the `now` given, `Date.now()` by default). */
 export interface ProgressStatus {
   taskId: string; userId: number; currentStep: string; progressPercent: number; details: Record<string, unknown>;
@@ -378,7 +374,7 @@ impl RateLimiter {
     pub fn is_allowed(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_optional_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
         let key = string_arg(&key, "key")?;
         let decision = ask_with(options, |request, now| {
@@ -393,7 +389,7 @@ impl RateLimiter {
     pub fn check(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_optional_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<JsValue, JsError> {
         let key = string_arg(&key, "key")?;
         let a = ask_with(options, |request, now| {
@@ -407,7 +403,7 @@ impl RateLimiter {
     pub fn wait_time(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: Option<Object>,
+        #[wasm_bindgen(unchecked_optional_param_type = "CheckOptions")] options: Option<Object>,
     ) -> Result<f64, JsError> {
         let key = string_arg(&key, "key")?;
         let wait = ask_with(options, |request, now| {
@@ -622,7 +618,7 @@ extern "C" {
 pub fn retry_js(
     #[wasm_bindgen(unchecked_param_type = "(attempt: number) => Promise<any> | any")] f: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RetryConfig | string")] config: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "RetryOptions")] options: Option<Object>,
+    #[wasm_bindgen(unchecked_optional_param_type = "RetryOptions")] options: Option<Object>,
 ) -> Promise {
     let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
     match RetryRun::new(&f, &config, &options) {
