@@ -103,13 +103,7 @@ fn Tokens() -> impl IntoView {
         {move || created.get().and_then(|t| t.token.map(|value| view! {
             <div class="new-token" role="status">
                 <p>"Token "<strong>{t.name.clone()}</strong>" — copy it now; it is not shown again:"</p>
-                <input class="secret" readonly aria-label="The new token" prop:value=value
-                       on:focus=|ev| {
-                           use wasm_bindgen::JsCast;
-                           if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-                               input.select();
-                           }
-                       }/>
+                <input class="secret" readonly aria-label="The new token" prop:value=value on:focus=select_all/>
                 <button type="button" class="secondary" on:click=move |_| set_created.set(None)>"Done"</button>
             </div>
         }))}
@@ -132,6 +126,17 @@ fn Tokens() -> impl IntoView {
             <Field label="Name of the new token" name="token_name" value=name error=name_error/>
             <button type="submit">"Make a token"</button>
         </form>
+    }
+}
+
+/// Selects the whole text of the input that got the focus, ready to copy.
+fn select_all(ev: leptos::ev::FocusEvent) {
+    use wasm_bindgen::JsCast;
+    if let Some(input) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+    {
+        input.select();
     }
 }
 

@@ -2,11 +2,11 @@
 //!
 //! A client-side Leptos app, built by Trunk and served by `flowgate-server` from the same
 //! origin as the API. Screens: limits (with a what-if simulation of an edit before it is
-//! saved, and the history of versions), keys (buckets that refill live between polls), tasks (progress bars fed by
-//! Server-Sent Events), retry (the policy with its delay schedule, and the statistics),
-//! platforms (connections and the active context) and access (API tokens, and new accounts for
-//! admins). Where the page computes anything it uses
-//! `flowgate-core`, compiled to WebAssembly with it, so it decides exactly as the server does.
+//! saved, and the history of versions), keys (buckets that refill live between polls), tasks
+//! (progress bars fed by Server-Sent Events), retry (the policy with its delay schedule, and
+//! the statistics), platforms (connections and the active context) and access (API tokens,
+//! and new accounts for admins). Where the page computes anything it uses `flowgate-core`,
+//! compiled to WebAssembly with it, so it decides exactly as the server does.
 
 pub mod access;
 mod api;

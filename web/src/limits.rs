@@ -240,24 +240,23 @@ pub fn LimitsScreen(
         });
     };
     reload();
-    let load_version = move |entry: HistoryEntry| match serde_json::from_value::<RateLimitConfig>(
-        entry.limits,
-    ) {
-        Ok(limits) => {
-            form.load(&limits);
-            set_server_errors.set(Vec::new());
-            set_message.set(Some((
-                    true,
-                    format!(
-                        "Version {} is in the form: the what-if below compares it with the saved limits; Save makes it current.",
-                        entry.version
-                    ),
-                )));
+    let load_version = move |entry: HistoryEntry| {
+        let version = entry.version;
+        match serde_json::from_value::<RateLimitConfig>(entry.limits) {
+            Ok(limits) => {
+                form.load(&limits);
+                set_server_errors.set(Vec::new());
+                let note = format!(
+                    "Version {version} is in the form: the what-if below compares it with \
+                     the saved limits; Save makes it current."
+                );
+                set_message.set(Some((true, note)));
+            }
+            Err(e) => {
+                let note = format!("Version {version} cannot be read here: {e}");
+                set_message.set(Some((false, note)));
+            }
         }
-        Err(e) => set_message.set(Some((
-            false,
-            format!("Version {} cannot be read here: {e}", entry.version),
-        ))),
     };
 
     let valid = Memo::new(move |_| form.config());
