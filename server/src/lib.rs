@@ -106,6 +106,7 @@ fn service(
         .route("/auth/login", post(accounts::login))
         .route("/auth/logout", post(accounts::logout))
         .route("/auth/me", get(accounts::me))
+        .route("/auth/password", post(accounts::change_password))
         .route("/users", post(accounts::create_user))
         .route(
             "/tokens",

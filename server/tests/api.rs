@@ -206,6 +206,94 @@ async fn login_attempts_are_rate_limited_per_client() {
 }
 
 #[tokio::test]
+async fn a_user_changes_their_password_and_their_other_sessions_end() {
+    let app = TestApp::with(|c| c.login_limits.max_burst = 100).await;
+    let here = app.admin_cookie().await;
+    let elsewhere = app.admin_cookie().await;
+    let token = app.token(&here).await;
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let path = "/api/v1/auth/password";
+
+    // A wrong current password, or a short new one, is refused at its field; nothing changes.
+    let r = app
+        .post(
+            path,
+            change("not-the-password", "a-new-password"),
+            Auth::Cookie(&here),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY),
+        ["/current_password"]
+    );
+    let r = app
+        .post(path, change(ADMIN_PASSWORD, "short"), Auth::Cookie(&here))
+        .await;
+    assert_eq!(
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY),
+        ["/new_password"]
+    );
+    // Like every change made with a cookie, it must come from the console's origin.
+    let r = app
+        .post(
+            path,
+            change(ADMIN_PASSWORD, "a-new-password"),
+            Auth::CookieNoOrigin(&here),
+        )
+        .await;
+    assert_problem(&r, StatusCode::FORBIDDEN);
+    let me = app.get("/api/v1/auth/me", Auth::Cookie(&elsewhere)).await;
+    assert_eq!(me.status, StatusCode::OK);
+
+    let r = app
+        .post(
+            path,
+            change(ADMIN_PASSWORD, "a-new-password"),
+            Auth::Cookie(&here),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // The session that made the change stays, the other one ends, the token still works.
+    for (auth, expected) in [
+        (Auth::Cookie(&here), StatusCode::OK),
+        (Auth::Cookie(&elsewhere), StatusCode::UNAUTHORIZED),
+        (Auth::Bearer(&token), StatusCode::OK),
+    ] {
+        assert_eq!(app.get("/api/v1/auth/me", auth).await.status, expected);
+    }
+    // The old password no longer signs in; the new one does.
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
+            Auth::None,
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED);
+    app.login("admin", "a-new-password").await;
+}
+
+#[tokio::test]
+async fn password_attempts_count_against_the_login_limit() {
+    let app = TestApp::new().await;
+    let cookie = app.admin_cookie().await;
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let r = app
+            .post(
+                "/api/v1/auth/password",
+                json!({"current_password": "a-guess", "new_password": "a-new-password"}),
+                Auth::Cookie(&cookie),
+            )
+            .await;
+        codes.push(r.status.as_u16());
+    }
+    // The login burst is 5, and the login above took one.
+    assert_eq!(codes, [422, 422, 422, 422, 429]);
+}
+
+#[tokio::test]
 async fn cookie_changes_need_the_servers_own_origin_and_bearer_tokens_do_not() {
     let app = TestApp::new().await;
     let admin = app.admin_cookie().await;

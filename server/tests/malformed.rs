@@ -65,6 +65,8 @@ const FIELDS: &[&str] = &[
     "post_ids",
     "post_id",
     "alt_text",
+    "current_password",
+    "new_password",
 ];
 
 /// Every route but the two that would end the test's own access (revoking its token, signing
@@ -98,6 +100,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/tokens"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/auth/password"),
 ];
 
 const SEGMENTS: &[&str] = &[

@@ -271,6 +271,23 @@ test("access: a token is shown once, works, and stops working when revoked; an a
   await q.locator(".who .role").getByText("user", { exact: true }).waitFor();
   await q.getByText("No tokens yet.").waitFor();
   assert.equal(await q.getByRole("form", { name: "Add a user" }).count(), 0);
+
+  // She changes her password; a mistyped repeat is caught before anything is sent.
+  const change = q.getByRole("form", { name: "Change your password" });
+  await change.getByLabel("Current password", { exact: true }).fill("alice-password");
+  await change.getByLabel("New password (8 characters at least)", { exact: true }).fill("alice-second-password");
+  await change.getByLabel("New password again", { exact: true }).fill("alice-second-passwort");
+  await change.getByText("does not match the new password").waitFor();
+  assert.equal(await change.getByRole("button", { name: "Change password" }).isDisabled(), true);
+  // (Its accessible name now holds the error too.)
+  await change.getByLabel("New password again").fill("alice-second-password");
+  await change.getByRole("button", { name: "Change password" }).click();
+  await change.getByText(/^Password changed\./).waitFor();
+  await q.getByRole("button", { name: "Sign out" }).click();
+  await q.getByLabel("Username").fill("alice");
+  await q.getByLabel("Password").fill("alice-second-password");
+  await q.getByRole("button", { name: "Sign in" }).click();
+  await q.locator(".who .username").getByText("alice").waitFor();
   await q.close();
 });
 

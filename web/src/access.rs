@@ -1,5 +1,5 @@
-//! Access: the signed-in user's API tokens (a new one is shown once, then only its name), and
-//! for admins, new accounts.
+//! Access: the signed-in user's API tokens (a new one is shown once, then only its name) and
+//! password, and for admins, new accounts.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -34,6 +34,7 @@ pub fn AccessScreen(
         <section class="screen access">
             <h1>"Access"</h1>
             <Tokens/>
+            <PasswordChange/>
             {admin.then(|| view! { <NewUser/> })}
         </section>
     }
@@ -137,6 +138,59 @@ fn select_all(ev: leptos::ev::FocusEvent) {
         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
     {
         input.select();
+    }
+}
+
+/// The form that changes the signed-in user's own password.
+#[component]
+fn PasswordChange() -> impl IntoView {
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let (error, set_error) = signal(None::<api::ApiError>);
+    let (done, set_done) = signal(false);
+    // Said as soon as both are typed, before anything is sent.
+    let mismatch = Signal::derive(move || {
+        let (n, a) = (new.get(), again.get());
+        (!a.is_empty() && n != a).then(|| "does not match the new password".to_string())
+    });
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if mismatch.get_untracked().is_some() {
+            return;
+        }
+        let body = serde_json::json!({
+            "current_password": current.get_untracked(),
+            "new_password": new.get_untracked(),
+        });
+        spawn_local(async move {
+            match api::post::<_, serde_json::Value>("/api/v1/auth/password", &body).await {
+                Ok(_) => {
+                    set_error.set(None);
+                    for field in [current, new, again] {
+                        field.set(String::new());
+                    }
+                    set_done.set(true);
+                }
+                Err(e) => {
+                    set_done.set(false);
+                    set_error.set(Some(e));
+                }
+            }
+        });
+    };
+    let at = move |p: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(p)));
+
+    view! {
+        <form class="add" on:submit=change aria-label="Change your password">
+            <h2>"Change your password"</h2>
+            <Field label="Current password" name="current_password" value=current error=at("/current_password") kind="password"/>
+            <Field label="New password (8 characters at least)" name="new_password" value=new error=at("/new_password") kind="password"/>
+            <Field label="New password again" name="new_password_again" value=again error=mismatch kind="password"/>
+            <button type="submit" disabled=move || mismatch.get().is_some()>"Change password"</button>
+            {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
+            {move || done.get().then(|| view! { <p class="ok" role="status">"Password changed. Your other sessions have ended; your API tokens still work."</p> })}
+        </form>
     }
 }
 

@@ -176,6 +176,20 @@ pub(crate) struct UserJson {
 /// The shortest password accepted.
 const MIN_PASSWORD: usize = 8;
 
+/// A new password: long enough to resist guessing, short enough to hash quickly.
+fn check_password(pointer: &str, password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::field(
+            pointer,
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(ApiError::field(pointer, "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
 /// `POST /api/v1/users` (admin): creates an account.
 pub(crate) async fn create_user(
     State(state): State<AppState>,
@@ -194,15 +208,7 @@ pub(crate) async fn create_user(
             "may hold only letters, digits, '_', '-' and '.'",
         ));
     }
-    if body.password.chars().count() < MIN_PASSWORD {
-        return Err(ApiError::field(
-            "/password",
-            format!("must be at least {MIN_PASSWORD} characters"),
-        ));
-    }
-    if body.password.len() > 1024 {
-        return Err(ApiError::field("/password", "must be at most 1024 bytes"));
-    }
+    check_password("/password", &body.password)?;
     let hash = auth::hash_password(body.password).await?;
     let result = sqlx::query("INSERT INTO users (username, password_hash, role, is_active, created_at) VALUES (?, ?, ?, 1, ?)")
         .bind(&body.username)
@@ -230,6 +236,70 @@ pub(crate) async fn create_user(
             role: body.role,
         }),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/auth/password`: changes the caller's own password, given the current one.
+/// Every other session of the caller ends (the one making the change stays signed in); API
+/// tokens stay valid. Attempts count against the client address's login limit, so the current
+/// password is no quicker to guess here than at login.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    user: AuthUser,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let decision = state
+        .login_limiter
+        .is_allowed(&addr, &LimitRequest::default(), state.now())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
+    if !decision.allowed {
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "too many password attempts; retry in {} s",
+                secs_ceil(decision.retry_after)
+            ),
+            headers: decision_headers(&decision),
+        });
+    }
+    check_password("/new_password", &body.new_password)?;
+    let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+        .bind(user.id)
+        .fetch_optional(&state.db)
+        .await?;
+    if !auth::verify_password(body.current_password, hash).await {
+        tracing::info!(user = %user.username, "failed password change");
+        return Err(ApiError::field(
+            "/current_password",
+            "is not your current password",
+        ));
+    }
+    let hash = auth::hash_password(body.new_password).await?;
+    let mut tx = state.db.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    let keep = match &user.via {
+        Via::Session(hash) => hash.to_vec(),
+        Via::Token { .. } => Vec::new(),
+    };
+    sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?")
+        .bind(user.id)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    state.auth_cache.forget_user(user.id);
+    tracing::info!(user = %user.username, "changed password");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
