@@ -204,7 +204,36 @@ test("platforms: add a connection and choose it as the context", async () => {
   await p.getByRole("button", { name: "Use" }).click();
   await p.getByText(/^Working in: a rather long connection name/).waitFor();
   assert.equal(await p.content().then((html) => html.includes("secret-token-from-browser")), false);
+
+  // A second connection: made the default, its token replaced, then deleted.
+  await p.getByLabel("Name", { exact: true }).fill("pixelfed account");
+  await p.locator("select[name=platform_type]").selectOption("pixelfed");
+  await p.getByLabel("Instance URL").fill("https://pixelfed.social");
+  await p.getByLabel("Username", { exact: true }).fill("captionbot");
+  await p.getByLabel("Access token (stored encrypted, never shown again)").fill("second-secret");
+  await p.getByRole("button", { name: "Add", exact: true }).click();
+  const second = p.locator(".connection").filter({ hasText: "pixelfed account" });
+  await second.waitFor();
+  await p.getByRole("button", { name: "Make pixelfed account the default" }).click();
+  await second.locator(".badge.default").waitFor();
+  assert.equal(await p.locator(".connection .badge.default").count(), 1, "one default at a time");
   await shot(p, "platforms");
+  await p.getByRole("button", { name: "Replace the access token of pixelfed account" }).click();
+  await second.getByLabel("New access token (stored encrypted, never shown again)").fill("third-secret");
+  await second.getByRole("button", { name: "Save the token" }).click();
+  await second.locator("form.replace").waitFor({ state: "detached" });
+  assert.equal(await p.locator("p.error").count(), 0);
+  assert.equal(await p.content().then((html) => html.includes("third-secret")), false);
+
+  // Deactivating the connection in use: the context says it is no longer usable.
+  await p.locator(".connection").first().getByRole("button", { name: /^Deactivate / }).click();
+  await p.getByText("The chosen connection is not active.").waitFor();
+  await p.locator(".connection").first().locator(".badge.inactive").waitFor();
+
+  p.once("dialog", (d) => d.accept());
+  await p.getByRole("button", { name: "Delete pixelfed account" }).click();
+  await second.waitFor({ state: "detached" });
+  assert.equal(await p.locator(".connection").count(), 1);
   await p.close();
 });
 

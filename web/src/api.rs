@@ -149,6 +149,14 @@ pub(crate) async fn put<B: Serialize, T: DeserializeOwned>(
     send(with_json(builder, body)).await
 }
 
+/// `PATCH path` with a JSON body.
+pub(crate) async fn patch<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<Answer<T>, ApiError> {
+    send(with_json(Request::patch(path), body)).await
+}
+
 /// `DELETE path`.
 pub(crate) async fn delete(path: &str) -> Result<(), ApiError> {
     send::<serde_json::Value>(Request::delete(path).build())

@@ -1,5 +1,6 @@
 //! Platform connections: the user's accounts on Mastodon and Pixelfed instances (tokens go in,
-//! never come out), and which one this session works in.
+//! never come out; they can be replaced), which one is the default, which are active, and
+//! which one this session works in.
 
 use flowgate_core::context::normalize_instance_url;
 use leptos::prelude::*;
@@ -105,6 +106,40 @@ pub fn PlatformsScreen() -> impl IntoView {
         });
     };
     let at = move |p: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(p)));
+    // A change to one connection, then the list and the context again (a connection that is
+    // made inactive or deleted may have been the one in use).
+    // `then` runs when it succeeded.
+    let change = move |id: i64, body: serde_json::Value, then: Box<dyn FnOnce()>| {
+        spawn_local(async move {
+            match api::patch::<_, Connection>(&format!("/api/v1/platforms/{id}"), &body).await {
+                Ok(_) => {
+                    set_error.set(None);
+                    then();
+                    load();
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
+    let remove = move |id: i64, name: String| {
+        let sure = window()
+            .confirm_with_message(&format!(
+                "Delete the connection {name:?}? Its access token is deleted with it."
+            ))
+            .unwrap_or(false);
+        if !sure {
+            return;
+        }
+        spawn_local(async move {
+            match api::delete(&format!("/api/v1/platforms/{id}")).await {
+                Ok(()) => {
+                    set_error.set(None);
+                    load();
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
 
     view! {
         <section class="screen platforms">
@@ -122,16 +157,49 @@ pub fn PlatformsScreen() -> impl IntoView {
                 <For each=move || connections.get() key=|c| (c.id, c.is_active, c.is_default, c.name.clone()) children=move |c| {
                     let id = c.id;
                     let current = move || context.get().and_then(|x| x.platform_connection_id) == Some(id);
+                    let (active, default) = (c.is_active, c.is_default);
+                    let name = c.name.clone();
+                    // Replacing the access token: a field shown on demand, write-only as ever.
+                    let replacing = RwSignal::new(false);
+                    let new_token = RwSignal::new(String::new());
+                    let replace = move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        let body = serde_json::json!({ "access_token": new_token.get_untracked() });
+                        change(id, body, Box::new(move || {
+                            new_token.set(String::new());
+                            replacing.set(false);
+                        }));
+                    };
                     view! {
                         <li class="connection" class:current=current>
                             <span class="name" title=c.name.clone()>{c.name.clone()}</span>
                             <Badge text=Signal::derive({ let t = c.platform_type.clone(); move || t.clone() })/>
                             <span class="account">{format!("{} at {}", c.username, c.instance_url)}</span>
-                            {c.is_default.then(|| view! { <span class="badge default">"default"</span> })}
-                            {(!c.is_active).then(|| view! { <span class="badge inactive">"inactive"</span> })}
-                            <button on:click=move |_| choose(id) disabled=move || current() || !c.is_active>
+                            {default.then(|| view! { <span class="badge default">"default"</span> })}
+                            {(!active).then(|| view! { <span class="badge inactive">"inactive"</span> })}
+                            <button on:click=move |_| choose(id) disabled=move || current() || !active>
                                 {move || if current() { "In use" } else { "Use" }}
                             </button>
+                            <div class="manage">
+                                {(!default).then(|| view! {
+                                    <button class="secondary" on:click=move |_| change(id, serde_json::json!({ "is_default": true }), Box::new(|| ()))
+                                            aria-label=format!("Make {} the default", c.name)>"Make default"</button>
+                                })}
+                                <button class="secondary" on:click=move |_| change(id, serde_json::json!({ "is_active": !active }), Box::new(|| ()))
+                                        aria-label=format!("{} {}", if active { "Deactivate" } else { "Activate" }, c.name)>
+                                    {if active { "Deactivate" } else { "Activate" }}
+                                </button>
+                                <button class="secondary" on:click=move |_| replacing.update(|r| *r = !*r)
+                                        aria-label=format!("Replace the access token of {}", c.name)>"Replace token"</button>
+                                <button class="danger" on:click=move |_| remove(id, name.clone())
+                                        aria-label=format!("Delete {}", c.name)>"Delete"</button>
+                            </div>
+                            {move || replacing.get().then(|| view! {
+                                <form class="replace" on:submit=replace aria-label=format!("New access token for connection {id}")>
+                                    <Field label="New access token (stored encrypted, never shown again)" name="new_access_token" value=new_token error=at("/access_token") kind="password"/>
+                                    <button type="submit">"Save the token"</button>
+                                </form>
+                            })}
                         </li>
                     }
                 }/>
