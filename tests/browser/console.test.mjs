@@ -149,6 +149,24 @@ test("a task's progress bar reaches 100% while another process sends updates, ac
   await p.close();
 });
 
+test("tasks: an unfinished task can be cancelled from the console", async () => {
+  const token = await server.adminToken();
+  const task = await server.api("POST", "/api/v1/tasks", { settings: { batch: "cancel-me" } }, token);
+  const id = task.json.task_id;
+  await server.api("PUT", `/api/v1/tasks/${id}/progress`, { current_step: "captioning", progress_percent: 40 }, token);
+  const p = await page();
+  await signIn(p, server.base);
+  await p.goto(`${server.base}/#tasks`);
+  const row = p.locator(`.task[data-task-id="${id}"]`);
+  await row.locator(".badge.running").waitFor();
+  await row.getByRole("button", { name: "Cancel" }).click();
+  await row.locator(".badge.cancelled").waitFor();
+  assert.equal(await row.getByRole("button", { name: "Cancel" }).count(), 0, "a finished task has no Cancel");
+  const stored = await server.api("GET", `/api/v1/tasks/${id}/progress`, undefined, token);
+  assert.deepEqual([stored.json.status, stored.json.progress_percent], ["cancelled", 40]);
+  await p.close();
+});
+
 test("keys: a check, live bars, and a reset", async () => {
   const p = await page();
   await signIn(p, server.base);

@@ -51,7 +51,9 @@ export class Server {
         FLOWGATE_CONSOLE_DIR: process.env.FLOWGATE_CONSOLE_DIR ?? join(ROOT, "dist"),
         FLOWGATE_LOG: "info",
         // Every test signs in afresh, more often than the login limiter lets one address (its
-        // own test is in server/tests/api.rs).
+        // own tests are in server/tests/api.rs). The burst is capped by the minute's limit.
+        FLOWGATE_LOGIN_REQUESTS_PER_MINUTE: "600",
+        FLOWGATE_LOGIN_REQUESTS_PER_HOUR: "6000",
         FLOWGATE_LOGIN_MAX_BURST: "100",
       },
       stdio: ["ignore", "pipe", "pipe"],

@@ -120,12 +120,38 @@ fn TaskRow(task: Task) -> impl IntoView {
         }
     }
     let percent = Signal::derive(move || f64::from(state.get().progress_percent));
+    let (cancel_error, set_cancel_error) = signal(None::<String>);
+    // Cancelling is an update like a worker's: stored, then streamed to every watcher.
+    let cancel = {
+        let id = id.clone();
+        move |_| {
+            let now = state.get_untracked();
+            let body = serde_json::json!({
+                "current_step": "cancelled from the console",
+                "progress_percent": now.progress_percent,
+                "status": "cancelled",
+            });
+            let path = format!("/api/v1/tasks/{}/progress", api::segment(&id));
+            spawn_local(async move {
+                match api::put::<_, Task>(&path, &body, None).await {
+                    Ok(a) => {
+                        set_cancel_error.set(None);
+                        set_state.set(a.body);
+                    }
+                    Err(e) => set_cancel_error.set(Some(e.detail)),
+                }
+            });
+        }
+    };
     view! {
         <li class="task" data-task-id=id.clone()>
             <div class="task-head">
                 <code class="name" title=id.clone()>{id.clone()}</code>
                 <Badge text=Signal::derive(move || state.get().status)/>
                 {move || live.get().then(|| view! { <span class="live" title="receiving live updates">"live"</span> })}
+                {move || (!state.get().is_terminal()).then(|| view! {
+                    <button class="secondary cancel" on:click=cancel.clone()>"Cancel"</button>
+                })}
             </div>
             <Bar value=percent max=Signal::derive(|| 100.0) label=format!("Progress of task {id}")/>
             <div class="task-meta">
@@ -138,6 +164,7 @@ fn TaskRow(task: Task) -> impl IntoView {
                 <span class="seq">{move || format!("update {}", state.get().seq)}</span>
             </div>
             {move || state.get().error_message.map(|m| view! { <p class="error">{m}</p> })}
+            {move || cancel_error.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <small class="meta">{move || format!("created {} · updated {}", state.get().created_at, state.get().updated_at)}</small>
         </li>
     }
