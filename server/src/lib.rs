@@ -107,7 +107,11 @@ fn service(
         .route("/auth/logout", post(accounts::logout))
         .route("/auth/me", get(accounts::me))
         .route("/auth/password", post(accounts::change_password))
-        .route("/users", post(accounts::create_user))
+        .route(
+            "/users",
+            post(accounts::create_user).get(accounts::list_users),
+        )
+        .route("/users/{id}", patch(accounts::update_user))
         .route(
             "/tokens",
             post(accounts::create_token).get(accounts::list_tokens),

@@ -206,6 +206,142 @@ async fn login_attempts_are_rate_limited_per_client() {
 }
 
 #[tokio::test]
+async fn admins_list_deactivate_and_promote_accounts_but_never_themselves() {
+    let app = TestApp::with(|c| c.login_limits.max_burst = 100).await;
+    let admin = app.admin_cookie().await;
+    let bob = app.user(&admin, "bob").await;
+    let bob_token = app.token(&bob).await;
+
+    let list = app.get("/api/v1/users", Auth::Cookie(&admin)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    let names: Vec<_> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().unwrap().to_string(),
+                u["role"].as_str().unwrap().to_string(),
+                u["is_active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("admin".into(), "admin".into(), true),
+            ("bob".into(), "user".into(), true)
+        ]
+    );
+    let bob_id = list.body[1]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/users/{bob_id}");
+    // Only admins.
+    assert_problem(
+        &app.get("/api/v1/users", Auth::Cookie(&bob)).await,
+        StatusCode::FORBIDDEN,
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"role": "admin"})),
+            Auth::Cookie(&bob),
+        )
+        .await;
+    assert_problem(&r, StatusCode::FORBIDDEN);
+
+    // Deactivated: bob's session and token stop at once, and he cannot sign in.
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"is_active": false})),
+            Auth::Cookie(&admin),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["is_active"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", Auth::Cookie(&bob)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", Auth::Bearer(&bob_token))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "bob", "password": "user-password"}),
+            Auth::None,
+        )
+        .await;
+    assert_problem(&login, StatusCode::UNAUTHORIZED);
+
+    // Active again, and an admin: the token works, with the new role.
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"is_active": true, "role": "admin"})),
+            Auth::Cookie(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.get("/api/v1/auth/me", Auth::Bearer(&bob_token)).await;
+    assert_eq!(
+        (r.status, r.body["role"].as_str()),
+        (StatusCode::OK, Some("admin"))
+    );
+
+    // Nobody demotes or deactivates themselves; a bad change or id is refused.
+    let admin_id = list.body[0]["id"].as_i64().unwrap();
+    for change in [json!({"is_active": false}), json!({"role": "user"})] {
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/users/{admin_id}"),
+                Some(change),
+                Auth::Cookie(&admin),
+            )
+            .await;
+        assert_problem(&r, StatusCode::CONFLICT);
+    }
+    assert_eq!(
+        app.get("/api/v1/auth/me", Auth::Cookie(&admin)).await.body["role"],
+        "admin"
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"role": "owner"})),
+            Auth::Cookie(&admin),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY),
+        ["/role"]
+    );
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/users/999",
+            Some(json!({"is_active": true})),
+            Auth::Cookie(&admin),
+        )
+        .await;
+    assert_problem(&r, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn a_user_changes_their_password_and_their_other_sessions_end() {
     let app = TestApp::with(|c| c.login_limits.max_burst = 100).await;
     let here = app.admin_cookie().await;

@@ -96,6 +96,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/posts"),
     ("POST", "/api/v1/posts"),
     ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{}"),
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens"),
     ("POST", "/api/v1/auth/login"),

@@ -307,7 +307,10 @@ test("access: a token is shown once, works, and stops working when revoked; an a
   await form.getByLabel("Password (8 characters at least)").fill("alice-password");
   await form.getByRole("button", { name: "Add" }).click();
   await form.getByText("Added alice (user).").waitFor();
-  await p.close();
+  const alice = p.locator(".accounts .account").filter({ hasText: "alice" });
+  await alice.waitFor();
+  assert.equal(await p.locator(".accounts .account").filter({ hasText: "you" }).getByRole("button").count(), 0,
+    "an admin cannot demote or deactivate themselves");
 
   // Alice signs in as a user: she has the access screen for her own tokens, and no user form.
   const q = await page();
@@ -335,7 +338,15 @@ test("access: a token is shown once, works, and stops working when revoked; an a
   await q.getByLabel("Password").fill("alice-second-password");
   await q.getByRole("button", { name: "Sign in" }).click();
   await q.locator(".who .username").getByText("alice").waitFor();
+
+  // The admin deactivates her: her next call finds her session gone.
+  await p.getByRole("button", { name: "Deactivate alice" }).click();
+  await alice.locator(".badge.inactive").waitFor();
+  await q.getByLabel("Name of the new token").fill("never-made");
+  await q.getByRole("button", { name: "Make a token" }).click();
+  await q.getByText("Your session has ended; sign in again.").waitFor();
   await q.close();
+  await p.close();
 });
 
 test("a session that ends under the console leads back to the sign-in form", async () => {

@@ -24,6 +24,16 @@ struct User {
     role: String,
 }
 
+/// An account as the admin's list shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Account {
+    id: i64,
+    username: String,
+    role: String,
+    is_active: bool,
+    created_at: String,
+}
+
 /// The access screen.
 #[component]
 pub fn AccessScreen(
@@ -35,7 +45,7 @@ pub fn AccessScreen(
             <h1>"Access"</h1>
             <Tokens/>
             <PasswordChange/>
-            {admin.then(|| view! { <NewUser/> })}
+            {admin.then(|| view! { <Users/> })}
         </section>
     }
 }
@@ -194,9 +204,76 @@ fn PasswordChange() -> impl IntoView {
     }
 }
 
+/// An admin's list of accounts, each of which (but their own) can be deactivated, activated,
+/// made an admin or a user; and the form for a new one.
+#[component]
+fn Users() -> impl IntoView {
+    let me = use_context::<crate::Me>().map(|m| m.id);
+    let (accounts, set_accounts) = signal(Vec::<Account>::new());
+    let (error, set_error) = signal(None::<String>);
+    let load = move || {
+        spawn_local(async move {
+            match api::get::<Vec<Account>>("/api/v1/users").await {
+                Ok(a) => set_accounts.set(a.body),
+                Err(e) => set_error.set(Some(e.detail)),
+            }
+        });
+    };
+    load();
+    let change = move |id: i64, body: serde_json::Value| {
+        spawn_local(async move {
+            match api::patch::<_, Account>(&format!("/api/v1/users/{id}"), &body).await {
+                Ok(_) => {
+                    set_error.set(None);
+                    load();
+                }
+                Err(e) => set_error.set(Some(e.detail)),
+            }
+        });
+    };
+    view! {
+        <h2>"Users"</h2>
+        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <ul class="accounts">
+            <For each=move || accounts.get() key=|a| (a.id, a.role.clone(), a.is_active) children=move |a| {
+                let id = a.id;
+                let yourself = me == Some(id);
+                let is_admin = a.role == "admin";
+                let active = a.is_active;
+                view! {
+                    <li class="account">
+                        <span class="name">{a.username.clone()}</span>
+                        <span class="badge">{a.role.clone()}</span>
+                        {(!active).then(|| view! { <span class="badge inactive">"inactive"</span> })}
+                        {yourself.then(|| view! { <span class="meta">"you"</span> })}
+                        <span class="meta">{format!("since {}", a.created_at)}</span>
+                        {(!yourself).then(|| view! {
+                            <div class="manage">
+                                <button class="secondary" aria-label=format!("Make {} {}", a.username, if is_admin { "a user" } else { "an admin" })
+                                        on:click=move |_| change(id, serde_json::json!({ "role": if is_admin { "user" } else { "admin" } }))>
+                                    {if is_admin { "Make user" } else { "Make admin" }}
+                                </button>
+                                <button class=if active { "danger" } else { "secondary" }
+                                        aria-label=format!("{} {}", if active { "Deactivate" } else { "Activate" }, a.username)
+                                        on:click=move |_| change(id, serde_json::json!({ "is_active": !active }))>
+                                    {if active { "Deactivate" } else { "Activate" }}
+                                </button>
+                            </div>
+                        })}
+                    </li>
+                }
+            }/>
+        </ul>
+        <NewUser on_added=load/>
+    }
+}
+
 /// An admin's form for a new account.
 #[component]
-fn NewUser() -> impl IntoView {
+fn NewUser(
+    /// Called after an account is added.
+    on_added: impl Fn() + Copy + 'static,
+) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new("user".to_string());
@@ -216,6 +293,7 @@ fn NewUser() -> impl IntoView {
                     username.set(String::new());
                     password.set(String::new());
                     set_made.set(Some(a.body));
+                    on_added();
                 }
                 Err(e) => {
                     set_made.set(None);

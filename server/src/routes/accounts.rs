@@ -238,6 +238,85 @@ pub(crate) async fn create_user(
     ))
 }
 
+/// An account as an admin sees it.
+#[derive(Serialize, sqlx::FromRow)]
+pub(crate) struct Account {
+    id: i64,
+    username: String,
+    role: String,
+    is_active: bool,
+    created_at: String,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, username, role, is_active, created_at";
+
+/// `GET /api/v1/users` (admin): every account, active or not.
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<Account>>, ApiError> {
+    user.require_admin()?;
+    let accounts = sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id"))
+        .fetch_all(&state.db)
+        .await?;
+    Ok(Json(accounts))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountChange {
+    role: Option<Role>,
+    is_active: Option<bool>,
+}
+
+/// `PATCH /api/v1/users/{id}` (admin): changes an account's role, or whether it may sign in.
+/// Deactivating ends the account's sessions at once and stops its tokens until it is active
+/// again. No admin may demote or deactivate themselves, so an active admin always remains.
+pub(crate) async fn update_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<AccountChange>,
+) -> Result<Json<Account>, ApiError> {
+    user.require_admin()?;
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound("no such user"))?;
+    if id == user.id && (body.is_active == Some(false) || body.role == Some(Role::User)) {
+        return Err(ApiError::Conflict(
+            "you cannot deactivate yourself or give up your own admin role; another admin can"
+                .into(),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE users SET role = COALESCE(?, role), is_active = COALESCE(?, is_active) WHERE id = ?",
+    )
+    .bind(body.role.map(Role::as_str))
+    .bind(body.is_active)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound("no such user"));
+    }
+    if body.is_active == Some(false) {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let account: Account =
+        sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    // Cached sign-ins carry the old role and standing.
+    state.auth_cache.forget_user(id);
+    tracing::info!(by = %user.username, username = %account.username, role = %account.role,
+        active = account.is_active, "changed user");
+    Ok(Json(account))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordChange {
