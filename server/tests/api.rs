@@ -242,23 +242,13 @@ async fn admins_list_deactivate_and_promote_accounts_but_never_themselves() {
         StatusCode::FORBIDDEN,
     );
     let r = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(json!({"role": "admin"})),
-            Auth::Cookie(&bob),
-        )
+        .patch(&path, json!({"role": "admin"}), Auth::Cookie(&bob))
         .await;
     assert_problem(&r, StatusCode::FORBIDDEN);
 
     // Deactivated: bob's session and token stop at once, and he cannot sign in.
     let r = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(json!({"is_active": false})),
-            Auth::Cookie(&admin),
-        )
+        .patch(&path, json!({"is_active": false}), Auth::Cookie(&admin))
         .await;
     assert_eq!(
         (r.status, r.body["is_active"].as_bool()),
@@ -287,10 +277,9 @@ async fn admins_list_deactivate_and_promote_accounts_but_never_themselves() {
 
     // Active again, and an admin: the token works, with the new role.
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             &path,
-            Some(json!({"is_active": true, "role": "admin"})),
+            json!({"is_active": true, "role": "admin"}),
             Auth::Cookie(&admin),
         )
         .await;
@@ -305,10 +294,9 @@ async fn admins_list_deactivate_and_promote_accounts_but_never_themselves() {
     let admin_id = list.body[0]["id"].as_i64().unwrap();
     for change in [json!({"is_active": false}), json!({"role": "user"})] {
         let r = app
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/api/v1/users/{admin_id}"),
-                Some(change),
+                change,
                 Auth::Cookie(&admin),
             )
             .await;
@@ -319,22 +307,16 @@ async fn admins_list_deactivate_and_promote_accounts_but_never_themselves() {
         "admin"
     );
     let r = app
-        .call(
-            Method::PATCH,
-            &path,
-            Some(json!({"role": "owner"})),
-            Auth::Cookie(&admin),
-        )
+        .patch(&path, json!({"role": "owner"}), Auth::Cookie(&admin))
         .await;
     assert_eq!(
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY),
         ["/role"]
     );
     let r = app
-        .call(
-            Method::PATCH,
+        .patch(
             "/api/v1/users/999",
-            Some(json!({"is_active": true})),
+            json!({"is_active": true}),
             Auth::Cookie(&admin),
         )
         .await;

@@ -44,6 +44,25 @@ impl From<&AuthUser> for Me {
     }
 }
 
+/// Counts one attempt at a password (`what`: `login`, `password`) against the client address's
+/// login limit; refuses it with 429 when the limit is spent.
+fn spend_login_attempt(state: &AppState, addr: &str, what: &str) -> Result<(), ApiError> {
+    let decision = state
+        .login_limiter
+        .is_allowed(addr, &LimitRequest::default(), state.now())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
+    if decision.allowed {
+        return Ok(());
+    }
+    Err(ApiError::TooManyRequests {
+        detail: format!(
+            "too many {what} attempts; retry in {} s",
+            secs_ceil(decision.retry_after)
+        ),
+        headers: decision_headers(&decision),
+    })
+}
+
 /// `POST /api/v1/auth/login`: checks the password and sets the session cookie. A wrong username
 /// and a wrong password get the same answer, in the same time; attempts are rate-limited per
 /// client address.
@@ -61,19 +80,7 @@ pub(crate) async fn login(
             "log in from the console's own origin".into(),
         ));
     }
-    let decision = state
-        .login_limiter
-        .is_allowed(&addr, &LimitRequest::default(), state.now())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
-    if !decision.allowed {
-        return Err(ApiError::TooManyRequests {
-            detail: format!(
-                "too many login attempts; retry in {} s",
-                secs_ceil(decision.retry_after)
-            ),
-            headers: decision_headers(&decision),
-        });
-    }
+    spend_login_attempt(&state, &addr, "login")?;
     let row: Option<(i64, String, String)> = sqlx::query_as(
         "SELECT id, password_hash, role FROM users WHERE username = ? AND is_active = 1",
     )
@@ -334,19 +341,7 @@ pub(crate) async fn change_password(
     user: AuthUser,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    let decision = state
-        .login_limiter
-        .is_allowed(&addr, &LimitRequest::default(), state.now())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
-    if !decision.allowed {
-        return Err(ApiError::TooManyRequests {
-            detail: format!(
-                "too many password attempts; retry in {} s",
-                secs_ceil(decision.retry_after)
-            ),
-            headers: decision_headers(&decision),
-        });
-    }
+    spend_login_attempt(&state, &addr, "password")?;
     check_password("/new_password", &body.new_password)?;
     let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
         .bind(user.id)

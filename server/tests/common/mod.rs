@@ -132,6 +132,10 @@ impl TestApp {
         self.call(Method::PUT, path, Some(body), auth).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value, auth: Auth<'_>) -> Reply {
+        self.call(Method::PATCH, path, Some(body), auth).await
+    }
+
     /// Logs in; returns the session cookie's value.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let r = self
