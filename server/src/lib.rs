@@ -208,9 +208,13 @@ pub async fn run(
     let app = service(state.clone());
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    // A client that opens a connection and sends nothing is dropped after a while.
+    // A client that opens a connection and sends nothing is dropped after a while. Responses
+    // go out as one flat buffer rather than a vectored write of head and body: a decision is
+    // about a kilobyte, the copy is cheaper than what writev costs the kernel, and the
+    // decision service measured about 5% less CPU per decision (BENCHMARKS.md).
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(Duration::from_secs(30))
+        .writev(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, addr) = tokio::select! {
