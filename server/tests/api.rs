@@ -3,8 +3,8 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use common::{ADMIN_PASSWORD, Auth, HOST, ORIGIN, TestApp, assert_problem};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use common::{ADMIN_PASSWORD, Auth, HOST, ORIGIN, Reply, TestApp, assert_problem};
 use flowgate_core::ratelimit::RateLimitConfig;
 use serde_json::json;
 
@@ -646,6 +646,83 @@ async fn the_limits_document_round_trips_with_versions_and_history() {
         })
         .collect();
     assert_eq!(versions, [(2, "admin"), (1, "environment")]);
+}
+
+/// GET of a versioned document with `If-None-Match`, as a bearer client.
+async fn get_if_none_match(app: &TestApp, path: &str, token: &str, tags: &[u8]) -> Reply {
+    let request = Request::builder()
+        .uri(path)
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_bytes(tags).unwrap(),
+        )
+        .body(Body::empty())
+        .unwrap();
+    app.raw(request).await
+}
+
+#[tokio::test]
+async fn a_client_holding_the_current_version_is_told_it_is_unchanged() {
+    let app = TestApp::new().await;
+    let admin = app.admin_cookie().await;
+    let token = app.token(&admin).await;
+    // The limits are stored at the first start (version 1); the retry policy is a default
+    // never stored (version 0).
+    for (path, version) in [("/api/v1/limits", 1), ("/api/v1/retry/config", 0)] {
+        let tag = format!("\"{version}\"");
+        let matching = [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"7\", {tag}"),
+            "*".to_string(),
+        ];
+        for tags in matching {
+            let r = get_if_none_match(&app, path, &token, tags.as_bytes()).await;
+            assert_eq!(
+                (
+                    r.status,
+                    r.headers[header::ETAG].to_str().unwrap(),
+                    r.text.as_str()
+                ),
+                (StatusCode::NOT_MODIFIED, tag.as_str(), ""),
+                "{path} with If-None-Match {tags}"
+            );
+        }
+        // Another version, or a header that is not text, gets the document.
+        let other = format!("\"{}\"", version + 1);
+        let unreadable = [&b"\xff"[..], tag.as_bytes()].concat();
+        for tags in [other.as_bytes(), b"\"1", b"\"", &unreadable] {
+            let r = get_if_none_match(&app, path, &token, tags).await;
+            let shown = String::from_utf8_lossy(tags);
+            assert_eq!(
+                (r.status, r.headers[header::ETAG].to_str().unwrap()),
+                (StatusCode::OK, tag.as_str()),
+                "{path}: {shown}"
+            );
+            assert_eq!(r.body, app.get(path, Auth::Bearer(&token)).await.body);
+        }
+    }
+
+    // After a change, the old version's holder gets the new document and its tag.
+    let doc = json!({"requests_per_minute": 12, "max_burst": 3});
+    app.put("/api/v1/limits", doc, Auth::Cookie(&admin)).await;
+    let r = get_if_none_match(&app, "/api/v1/limits", &token, b"\"1\"").await;
+    assert_eq!(
+        (r.status, r.headers[header::ETAG].to_str().unwrap()),
+        (StatusCode::OK, "\"2\"")
+    );
+    assert_eq!(r.body["requests_per_minute"], 12);
+
+    // The condition is no way around authentication.
+    let anonymous = Request::builder()
+        .uri("/api/v1/limits")
+        .header(header::HOST, HOST)
+        .header(header::IF_NONE_MATCH, "\"2\"")
+        .body(Body::empty())
+        .unwrap();
+    assert_problem(&app.raw(anonymous).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

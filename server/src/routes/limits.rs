@@ -9,22 +9,25 @@ use axum::response::{IntoResponse, Response};
 use flowgate_core::ratelimit::{Error as LimitError, RateLimitConfig, Request as LimitRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{check_name, etag};
+use super::{check_name, etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
-use crate::versions::Versioned;
 
 /// The longest key accepted, in bytes.
 const MAX_KEY: usize = 256;
 /// The longest endpoint or platform name accepted, in bytes.
 const MAX_NAME: usize = 128;
 
-/// `GET /api/v1/limits`: the document in force, its version as `ETag`.
-pub(crate) async fn get(State(state): State<AppState>, _user: AuthUser) -> Response {
-    let Versioned { document, version } = state.limits.current();
-    ([(header::ETAG, etag(version))], Json(document)).into_response()
+/// `GET /api/v1/limits`: the document in force, its version as `ETag` (304 for an
+/// `If-None-Match` that names it).
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    headers: HeaderMap,
+) -> Response {
+    versioned_response(&headers, state.limits.current())
 }
 
 /// Maps the core's configuration errors to a 422 with pointers.

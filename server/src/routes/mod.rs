@@ -9,11 +9,15 @@ pub(crate) mod tasks;
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::versions::Versioned;
 
 /// The client's address, or `unknown` where the server runs without connection info (tests
 /// that call the router directly).
@@ -41,6 +45,15 @@ pub(crate) fn etag(version: i64) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
+/// Whether a list of entity tags (`If-Match`, `If-None-Match`) names `version`: `*`, or its tag
+/// with or without `W/` (a proxy may weaken a tag; the version is the same).
+fn names_version(tags: &str, version: i64) -> bool {
+    let current = format!("\"{version}\"");
+    tags.split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == current)
+}
+
 /// Refuses a change whose `If-Match` does not name the current version (412). No `If-Match`
 /// means the client does not care; `*` matches any version.
 pub(crate) fn check_if_match(headers: &HeaderMap, current: i64) -> Result<(), ApiError> {
@@ -50,17 +63,32 @@ pub(crate) fn check_if_match(headers: &HeaderMap, current: i64) -> Result<(), Ap
     let value = value
         .to_str()
         .map_err(|_| ApiError::BadRequest("If-Match is not valid".into()))?;
-    let current_tag = format!("\"{current}\"");
-    let matches = value
-        .split(',')
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == "*" || tag == current_tag);
-    if matches {
+    if names_version(value, current) {
         Ok(())
     } else {
         Err(ApiError::PreconditionFailed(format!(
-            "the document changed: If-Match {value} but the current version is {current_tag}; reload and try again"
+            "the document changed: If-Match {value} but the current version is \"{current}\"; reload and try again"
         )))
+    }
+}
+
+/// A versioned document with its version as `ETag`, or `304 Not Modified` (no body) when the
+/// request's `If-None-Match` already names that version, so a client that polls the document
+/// downloads it only when it changed. An `If-None-Match` that does not read as text is
+/// ignored, as RFC 9110 lets a server ignore a condition it cannot evaluate.
+pub(crate) fn versioned_response<T: Serialize>(
+    headers: &HeaderMap,
+    Versioned { document, version }: Versioned<T>,
+) -> Response {
+    let tag = [(header::ETAG, etag(version))];
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| names_version(tags, version));
+    if unchanged {
+        (StatusCode::NOT_MODIFIED, tag).into_response()
+    } else {
+        (tag, Json(document)).into_response()
     }
 }
 

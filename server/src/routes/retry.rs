@@ -11,12 +11,11 @@ use flowgate_core::retry::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::etag;
+use super::{etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::versions::Versioned;
 
 fn retry_error(e: RetryError) -> ApiError {
     match e {
@@ -27,10 +26,14 @@ fn retry_error(e: RetryError) -> ApiError {
     }
 }
 
-/// `GET /api/v1/retry/config`: the policy in force, its version as `ETag`.
-pub(crate) async fn get_config(State(state): State<AppState>, _user: AuthUser) -> Response {
-    let Versioned { document, version } = state.retry_policy.current();
-    ([(header::ETAG, etag(version))], Json(document)).into_response()
+/// `GET /api/v1/retry/config`: the policy in force, its version as `ETag` (304 for an
+/// `If-None-Match` that names it).
+pub(crate) async fn get_config(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    headers: HeaderMap,
+) -> Response {
+    versioned_response(&headers, state.retry_policy.current())
 }
 
 /// `PUT /api/v1/retry/config` (admin): validates, stores and puts the policy in force.
