@@ -686,6 +686,27 @@ prop_compose! {
     }
 }
 
+/// Global quotas only (one to three, any windows, a burst or not): the limits under which
+/// `check` answers on its short path.
+fn arb_quotas() -> impl Strategy<Value = Limits> {
+    let window = prop_oneof![Just(Window::Minute), Just(Window::Hour), Just(Window::Day)];
+    proptest::collection::vec((window, 1u32..120, proptest::option::of(1u32..20)), 1..=3).prop_map(
+        |quotas| {
+            let quotas: Vec<Quota> = quotas
+                .into_iter()
+                .map(|(window, limit, burst)| {
+                    let quota = Quota::new(window, core::num::NonZeroU32::new(limit).unwrap());
+                    match burst.and_then(core::num::NonZeroU32::new) {
+                        Some(b) => quota.with_burst(b),
+                        None => quota,
+                    }
+                })
+                .collect();
+            Limits::from_quotas(&quotas).unwrap()
+        },
+    )
+}
+
 /// One step of a request pattern: time advance (ms), which endpoint/platform, cost.
 fn arb_steps() -> impl Strategy<Value = Vec<(u64, Option<usize>, Option<usize>, u32)>> {
     proptest::collection::vec(
@@ -807,6 +828,39 @@ proptest! {
                 (d, a) => prop_assert!(false, "is_allowed said {d:?}, check said {a:?}"),
             }
             prop_assert_eq!(full.buckets(&limits, "k", t), short.buckets(&limits, "k", t));
+        }
+    }
+
+    /// Under global quotas alone, `check` (which answers a cost of one on a short path of its
+    /// own) says what `is_allowed` says and spends the same, for several keys, whatever the
+    /// width of the table.
+    #[test]
+    fn check_answers_as_is_allowed_does_under_global_quotas(
+        limits in arb_quotas(),
+        steps in arb_steps(),
+        keys in proptest::collection::vec(0usize..3, 150),
+        other_layout: bool,
+    ) {
+        let mut full = KeyedState::with_seed(3);
+        let mut short = if other_layout {
+            KeyedState::with_other_layout(4, &limits)
+        } else {
+            KeyedState::with_seed(4)
+        };
+        let mut now = 0u64;
+        for ((dt, e, p, cost), k) in steps.into_iter().zip(keys) {
+            now += dt * 1_000_000;
+            let key = ["a", "user-000123", "a key longer than sixteen bytes"][k];
+            let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
+            let t = Duration::from_nanos(now);
+            match (full.is_allowed(&limits, key, &req, t), short.check(&limits, key, &req, t)) {
+                (Ok(d), Ok(a)) => {
+                    prop_assert_eq!(a, Admission { allowed: d.allowed, retry_after: d.retry_after });
+                }
+                (Err(d), Err(a)) => prop_assert_eq!(d, a),
+                (d, a) => prop_assert!(false, "is_allowed said {d:?}, check said {a:?}"),
+            }
+            prop_assert_eq!(full.buckets(&limits, key, t), short.buckets(&limits, key, t));
         }
     }
 
