@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::decision::{Admission, BucketStatus, Decision};
 use super::limits::Limits;
-use super::state::KeyedState;
+use super::state::{KeyedState, hash_key};
 use super::{Error, RateLimitConfig, Request};
 
 /// Shards of the key space. A key's check takes one shard's lock and never another's, so
@@ -92,8 +92,9 @@ impl RateLimiter {
         }
     }
 
+    #[inline(always)]
     fn shard(&self, key: &str) -> (u64, MutexGuard<'_, Shard>) {
-        let hash = self.hasher.hash_one(key);
+        let hash = hash_key(&self.hasher, key);
         // The table inside a shard indexes by the low bits and tags entries with the top seven;
         // bits from the middle pick the shard, so neither loses entropy within a shard.
         let index = (hash >> 32) as usize % SHARDS;

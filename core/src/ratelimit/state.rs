@@ -2,7 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::hash::BuildHasher;
+use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 
 use arrayvec::ArrayVec;
@@ -200,7 +200,7 @@ impl<const W: usize, S> Entry<W, S> {
     /// hasher type, and per-site closures made twenty copies of it (12 KB of the npm
     /// package's WebAssembly).
     fn hasher(state: &FixedState) -> impl Fn(&Self) -> u64 + Copy + '_ {
-        move |e| state.hash_one(e.key.as_str())
+        move |e| hash_key(state, &e.key)
     }
 
     /// Whether this is `key`'s entry. Keys of 8 to 16 bytes (most user ids) are compared as two
@@ -223,6 +223,16 @@ impl<const W: usize, S> Entry<W, S> {
         }
         a == b
     }
+}
+
+/// A key's hash under `state`: its bytes alone. `str`'s own `Hash` adds a terminating byte,
+/// which makes hashes of sequences of strings unambiguous but costs foldhash a second round;
+/// a key is hashed on its own.
+#[inline(always)]
+pub(crate) fn hash_key(state: &FixedState, key: &str) -> u64 {
+    let mut hasher = state.build_hasher();
+    hasher.write(key.as_bytes());
+    hasher.finish()
 }
 
 /// Every key's entry, in one layout.
@@ -358,7 +368,7 @@ fn carry<const A: usize, SA: ScopedSlot, const B: usize, SB: ScopedSlot>(
             }
         }
         if !next.is_idle(now) {
-            let hash = hasher.hash_one(entry.key.as_str());
+            let hash = hash_key(hasher, &entry.key);
             to.insert_unique(
                 hash,
                 Entry {
@@ -448,7 +458,7 @@ impl KeyedState {
     }
 
     pub(crate) fn hash(&self, key: &str) -> u64 {
-        self.hasher.hash_one(key)
+        hash_key(&self.hasher, key)
     }
 
     /// Checks `request` for `key` at `now` and, if every applying bucket holds its cost, spends
