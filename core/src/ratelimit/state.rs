@@ -228,7 +228,7 @@ impl<const W: usize, S> Entry<W, S> {
 /// A key's hash under `state`: its bytes alone. `str`'s own `Hash` adds a terminating byte,
 /// which makes hashes of sequences of strings unambiguous but costs foldhash a second round;
 /// a key is hashed on its own.
-#[inline(always)]
+#[inline]
 pub(crate) fn hash_key(state: &FixedState, key: &str) -> u64 {
     let mut hasher = state.build_hasher();
     hasher.write(key.as_bytes());
