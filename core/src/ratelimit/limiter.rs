@@ -29,10 +29,10 @@ struct Shard {
 /// Its release is a plain store. `std::sync::Mutex` releases with an atomic swap (to see
 /// whether anyone sleeps on it), and on x86 that is a full fence: the next check's loads wait
 /// for it, so one check's cache misses never overlap the next one's. With the plain store they
-/// do, and a keyed check over 100,000 keys took about a third less time (BENCHMARKS.md).
+/// do, and a keyed check over 100,000 keys took about a fifth less time (BENCHMARKS.md).
 ///
 /// A check holds the lock for tens of nanoseconds; a sweep or a change of limits holds it
-/// while it goes through the shard's keys, a few microseconds per thousand. Waiting is rare:
+/// while it goes through the shard's keys (a 64th of them all). Waiting is rare:
 /// two threads must meet on one of 64 shards. A waiter yields on every retry rather than
 /// spinning, so a preempted holder gets a CPU back instead of a spinning rival keeping it.
 /// There is nothing to poison: no update can panic halfway.
