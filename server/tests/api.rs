@@ -689,6 +689,7 @@ async fn a_client_holding_the_current_version_is_told_it_is_unchanged() {
                 (StatusCode::NOT_MODIFIED, tag.as_str(), ""),
                 "{path} with If-None-Match {tags}"
             );
+            assert_eq!(r.headers[header::CACHE_CONTROL], "no-cache");
         }
         // Another version, or a header that is not text, gets the document.
         let other = format!("\"{}\"", version + 1);
@@ -701,6 +702,7 @@ async fn a_client_holding_the_current_version_is_told_it_is_unchanged() {
                 (StatusCode::OK, tag.as_str()),
                 "{path}: {shown}"
             );
+            assert_eq!(r.headers[header::CACHE_CONTROL], "no-cache");
             assert_eq!(r.body, app.get(path, Auth::Bearer(&token)).await.body);
         }
     }

@@ -80,7 +80,12 @@ pub(crate) fn versioned_response<T: Serialize>(
     headers: &HeaderMap,
     Versioned { document, version }: Versioned<T>,
 ) -> Response {
-    let tag = [(header::ETAG, etag(version))];
+    // `no-cache`: a client may keep the document but asks again before each use, which the
+    // conditional request makes cheap.
+    let tag = [
+        (header::ETAG, etag(version)),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
