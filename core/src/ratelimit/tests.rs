@@ -601,6 +601,50 @@ fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
     assert_eq!(admitted.load(Ordering::Relaxed), 37);
 }
 
+/// The short path (`check`, cost one, global limits only) under more threads than this
+/// machine has cores, so that lock holders get preempted and waiters yield: one key's burst
+/// is admitted exactly once in all.
+#[cfg(feature = "std")]
+#[test]
+fn many_threads_on_one_key_never_admit_more_than_its_burst() {
+    use core::num::NonZeroU32;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let quota = Quota::new(Window::Minute, NonZeroU32::new(600).unwrap())
+        .with_burst(NonZeroU32::new(250).unwrap());
+    let limiter = Arc::new(RateLimiter::from_limits(
+        Limits::from_quotas(&[quota]).unwrap(),
+    ));
+    let admitted = Arc::new(AtomicU32::new(0));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (limiter, admitted) = (Arc::clone(&limiter), Arc::clone(&admitted));
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    // Other keys on the way keep every shard's lock busy.
+                    let _ = limiter.check(
+                        &format!("other-{t}-{i}"),
+                        &Request::default(),
+                        Duration::ZERO,
+                    );
+                    // The clock stands still: nothing refills.
+                    if limiter
+                        .check("shared", &Request::default(), Duration::ZERO)
+                        .unwrap()
+                        .allowed
+                    {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(admitted.load(Ordering::Relaxed), 250);
+}
+
 #[cfg(feature = "std")]
 #[test]
 fn reconfigure_takes_effect_at_once_and_rejects_bad_config_without_change() {
