@@ -107,13 +107,7 @@ async fn every_response_carries_a_request_id_and_a_callers_own_is_kept() {
 #[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() {
     let app = TestApp::new().await;
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"username": "admin", "password": ADMIN_PASSWORD}),
-            Auth::None,
-        )
-        .await;
+    let r = app.try_login("admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK);
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(
@@ -157,20 +151,8 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() {
 #[tokio::test]
 async fn a_wrong_username_and_a_wrong_password_get_the_same_answer() {
     let app = TestApp::new().await;
-    let wrong_password = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"username": "admin", "password": "nope"}),
-            Auth::None,
-        )
-        .await;
-    let wrong_user = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"username": "nobody", "password": "nope"}),
-            Auth::None,
-        )
-        .await;
+    let wrong_password = app.try_login("admin", "nope").await;
+    let wrong_user = app.try_login("nobody", "nope").await;
     assert_problem(&wrong_password, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password.text, wrong_user.text);
     assert!(wrong_password.headers.get(header::SET_COOKIE).is_none());
@@ -181,13 +163,7 @@ async fn login_attempts_are_rate_limited_per_client() {
     let app = TestApp::new().await;
     let mut codes = Vec::new();
     for _ in 0..7 {
-        let r = app
-            .post(
-                "/api/v1/auth/login",
-                json!({"username": "admin", "password": "guess"}),
-                Auth::None,
-            )
-            .await;
+        let r = app.try_login("admin", "guess").await;
         codes.push(r.status.as_u16());
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             assert_problem(&r, StatusCode::TOO_MANY_REQUESTS);
@@ -266,13 +242,7 @@ async fn admins_list_deactivate_and_promote_accounts_but_never_themselves() {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    let login = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"username": "bob", "password": "user-password"}),
-            Auth::None,
-        )
-        .await;
+    let login = app.try_login("bob", "user-password").await;
     assert_problem(&login, StatusCode::UNAUTHORIZED);
 
     // Active again, and an admin: the token works, with the new role.
@@ -381,13 +351,7 @@ async fn a_user_changes_their_password_and_their_other_sessions_end() {
         assert_eq!(app.get("/api/v1/auth/me", auth).await.status, expected);
     }
     // The old password no longer signs in; the new one does.
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"username": "admin", "password": ADMIN_PASSWORD}),
-            Auth::None,
-        )
-        .await;
+    let r = app.try_login("admin", ADMIN_PASSWORD).await;
     assert_problem(&r, StatusCode::UNAUTHORIZED);
     app.login("admin", "a-new-password").await;
 }

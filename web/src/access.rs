@@ -105,7 +105,7 @@ fn Tokens() -> impl IntoView {
             }
         });
     };
-    let name_error = Signal::derive(move || error.get().and_then(|e| e.at("/name")));
+    let name_error = api::field_error(error, "/name");
 
     view! {
         <h2>"API tokens"</h2>
@@ -189,7 +189,7 @@ fn PasswordChange() -> impl IntoView {
             }
         });
     };
-    let at = move |p: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(p)));
+    let at = move |p| api::field_error(error, p);
 
     view! {
         <form class="add" on:submit=change aria-label="Change your password">
@@ -302,7 +302,7 @@ fn NewUser(
             }
         });
     };
-    let at = move |p: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(p)));
+    let at = move |p| api::field_error(error, p);
 
     view! {
         <form class="add" on:submit=create aria-label="Add a user">

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use flowgate_core::FieldError;
 use gloo_net::http::{Request, RequestBuilder, Response};
+use leptos::prelude::{Get, ReadSignal, Signal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -46,6 +47,15 @@ impl ApiError {
             .find(|e| e.pointer == pointer)
             .map(|e| e.detail.clone())
     }
+}
+
+/// What a form shows under the field at `pointer`: the server's word on that field in the
+/// last refusal held by `error`, following it as it changes.
+pub(crate) fn field_error(
+    error: ReadSignal<Option<ApiError>>,
+    pointer: &'static str,
+) -> Signal<Option<String>> {
+    Signal::derive(move || error.get().and_then(|e| e.at(pointer)))
 }
 
 impl std::fmt::Display for ApiError {

@@ -173,9 +173,7 @@ pub fn KeysScreen(
             h.clear();
         }
     });
-    let field_error = move |pointer: &'static str| {
-        Signal::derive(move || error.get().and_then(|e| e.at(pointer)))
-    };
+    let field_error = move |pointer| api::field_error(error, pointer);
 
     view! {
         <section class="screen keys">

@@ -105,7 +105,7 @@ pub fn PlatformsScreen() -> impl IntoView {
             }
         });
     };
-    let at = move |p: &'static str| Signal::derive(move || error.get().and_then(|e| e.at(p)));
+    let at = move |p| api::field_error(error, p);
     // A change to one connection, then the list and the context again (a connection that is
     // made inactive or deleted may have been the one in use).
     // `then` runs when it succeeded.

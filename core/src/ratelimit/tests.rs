@@ -565,11 +565,28 @@ fn quotas_make_a_global_only_limiter() {
     assert!(Limits::from_quotas(&[]).is_err());
 }
 
+/// How many of `calls` calls on each of `threads` threads at once `allowed` lets through;
+/// `allowed(thread, call)` makes one call.
+#[cfg(feature = "std")]
+fn admitted_across_threads(
+    threads: usize,
+    calls: usize,
+    allowed: impl Fn(usize, usize) -> bool + Sync,
+) -> usize {
+    std::thread::scope(|s| {
+        let running: Vec<_> = (0..threads)
+            .map(|t| {
+                let allowed = &allowed;
+                s.spawn(move || (0..calls).filter(|&i| allowed(t, i)).count())
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).sum()
+    })
+}
+
 #[cfg(feature = "std")]
 #[test]
 fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
     let mut c = RateLimitConfig {
         requests_per_minute: 1000,
         max_burst: 100,
@@ -577,28 +594,16 @@ fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
     };
     c.endpoint_limits
         .insert("media".into(), scope(Some(37), None, None, None));
-    let limiter = Arc::new(RateLimiter::new(&c).unwrap());
-    let admitted = Arc::new(AtomicU32::new(0));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let (limiter, admitted) = (Arc::clone(&limiter), Arc::clone(&admitted));
-            std::thread::spawn(move || {
-                for _ in 0..1000 {
-                    // The clock stands still: nothing refills.
-                    let d = limiter
-                        .is_allowed("shared", &Request::new(Some("media"), None), Duration::ZERO)
-                        .unwrap();
-                    if d.allowed {
-                        admitted.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    assert_eq!(admitted.load(Ordering::Relaxed), 37);
+    let limiter = RateLimiter::new(&c).unwrap();
+    let media = Request::new(Some("media"), None);
+    // The clock stands still: nothing refills.
+    let admitted = admitted_across_threads(4, 1000, |_, _| {
+        limiter
+            .is_allowed("shared", &media, Duration::ZERO)
+            .unwrap()
+            .allowed
+    });
+    assert_eq!(admitted, 37);
 }
 
 /// The short path (`check`, cost one, global limits only) under more threads than this
@@ -608,41 +613,20 @@ fn concurrent_callers_never_admit_more_than_the_buckets_allow() {
 #[test]
 fn many_threads_on_one_key_never_admit_more_than_its_burst() {
     use core::num::NonZeroU32;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
     let quota = Quota::new(Window::Minute, NonZeroU32::new(600).unwrap())
         .with_burst(NonZeroU32::new(250).unwrap());
-    let limiter = Arc::new(RateLimiter::from_limits(
-        Limits::from_quotas(&[quota]).unwrap(),
-    ));
-    let admitted = Arc::new(AtomicU32::new(0));
-    let threads: Vec<_> = (0..16)
-        .map(|t| {
-            let (limiter, admitted) = (Arc::clone(&limiter), Arc::clone(&admitted));
-            std::thread::spawn(move || {
-                for i in 0..2000 {
-                    // Other keys on the way keep every shard's lock busy.
-                    let _ = limiter.check(
-                        &format!("other-{t}-{i}"),
-                        &Request::default(),
-                        Duration::ZERO,
-                    );
-                    // The clock stands still: nothing refills.
-                    if limiter
-                        .check("shared", &Request::default(), Duration::ZERO)
-                        .unwrap()
-                        .allowed
-                    {
-                        admitted.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    assert_eq!(admitted.load(Ordering::Relaxed), 250);
+    let limiter = RateLimiter::from_limits(Limits::from_quotas(&[quota]).unwrap());
+    let any = Request::default();
+    let admitted = admitted_across_threads(16, 2000, |t, i| {
+        // Other keys on the way keep every shard's lock busy.
+        let _ = limiter.check(&format!("other-{t}-{i}"), &any, Duration::ZERO);
+        // The clock stands still: nothing refills.
+        limiter
+            .check("shared", &any, Duration::ZERO)
+            .unwrap()
+            .allowed
+    });
+    assert_eq!(admitted, 250);
 }
 
 #[cfg(feature = "std")]

@@ -136,15 +136,19 @@ impl TestApp {
         self.call(Method::PATCH, path, Some(body), auth).await
     }
 
+    /// A login attempt, whatever its answer.
+    pub async fn try_login(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            serde_json::json!({"username": username, "password": password}),
+            Auth::None,
+        )
+        .await
+    }
+
     /// Logs in; returns the session cookie's value.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let r = self
-            .post(
-                "/api/v1/auth/login",
-                serde_json::json!({"username": username, "password": password}),
-                Auth::None,
-            )
-            .await;
+        let r = self.try_login(username, password).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
         cookie
