@@ -1,13 +1,15 @@
 //! flowgate's check beside governor's keyed limiter and limitador's in-memory limiter, on the
 //! same work: 100,000 keys (`FLOWGATE_BENCH_KEYS`) visited in a fixed pseudo-random order, a clock that every limiter
 //! reads the same way (a counter advanced every 1,024 checks, 50 µs per check on average, so
-//! nearly every check is allowed), one thread and two. limitador reads the system clock.
+//! nearly every check is allowed), one thread and two; keys handed over in three ways
+//! ([`Keys`]). limitador reads the system clock.
 //!
 //! `cargo bench -p flowgate-bench --bench limiters` runs each contender under criterion (its
 //! reports land in the target directory), then compares them in paired rounds (each takes its
 //! turn every round, so a slow spell of a shared machine hits all of them alike) and prints a
 //! table of ns per check with the ratios to flowgate.
 
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -54,18 +56,25 @@ const TICK: Duration = Duration::from_micros(50 * 1_024);
 /// How keys reach the limiters. Every library is given the same keys the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Keys {
-    /// Each key a `String` of its own, as keys parsed from requests at run time are.
+    /// Each key a `String` of its own, made up front and visited at random among 100,000 of
+    /// them: the `String` and its bytes are two reads from memory before any limiter sees the
+    /// key, the case of keys kept in a large table of the caller's.
     Owned,
+    /// Each key copied into a new `String` for its check from bytes the caller has at hand,
+    /// as a server that parses the key out of a request it just read does: the copy (an
+    /// allocation and its release) is part of every check, the bytes are in cache.
+    Parsed,
     /// Keys known in advance, `&'static str`s side by side in one block.
     Static,
 }
 
 impl Keys {
-    const ALL: [Keys; 2] = [Keys::Owned, Keys::Static];
+    const ALL: [Keys; 3] = [Keys::Owned, Keys::Parsed, Keys::Static];
 
     fn id(self) -> &'static str {
         match self {
             Keys::Owned => "String",
+            Keys::Parsed => "parsed",
             Keys::Static => "static_str",
         }
     }
@@ -73,6 +82,7 @@ impl Keys {
     fn label(self) -> &'static str {
         match self {
             Keys::Owned => "String",
+            Keys::Parsed => "parsed String",
             Keys::Static => "&'static str",
         }
     }
@@ -113,11 +123,18 @@ impl Workload {
         }))
     }
 
-    fn key(&'static self, keys: Keys, i: u64) -> &'static str {
+    /// The `i`-th visit's key as `keys` hands it over: borrowed, or a new `String`.
+    fn key(&'static self, keys: Keys, i: u64) -> Cow<'static, str> {
         match keys {
-            Keys::Owned => self.owned(i),
-            Keys::Static => self.static_key(i),
+            Keys::Owned => Cow::Borrowed(self.owned(i)),
+            Keys::Parsed => Cow::Owned(self.parsed(i)),
+            Keys::Static => Cow::Borrowed(self.static_key(i)),
         }
+    }
+
+    /// The `i`-th visit's key copied into a new `String`, from the block of the static keys.
+    fn parsed(&self, i: u64) -> String {
+        String::from(self.visits[i as usize % VISITS])
     }
 
     fn static_key(&'static self, i: u64) -> &'static &'static str {
@@ -198,14 +215,14 @@ fn flowgate(
         Answer::Short => (
             "flowgate_check",
             Box::new(move |i| {
-                let a = limiter.check(w.key(keys, i), &request, clock.now());
+                let a = limiter.check(&w.key(keys, i), &request, clock.now());
                 black_box(a.map(|a| a.allowed).ok());
             }),
         ),
         Answer::Full => (
             "flowgate_is_allowed",
             Box::new(move |i| {
-                let d = limiter.is_allowed(w.key(keys, i), &request, clock.now());
+                let d = limiter.is_allowed(&w.key(keys, i), &request, clock.now());
                 black_box(d.map(|d| d.allowed).ok());
             }),
         ),
@@ -222,8 +239,9 @@ fn flowgate(
 fn governor(w: &'static Workload, keys: Keys, windows: &[(Window, u32, u32)]) -> Contender {
     let clock = FakeRelativeClock::default();
     let check = match keys {
-        Keys::Owned => governor_chain(windows, &clock, move |i| w.owned(i)),
-        Keys::Static => governor_chain(windows, &clock, move |i| w.static_key(i)),
+        Keys::Owned => governor_chain::<String, _>(windows, &clock, move |i| w.owned(i)),
+        Keys::Parsed => governor_chain::<String, _>(windows, &clock, move |i| w.parsed(i)),
+        Keys::Static => governor_chain::<&str, _>(windows, &clock, move |i| w.static_key(i)),
     };
     Contender {
         function: "governor",
@@ -232,11 +250,12 @@ fn governor(w: &'static Workload, keys: Keys, windows: &[(Window, u32, u32)]) ->
     }
 }
 
-/// The check of one governor limiter per window in turn, for keys of type `K` that `key` finds.
-fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static>(
+/// The check of one governor limiter per window in turn, for keys of type `K` that `key` finds
+/// (or makes).
+fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, B: Borrow<K>>(
     windows: &[(Window, u32, u32)],
     clock: &FakeRelativeClock,
-    key: impl Fn(u64) -> &'static K + Sync + 'static,
+    key: impl Fn(u64) -> B + Sync + 'static,
 ) -> Box<dyn Fn(u64) + Sync> {
     let limiters: Vec<Governor<K>> = windows
         .iter()
@@ -244,13 +263,14 @@ fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static>(
         .collect();
     Box::new(move |i| {
         let key = key(i);
-        black_box(limiters.iter().all(|l| l.check_key(key).is_ok()));
+        black_box(limiters.iter().all(|l| l.check_key(key.borrow()).is_ok()));
     })
 }
 
 /// limitador's in-memory limiter with `limits` (`(max, seconds)` each) in one namespace, keyed
 /// by a variable. Its context owns its strings, so every check copies the key, wherever it
-/// comes from; it reads the system clock, so it needs no tick.
+/// comes from (a parsed key is handed over, not copied again); it reads the system clock, so
+/// it needs no tick.
 fn limitador(w: &'static Workload, keys: Keys, limits: &[(u64, u64)]) -> Contender {
     let limiter = limitador::RateLimiter::new(key_count() as u64 * 4);
     for &(max, seconds) in limits {
@@ -267,7 +287,7 @@ fn limitador(w: &'static Workload, keys: Keys, limits: &[(u64, u64)]) -> Contend
         function: "limitador",
         check: Box::new(move |i| {
             let context: limitador::limit::Context<'static> =
-                HashMap::from([("key".to_string(), w.key(keys, i).to_string())]).into();
+                HashMap::from([("key".to_string(), w.key(keys, i).into_owned())]).into();
             let r = limiter.check_rate_limited_and_update(&namespace, &context, 1);
             black_box(r.map(|r| r.limited).ok());
         }),

@@ -1,19 +1,32 @@
 //! flowgate's keyed check in a plain loop, for `perf record` and quick A/B runs of the limiter
 //! (criterion's harness makes profiles hard to read): the keyed single-window work of
-//! `benches/limiters.rs` — 100,000 keys of 11 bytes side by side, visited in the same
-//! pseudo-random order, 60 per minute with a burst of 10, the clock advanced 50 µs per check —
-//! on one thread. Prints ns per check and how many keys hold state.
+//! `benches/limiters.rs` — 100,000 keys of 11 bytes, visited in the same pseudo-random order,
+//! 60 per minute with a burst of 10, the clock advanced 50 µs per check — on one thread. Prints
+//! ns per check and how many keys hold state.
 //!
-//! `cargo run --release -p flowgate-bench --bin check_loop -- [KEYS] [CHECKS]`
+//! `cargo run --release -p flowgate-bench --bin check_loop -- [KEYS] [CHECKS] [KEYS_AS] [WORK]`
+//!
+//! - `KEYS_AS`: `static` (default) gives the keys as `&str`s side by side in one block;
+//!   `string` as a `String` each, as the bench's String rows do, so that finding a key's bytes
+//!   reads its `String` first.
+//! - `WORK`: `check` (default) is the limiter's check; `hash` only hashes each key as the
+//!   limiter does, which is what reaching the keys costs on its own; `hash-lock` also takes
+//!   and releases one uncontended lock of the limiter's kind around it, which is that cost
+//!   when each visit is ordered after the one before it, as a check's lock orders it.
 
+use std::hash::{BuildHasher, Hasher};
+use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 
 /// How many checks the order lists before it starts over (as in `benches/limiters.rs`).
 const VISITS: usize = 1 << 20;
+
+const USAGE: &str = "usage: check_loop [KEYS] [CHECKS] [static|string] [check|hash|hash-lock]";
 
 fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     match std::env::args().nth(n) {
@@ -25,53 +38,110 @@ fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     }
 }
 
+fn choice<'a>(n: usize, choices: &[&'a str], name: &str) -> Result<&'a str, String> {
+    match std::env::args().nth(n) {
+        None => Ok(choices[0]),
+        Some(v) => choices
+            .iter()
+            .find(|&&c| c == v)
+            .copied()
+            .ok_or_else(|| format!("{name} must be one of {choices:?}, not {v:?}")),
+    }
+}
+
+/// The key of each visit, in the order of `benches/limiters.rs` (xorshift, fixed seed).
+fn visits<K>(keys: &[K]) -> Vec<&K> {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..VISITS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            &keys[(x % keys.len() as u64) as usize]
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let (keys, checks) = match (arg(1, 100_000, "KEYS"), arg(2, 20_000_000, "CHECKS")) {
-        (Ok(k), Ok(c)) if k <= 999_999 => (k, c),
-        (Ok(_), Ok(_)) => {
-            eprintln!("KEYS must be at most 999999");
-            return ExitCode::from(2);
+    let parsed = (|| {
+        let keys = arg(1, 100_000, "KEYS")?;
+        if keys > 999_999 {
+            return Err("KEYS must be at most 999999".to_string());
         }
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}\nusage: check_loop [KEYS] [CHECKS]");
+        let checks = arg(2, 20_000_000, "CHECKS")?;
+        let keys_as = choice(3, &["static", "string"], "KEYS_AS")?;
+        let work = choice(4, &["check", "hash", "hash-lock"], "WORK")?;
+        Ok((keys, checks, keys_as, work))
+    })();
+    let (keys, checks, keys_as, work) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     let arena: String = (0..keys).map(|i| format!("user-{i:06}")).collect();
     let names: Vec<&str> = (0..keys).map(|i| &arena[i * 11..(i + 1) * 11]).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    let visits: Vec<&str> = (0..VISITS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            names[(x % keys as u64) as usize]
-        })
-        .collect();
+    let owned: Vec<String> = names.iter().map(|k| k.to_string()).collect();
+    let ns = match keys_as {
+        "static" => run(&visits(&names), checks, work),
+        _ => run(&visits(&owned), checks, work),
+    };
+    println!("{ns:.1} ns per visit: {work} of {keys} keys as {keys_as}, {checks} visits");
+    ExitCode::SUCCESS
+}
+
+/// Runs `work` over `checks` visits of `visits`; returns ns per visit.
+fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
     let per_minute = NonZeroU32::new(60).expect("positive");
     let burst = NonZeroU32::new(10).expect("positive");
     let minute = Quota::new(Window::Minute, per_minute).with_burst(burst);
     let limiter = RateLimiter::from_limits(Limits::from_quotas(&[minute]).expect("quota"));
     let request = Request::default();
+    // A hasher of the limiter's kind for the baselines, and a lock taken as its shard locks
+    // are (a compare-exchange, which orders the loads after it, and a plain store to release).
+    let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
+    let lock = AtomicBool::new(false);
     let mut now = Duration::ZERO;
     let mut allowed = 0u64;
     let start = Instant::now();
     for (i, key) in visits.iter().cycle().take(checks).enumerate() {
+        let key = key.as_ref();
         if i % 1024 == 0 {
             now += Duration::from_micros(50 * 1024);
         }
-        if limiter
-            .check(key, &request, now)
-            .is_ok_and(|admission| admission.allowed)
-        {
-            allowed += 1;
+        match work {
+            "check" => {
+                if limiter
+                    .check(key, &request, now)
+                    .is_ok_and(|admission| admission.allowed)
+                {
+                    allowed += 1;
+                }
+            }
+            _ => {
+                let mut h = hasher.build_hasher();
+                h.write(key.as_bytes());
+                let hash = h.finish();
+                if work == "hash-lock" {
+                    while lock
+                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                        .is_err()
+                    {}
+                    black_box(hash);
+                    lock.store(false, Ordering::Release);
+                } else {
+                    black_box(hash);
+                }
+            }
         }
     }
     let elapsed = start.elapsed();
-    println!(
-        "{:.1} ns per check over {checks} checks of {keys} keys; {allowed} allowed; {} keys hold state",
-        elapsed.as_nanos() as f64 / checks as f64,
-        limiter.active_keys(),
-    );
-    ExitCode::SUCCESS
+    if work == "check" {
+        println!(
+            "{allowed} allowed; {} keys hold state",
+            limiter.active_keys()
+        );
+    }
+    elapsed.as_nanos() as f64 / checks as f64
 }
