@@ -9,7 +9,9 @@
 //! - `KEYS_AS`: `static` (default) gives the keys as `&str`s side by side in one block;
 //!   `string` as a `String` each, as the bench's String rows do, so that finding a key's bytes
 //!   reads its `String` first.
-//! - `WORK`: `check` (default) is the limiter's check; `hash` only hashes each key as the
+//! - `WORK`: `check` (default) is the limiter's check; `full-check` is the check of the
+//!   bench's full scenario (a request to `media` on `mastodon` under four scopes of three
+//!   windows, twelve buckets); `hash` only hashes each key as the
 //!   limiter does, which is what reaching the keys costs on its own; `hash-lock` also takes
 //!   and releases one uncontended lock of the limiter's kind around it, which is that cost
 //!   when each visit is ordered after the one before it, as a check's lock orders it.
@@ -21,12 +23,15 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
+use flowgate_core::ratelimit::{
+    Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
+};
 
 /// How many checks the order lists before it starts over (as in `benches/limiters.rs`).
 const VISITS: usize = 1 << 20;
 
-const USAGE: &str = "usage: check_loop [KEYS] [CHECKS] [static|string] [check|hash|hash-lock]";
+const USAGE: &str =
+    "usage: check_loop [KEYS] [CHECKS] [static|string] [check|full-check|hash|hash-lock]";
 
 fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     match std::env::args().nth(n) {
@@ -70,7 +75,7 @@ fn main() -> ExitCode {
         }
         let checks = arg(2, 20_000_000, "CHECKS")?;
         let keys_as = choice(3, &["static", "string"], "KEYS_AS")?;
-        let work = choice(4, &["check", "hash", "hash-lock"], "WORK")?;
+        let work = choice(4, &["check", "full-check", "hash", "hash-lock"], "WORK")?;
         Ok((keys, checks, keys_as, work))
     })();
     let (keys, checks, keys_as, work) = match parsed {
@@ -93,11 +98,17 @@ fn main() -> ExitCode {
 
 /// Runs `work` over `checks` visits of `visits`; returns ns per visit.
 fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
-    let per_minute = NonZeroU32::new(60).expect("positive");
-    let burst = NonZeroU32::new(10).expect("positive");
-    let minute = Quota::new(Window::Minute, per_minute).with_burst(burst);
-    let limiter = RateLimiter::from_limits(Limits::from_quotas(&[minute]).expect("quota"));
-    let request = Request::default();
+    let (limits, request) = if work == "full-check" {
+        let limits = Limits::new(&full_config()).expect("config");
+        (limits, Request::new(Some("media"), Some("mastodon")))
+    } else {
+        let per_minute = NonZeroU32::new(60).expect("positive");
+        let burst = NonZeroU32::new(10).expect("positive");
+        let minute = Quota::new(Window::Minute, per_minute).with_burst(burst);
+        let limits = Limits::from_quotas(&[minute]).expect("quota");
+        (limits, Request::default())
+    };
+    let limiter = RateLimiter::from_limits(limits);
     // A hasher of the limiter's kind for the baselines, and a lock taken as its shard locks
     // are (a compare-exchange, which orders the loads after it, and a plain store to release).
     let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
@@ -111,7 +122,7 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
             now += Duration::from_micros(50 * 1024);
         }
         match work {
-            "check" => {
+            "check" | "full-check" => {
                 if limiter
                     .check(key, &request, now)
                     .is_ok_and(|admission| admission.allowed)
@@ -137,11 +148,37 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
         }
     }
     let elapsed = start.elapsed();
-    if work == "check" {
+    if work.ends_with("check") {
         println!(
             "{allowed} allowed; {} keys hold state",
             limiter.active_keys()
         );
     }
     elapsed.as_nanos() as f64 / checks as f64
+}
+
+/// The bench's full scenario: four scopes of three windows (`benches/limiters.rs`).
+fn full_config() -> RateLimitConfig {
+    let all = |m, h, d, burst| ScopeLimits {
+        minute: Some(m),
+        hour: Some(h),
+        day: Some(d),
+        burst: Some(burst),
+    };
+    let mut c = RateLimitConfig {
+        requests_per_minute: 60,
+        requests_per_hour: 1_000,
+        requests_per_day: 10_000,
+        max_burst: 10,
+        ..Default::default()
+    };
+    c.platform_limits
+        .insert("mastodon".into(), all(300, 5_000, 50_000, 20));
+    c.endpoint_limits
+        .insert("media".into(), all(30, 500, 5_000, 10));
+    c.platform_endpoint_limits.insert(
+        "mastodon".into(),
+        [("media".to_string(), all(20, 300, 3_000, 5))].into(),
+    );
+    c
 }

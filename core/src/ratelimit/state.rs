@@ -95,21 +95,29 @@ struct Scoped {
 }
 
 impl Scoped {
-    /// The arrival time of bucket `id`, 0 (full) if it has no slot. A plain search of the
-    /// inline ids first, rather than through [`Scoped::slots`]' chained iterator: where the
-    /// compiler did not inline that chain (a plain loop of full checks, 1,000 keys), the
-    /// lookup took a third of the check, and this search made it 20–60% faster; where it did
-    /// (the criterion bench), both measure the same (BENCHMARKS.md).
+    /// The position of bucket `id` among the inline slots and its arrival time, looking at
+    /// position `guess` first: a key's buckets take their slots in the order its requests
+    /// first spend from them, which for requests of one shape (most of a key's) is the order
+    /// they apply in, so the first look usually finds it. `None` for the position when the
+    /// bucket is kept beyond them or nowhere (then its time is 0: full). A plain search, not
+    /// one through [`Scoped::slots`]' chained iterator, which the compiler did not always
+    /// inline (BENCHMARKS.md).
     #[inline]
-    fn tat(&self, id: u16) -> u64 {
-        let len = usize::from(self.len);
-        if let Some(i) = self.ids[..len].iter().position(|&b| b == id) {
-            return self.tats[i];
+    fn find(&self, id: u16, guess: usize) -> (Option<usize>, u64) {
+        let ids = &self.ids[..usize::from(self.len)];
+        let at = if ids.get(guess) == Some(&id) {
+            Some(guess)
+        } else {
+            ids.iter().position(|&b| b == id)
+        };
+        if let Some(i) = at {
+            return (Some(i), self.tats[i]);
         }
-        self.more
+        let beyond = self
+            .more
             .as_deref()
-            .and_then(|more| more.iter().find(|&&(b, _)| b == id))
-            .map_or(0, |&(_, tat)| tat)
+            .and_then(|more| more.iter().find(|&&(b, _)| b == id));
+        (None, beyond.map_or(0, |&(_, tat)| tat))
     }
 
     fn slots(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
@@ -122,20 +130,108 @@ impl Scoped {
     }
 }
 
-impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
-    fn tat(&self, id: u16) -> u64 {
-        if let Some(&tat) = self.inline.get(usize::from(id)) {
-            return tat;
+/// Where a key keeps one bucket's arrival time: `inline[i]` below `W`, the scoped block's
+/// `tats[i - W]` from there, and [`UNPLACED`] for a bucket kept in the block's overflow or
+/// nowhere yet. A check finds each applying bucket's slot once, then both judges and spends
+/// through it.
+type Slot = u8;
+
+/// The [`Slot`] of a bucket that [`BucketsMut::set`] must place.
+const UNPLACED: Slot = Slot::MAX;
+
+/// A key's buckets in whatever layout: its fixed slots and its scoped block, if it has one.
+/// What a check does with them is written against this view rather than against each layout,
+/// so it is compiled once: compiled per layout, it made the npm package's WebAssembly 944 B
+/// larger (gzipped).
+struct Buckets<'a> {
+    fixed: &'a [u64],
+    scoped: Option<&'a Scoped>,
+}
+
+/// [`Buckets`], to change.
+struct BucketsMut<'a> {
+    fixed: &'a mut [u64],
+    scoped: Option<&'a mut Scoped>,
+}
+
+impl Buckets<'_> {
+    /// Bucket `id`'s [`Slot`] and arrival time; a scoped bucket's search looks at position
+    /// `guess` of the scoped block first ([`Scoped::find`]).
+    #[inline]
+    fn find(&self, id: u16, guess: usize) -> (Slot, u64) {
+        let w = self.fixed.len();
+        if let Some(&tat) = self.fixed.get(usize::from(id)) {
+            // Ids below W, which is at most 3.
+            return (id as Slot, tat);
         }
-        self.scoped.block().map_or(0, |scoped| scoped.tat(id))
+        match self.scoped.map(|scoped| scoped.find(id, guess)) {
+            // Positions below MAX_SCOPED, so W + i < UNPLACED.
+            Some((Some(i), tat)) => ((w + i) as Slot, tat),
+            Some((None, tat)) => (UNPLACED, tat),
+            None => (UNPLACED, 0),
+        }
+    }
+
+    /// The [`Slot`]s and arrival times of `ids`, into `slots` and `tats`. Each scoped search
+    /// starts where the one before ended.
+    fn find_all(
+        &self,
+        ids: &[u16],
+        slots: &mut [Slot; MAX_BUCKETS],
+        tats: &mut [u64; MAX_BUCKETS],
+    ) {
+        let w = self.fixed.len();
+        let mut guess = 0;
+        for ((&id, slot), tat) in ids.iter().zip(slots).zip(tats) {
+            (*slot, *tat) = self.find(id, guess);
+            if usize::from(*slot) >= w && *slot != UNPLACED {
+                guess = usize::from(*slot) - w + 1;
+            }
+        }
+    }
+}
+
+impl BucketsMut<'_> {
+    fn view(&self) -> Buckets<'_> {
+        Buckets {
+            fixed: self.fixed,
+            scoped: self.scoped.as_deref(),
+        }
+    }
+
+    /// Sets each of `ids`' arrival time to `tats`' where `slots` says it is kept; a bucket
+    /// [`UNPLACED`] goes wherever [`BucketsMut::set`] puts it.
+    ///
+    /// The buckets with a slot are written first: a bucket new to the key may take a slot
+    /// whose time has passed, and had it taken one before that slot's own bucket was written
+    /// through it, that write would land on the newcomer. Once written, a slot's time is after
+    /// `now`, so no newcomer takes it.
+    fn spend(&mut self, ids: &[u16], slots: &[Slot; MAX_BUCKETS], tats: &[u64], now: u64) {
+        let w = self.fixed.len();
+        for (&slot, &tat) in slots.iter().zip(tats).take(ids.len()) {
+            let i = usize::from(slot);
+            if i < w {
+                self.fixed[i] = tat;
+            } else if slot != UNPLACED
+                && let Some(scoped) = self.scoped.as_deref_mut()
+                && let Some(t) = scoped.tats.get_mut(i - w)
+            {
+                *t = tat;
+            }
+        }
+        for ((&id, &slot), &tat) in ids.iter().zip(slots).zip(tats) {
+            if slot == UNPLACED {
+                self.set(id, tat, now);
+            }
+        }
     }
 
     fn set(&mut self, id: u16, tat: u64, now: u64) {
-        if let Some(slot) = self.inline.get_mut(usize::from(id)) {
+        if let Some(slot) = self.fixed.get_mut(usize::from(id)) {
             *slot = tat;
             return;
         }
-        let Some(scoped) = self.scoped.block_mut() else {
+        let Some(scoped) = self.scoped.as_deref_mut() else {
             // Unreachable: a table's layout holds every bucket of the limits it is used with.
             debug_assert!(false, "bucket {id} has no slot in this layout");
             return;
@@ -164,6 +260,30 @@ impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
             more.retain(|&(_, t)| t > now);
             more.push((id, tat));
         }
+    }
+}
+
+impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
+    fn buckets(&self) -> Buckets<'_> {
+        Buckets {
+            fixed: &self.inline,
+            scoped: self.scoped.block(),
+        }
+    }
+
+    fn buckets_mut(&mut self) -> BucketsMut<'_> {
+        BucketsMut {
+            fixed: &mut self.inline,
+            scoped: self.scoped.block_mut(),
+        }
+    }
+
+    fn tat(&self, id: u16) -> u64 {
+        self.buckets().find(id, 0).1
+    }
+
+    fn set(&mut self, id: u16, tat: u64, now: u64) {
+        self.buckets_mut().set(id, tat, now);
     }
 
     fn scoped(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
@@ -493,7 +613,7 @@ impl KeyedState {
         // the layers was a measurable part of a check (most of all in WebAssembly).
         let mut decision = Decision::pending();
         with_state!(self.state_mut(limits, hash, key, now), state => {
-            evaluate(&mut decision, limits, &ids, state, request.cost, now);
+            evaluate(&mut decision, limits, &ids, state.buckets_mut(), request.cost, now);
         });
         Ok(decision)
     }
@@ -548,7 +668,7 @@ impl KeyedState {
         limits.applying(request, &mut ids)?;
         Ok(
             with_state!(self.state_mut(limits, hash, key, now), state => {
-                admit(limits, &ids, state, request.cost, now)
+                admit(limits, &ids, state.buckets_mut(), request.cost, now)
             }),
         )
     }
@@ -794,27 +914,34 @@ fn bucket_statuses<const W: usize, S: ScopedSlot>(
 
 /// Spends `cost` from every applying bucket if every one holds it; else says how long until
 /// they all do. The same rule as [`evaluate`], without counting anyone's tokens.
-#[inline(always)]
-fn admit<const W: usize, S: ScopedSlot>(
+///
+/// Each bucket is found once, then judged and spent through its slot: finding a scoped bucket
+/// is a search, and searching again to spend made an allowed full check (twelve buckets)
+/// 1,842 instructions long against 1,527 now (callgrind, BENCHMARKS.md). Inlined into each
+/// layout's check natively; out of line in WebAssembly, where the three copies cost the npm
+/// package 500 B gzipped.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn admit(
     limits: &Limits,
     ids: &Applying,
-    state: &mut KeyState<W, S>,
+    mut state: BucketsMut<'_>,
     cost: u32,
     now: u64,
 ) -> Admission {
+    let mut slots = [UNPLACED; MAX_BUCKETS];
     let mut next = [0u64; MAX_BUCKETS];
+    state.view().find_all(ids, &mut slots, &mut next);
     let mut wait = 0;
-    for (slot, &id) in next.iter_mut().zip(ids.iter()) {
-        match limits.bucket(id).gcra.admit(state.tat(id), now, cost) {
-            Ok(tat) => *slot = tat,
+    for (next, &id) in next.iter_mut().zip(ids.iter()) {
+        match limits.bucket(id).gcra.admit(*next, now, cost) {
+            Ok(tat) => *next = tat,
             Err(w) => wait = wait.max(w),
         }
     }
     let allowed = wait == 0;
     if allowed {
-        for (&id, &tat) in ids.iter().zip(&next) {
-            state.set(id, tat, now);
-        }
+        state.spend(ids, &slots, &next, now);
     }
     Admission {
         allowed,
@@ -853,23 +980,27 @@ fn admit_global<const W: usize>(
 
 /// Judges `cost` against every applying bucket and, when every one holds it, spends it from
 /// all of them, writing the answer into `decision`: it is a few hundred bytes, and copying it
-/// out was a measurable part of a check.
-#[inline(always)]
-fn evaluate<const W: usize, S: ScopedSlot>(
+/// out was a measurable part of a check. Inlined as [`admit`] is.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn evaluate(
     decision: &mut Decision,
     limits: &Limits,
     ids: &Applying,
-    state: &mut KeyState<W, S>,
+    mut state: BucketsMut<'_>,
     cost: u32,
     now: u64,
 ) {
+    let mut slots = [UNPLACED; MAX_BUCKETS];
+    let mut tats = [0u64; MAX_BUCKETS];
+    state.view().find_all(ids, &mut slots, &mut tats);
     let mut verdicts: ArrayVec<Verdict, MAX_BUCKETS> = ArrayVec::new();
-    for &id in ids.iter() {
-        verdicts.push(limits.bucket(id).gcra.judge(state.tat(id), now, cost));
+    for (&id, &tat) in ids.iter().zip(&tats) {
+        verdicts.push(limits.bucket(id).gcra.judge(tat, now, cost));
     }
     let allowed = verdicts.iter().all(|v| v.ok);
     decision.start(allowed);
-    for (&id, v) in ids.iter().zip(&verdicts) {
+    for ((&id, &tat), v) in ids.iter().zip(&tats).zip(&verdicts) {
         let b = limits.bucket(id);
         let v = if allowed {
             *v
@@ -878,7 +1009,7 @@ fn evaluate<const W: usize, S: ScopedSlot>(
             // the ones that would have held the cost.
             Verdict {
                 retry_after: v.retry_after,
-                ..b.gcra.judge(state.tat(id), now, 0)
+                ..b.gcra.judge(tat, now, 0)
             }
         };
         decision.push(RawBucket::new(
@@ -890,9 +1021,10 @@ fn evaluate<const W: usize, S: ScopedSlot>(
         ));
     }
     if allowed {
-        for (&id, v) in ids.iter().zip(&verdicts) {
-            state.set(id, v.tat, now);
+        for (tat, v) in tats.iter_mut().zip(&verdicts) {
+            *tat = v.tat;
         }
+        state.spend(ids, &slots, &tats, now);
     }
     decision.finish();
 }

@@ -389,6 +389,52 @@ fn a_key_using_many_scopes_at_once_keeps_every_debt() {
 }
 
 #[test]
+fn a_bucket_new_to_a_key_may_take_a_refilled_one_s_slot_and_both_keep_their_debts() {
+    // The endpoint's bucket takes the key's first scoped slot, then refills. A request that
+    // also meets the platform finds the endpoint's slot and gives the platform's new bucket
+    // the same slot, which has carried nothing since the refill; both must end up owing what
+    // that request and the next spent, through both checks.
+    let mut c = RateLimitConfig {
+        requests_per_minute: 1_000,
+        max_burst: 1_000,
+        ..Default::default()
+    };
+    c.endpoint_limits
+        .insert("media".into(), scope(Some(2), None, None, Some(2)));
+    c.platform_limits
+        .insert("mastodon".into(), scope(Some(2), None, None, Some(2)));
+    let limits = Limits::new(&c).unwrap();
+    let media = Request::new(Some("media"), None);
+    let both = Request::new(Some("media"), Some("mastodon"));
+    for full in [false, true] {
+        let mut s = KeyedState::with_seed(5);
+        let allowed = |s: &mut KeyedState, request: &Request<'_>, t: Duration| {
+            if full {
+                s.is_allowed(&limits, "k", request, t).unwrap().allowed
+            } else {
+                s.check(&limits, "k", request, t).unwrap().allowed
+            }
+        };
+        assert!(allowed(&mut s, &media, Duration::ZERO));
+        let later = 600 * SEC;
+        assert!(allowed(&mut s, &both, later));
+        assert!(allowed(&mut s, &both, later));
+        let scoped: Vec<(Scope, u32)> = s
+            .buckets(&limits, "k", later)
+            .iter()
+            .filter(|b| b.scope != Scope::Global)
+            .map(|b| (b.scope, b.remaining))
+            .collect();
+        assert_eq!(scoped.len(), 2, "full = {full}: {scoped:?}");
+        assert!(
+            scoped.iter().all(|&(_, left)| left == 0),
+            "full = {full}: {scoped:?}"
+        );
+        assert!(!allowed(&mut s, &media, later), "full = {full}");
+    }
+}
+
+#[test]
 fn reset_forgets_a_key() {
     let limits = Limits::new(&RateLimitConfig {
         max_burst: 1,
