@@ -100,6 +100,12 @@ test("bad configuration and options throw errors naming the field", () => {
   assert.throws(() => limiter.isAllowed("k", { now: -1 }), /now/);
   assert.throws(() => limiter.isAllowed("k", { now: NaN }), /now|null/);
   assert.throws(() => limiter.isAllowed("k", { colour: "red" }), /colour/);
+  // Each option of the wrong type is an error naming the option and what was given.
+  assert.throws(() => limiter.check("k", { cost: "2" }), /^Error: cost must be a number, not string$/);
+  assert.throws(() => limiter.isAllowed("k", { now: 5n }), /^Error: now must be a number, not bigint$/);
+  assert.throws(() => limiter.waitTime("k", { endpoint: 5 }), /^Error: endpoint must be a string, not number$/);
+  assert.throws(() => limiter.check("k", { platform: {} }), /^Error: platform must be a string, not object$/);
+  assert.equal(limiter.check("k", { endpoint: null, platform: undefined, cost: null }).allowed, true);
   // A clock past 2^63 ns would saturate the buckets' times: refused, not answered wrongly.
   assert.throws(() => limiter.isAllowed("k", { now: 1e300 }), /now must be a number of milliseconds from 0 to 2\^63 ns/);
   assert.throws(() => limiter.waitTime("k", { now: 9.3e12 }), /now/);

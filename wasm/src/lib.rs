@@ -158,6 +158,14 @@ fn string_arg(value: &JsValue, what: &str) -> Result<String, JsError> {
     })
 }
 
+/// An optional string argument (`undefined` and `null` are none), or an error naming it.
+fn optional_string_arg(value: JsValue, what: &str) -> Result<Option<String>, JsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    string_arg(&value, what).map(Some)
+}
+
 #[wasm_bindgen]
 extern "C" {
     /// `performance.now()`: monotonic milliseconds, in browsers and in Node.
@@ -217,27 +225,11 @@ fn check_options(options: &JsValue) -> Result<CheckOptions, JsError> {
         )));
     }
     let o: &CheckOptionsJs = options.unchecked_ref();
-    let text = |v: JsValue, field: &str| -> Result<Option<String>, JsError> {
-        if v.is_undefined() || v.is_null() {
-            return Ok(None);
-        }
-        v.as_string()
-            .map(Some)
-            .ok_or_else(|| JsError::new(&format!("{field} must be a string")))
-    };
-    let number = |v: JsValue, field: &str| -> Result<Option<f64>, JsError> {
-        if v.is_undefined() || v.is_null() {
-            return Ok(None);
-        }
-        v.as_f64()
-            .map(Some)
-            .ok_or_else(|| JsError::new(&format!("{field} must be a number")))
-    };
     Ok(CheckOptions {
-        endpoint: text(o.endpoint(), "endpoint")?,
-        platform: text(o.platform(), "platform")?,
-        cost: number(o.cost(), "cost")?,
-        now: number(o.now(), "now")?,
+        endpoint: optional_string_arg(o.endpoint(), "endpoint")?,
+        platform: optional_string_arg(o.platform(), "platform")?,
+        cost: number_arg(Some(o.cost()), "cost")?,
+        now: number_arg(Some(o.now()), "now")?,
     })
 }
 
