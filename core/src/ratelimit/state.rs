@@ -130,10 +130,10 @@ impl Scoped {
     }
 }
 
-/// Where a key keeps one bucket's arrival time: `inline[i]` below `W`, the scoped block's
-/// `tats[i - W]` from there, and [`UNPLACED`] for a bucket kept in the block's overflow or
-/// nowhere yet. A check finds each applying bucket's slot once, then both judges and spends
-/// through it.
+/// Where a key keeps one bucket's arrival time: below the number of fixed slots `W`, fixed
+/// slot `i`; from there, the scoped block's `tats[i - W]`; [`UNPLACED`] for a bucket kept in
+/// the block's overflow or nowhere yet. A check finds each applying bucket's slot once, then
+/// both judges and spends through it.
 type Slot = u8;
 
 /// The [`Slot`] of a bucket that [`BucketsMut::set`] must place.
