@@ -23,6 +23,52 @@ pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-pol
 /// `RateLimit`: the binding bucket.
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// The text of a decision's JSON and header fields that depends only on a bucket's scope and
+/// window, made once. Written name by name, a decision of seven buckets took about 120 small
+/// copies (`memcpy` calls); with these pieces it takes 1,800 instructions fewer in all
+/// (callgrind, BENCHMARKS.md).
+struct Pieces {
+    /// `,"scope":"…","window":"…","buckets":[`, after the decision's own counts.
+    decision: Table,
+    /// `{"scope":"…","window":"…","limit":`, opening a bucket's object.
+    bucket: Table,
+    /// `"scope-window";q=`, a `RateLimit-Policy` item up to its quota.
+    policy: Table,
+    /// `"scope-window";r=`, the `RateLimit` item up to its remaining tokens.
+    limit: Table,
+    /// `;w=60`, a `RateLimit-Policy` item's window, by window.
+    window: [Box<[u8]>; 3],
+}
+
+/// One piece per scope and window, indexed by their declaration order.
+type Table = [[Box<[u8]>; 3]; 4];
+
+const SCOPES: [Scope; 4] = [
+    Scope::Global,
+    Scope::Platform,
+    Scope::Endpoint,
+    Scope::PlatformEndpoint,
+];
+
+static PIECES: std::sync::LazyLock<Pieces> = std::sync::LazyLock::new(|| {
+    let table = |piece: fn(&str, &str) -> String| -> Table {
+        SCOPES.map(|s| Window::ALL.map(|w| piece(s.as_str(), w.as_str()).into_bytes().into()))
+    };
+    Pieces {
+        decision: table(|s, w| format!(",\"scope\":\"{s}\",\"window\":\"{w}\",\"buckets\":[")),
+        bucket: table(|s, w| format!("{{\"scope\":\"{s}\",\"window\":\"{w}\",\"limit\":")),
+        policy: table(|s, w| format!("\"{s}-{w}\";q=")),
+        limit: table(|s, w| format!("\"{s}-{w}\";r=")),
+        window: Window::ALL.map(|w| format!(";w={}", w.seconds()).into_bytes().into()),
+    }
+});
+
+impl Pieces {
+    fn of(table: &Table, scope: Scope, window: Window) -> &[u8] {
+        &table[scope as usize][window as usize]
+    }
+}
+
 /// Seconds with millisecond precision, rounded up: a client that waits this long is never early.
 pub fn secs_ms_ceil(d: Duration) -> f64 {
     d.as_nanos().div_ceil(1_000_000) as f64 / 1000.0
@@ -89,6 +135,7 @@ pub fn decision_response(d: &Decision) -> Response {
 /// "window":…,"buckets":[{"scope":…,"window":…,"limit":…,"capacity":…,"remaining":…,
 /// "reset_after":…,"retry_after":…},…]}`. Scope and window names need no escaping.
 fn write_decision(out: &mut Vec<u8>, d: &Decision) {
+    let pieces = &*PIECES;
     let mut numbers = itoa::Buffer::new();
     out.extend_from_slice(if d.allowed {
         b"{\"allowed\":true,\"limit\":"
@@ -97,21 +144,12 @@ fn write_decision(out: &mut Vec<u8>, d: &Decision) {
     });
     out.extend_from_slice(numbers.format(d.limit).as_bytes());
     write_counts(out, d.remaining, d.reset_after, d.retry_after);
-    write_name(out, b",\"scope\":\"", d.scope.as_str());
-    write_name(out, b"\",\"window\":\"", d.window.as_str());
-    out.extend_from_slice(b"\",\"buckets\":[");
+    out.extend_from_slice(Pieces::of(&pieces.decision, d.scope, d.window));
     for (i, b) in d.buckets().enumerate() {
-        write_name(
-            out,
-            if i == 0 {
-                b"{\"scope\":\""
-            } else {
-                b",{\"scope\":\""
-            },
-            b.scope.as_str(),
-        );
-        write_name(out, b"\",\"window\":\"", b.window.as_str());
-        out.extend_from_slice(b"\",\"limit\":");
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(Pieces::of(&pieces.bucket, b.scope, b.window));
         out.extend_from_slice(numbers.format(b.limit).as_bytes());
         out.extend_from_slice(b",\"capacity\":");
         out.extend_from_slice(numbers.format(b.capacity).as_bytes());
@@ -129,11 +167,6 @@ fn write_counts(out: &mut Vec<u8>, remaining: u32, reset_after: Duration, retry_
     write_secs_ms(out, reset_after);
     out.extend_from_slice(b",\"retry_after\":");
     write_secs_ms(out, retry_after);
-}
-
-fn write_name(out: &mut Vec<u8>, before: &[u8], name: &str) {
-    out.extend_from_slice(before);
-    out.extend_from_slice(name.as_bytes());
 }
 
 /// [`secs_ms_ceil`] as JSON, as serde_json writes that `f64`: the shortest decimal that reads
@@ -158,8 +191,11 @@ fn write_secs_ms(out: &mut Vec<u8>, d: Duration) {
         [_, _, b'0'] => 2,
         _ => 3,
     };
+    // One to three digits: pushed, which is cheaper than a copy of unknown length.
     out.push(b'.');
-    out.extend_from_slice(&digits[..significant]);
+    for &digit in &digits[..significant] {
+        out.push(digit);
+    }
 }
 
 /// `RateLimit-Policy`, `RateLimit` and (when denied) `Retry-After` for a decision.
@@ -172,28 +208,19 @@ pub fn decision_headers(d: &Decision) -> HeaderMap {
 fn add_decision_headers(headers: &mut HeaderMap, d: &Decision) {
     // Both fields are written piece by piece (itoa for the numbers: `format!` showed in the
     // decision service's profile) into one buffer, which the two values then share.
+    let pieces = &*PIECES;
     let mut numbers = itoa::Buffer::new();
     let mut out = BytesMut::with_capacity(48 * (d.buckets().len() + 1));
-    let item = |out: &mut BytesMut, scope: Scope, window: Window| {
-        out.put_u8(b'"');
-        out.put_slice(scope.as_str().as_bytes());
-        out.put_u8(b'-');
-        out.put_slice(window.as_str().as_bytes());
-        out.put_u8(b'"');
-    };
     for (i, b) in d.buckets().enumerate() {
         if i > 0 {
             out.put_slice(b", ");
         }
-        item(&mut out, b.scope, b.window);
-        out.put_slice(b";q=");
+        out.put_slice(Pieces::of(&pieces.policy, b.scope, b.window));
         out.put_slice(numbers.format(b.limit).as_bytes());
-        out.put_slice(b";w=");
-        out.put_slice(numbers.format(b.window.seconds()).as_bytes());
+        out.put_slice(&pieces.window[b.window as usize]);
     }
     let policy = out.split().freeze();
-    item(&mut out, d.scope, d.window);
-    out.put_slice(b";r=");
+    out.put_slice(Pieces::of(&pieces.limit, d.scope, d.window));
     out.put_slice(numbers.format(d.remaining).as_bytes());
     out.put_slice(b";t=");
     out.put_slice(numbers.format(secs_ceil(d.reset_after)).as_bytes());
@@ -292,6 +319,55 @@ mod tests {
         );
         assert_eq!(h[&RATELIMIT], "\"global-minute\";r=0;t=1");
         assert_eq!(h[header::RETRY_AFTER], "1");
+    }
+
+    /// The pieces are indexed by declaration order: the lists they are made from must follow it.
+    #[test]
+    fn pieces_are_made_in_declaration_order() {
+        // A new scope stops this from compiling until it joins SCOPES.
+        let _every_scope = |s: Scope| match s {
+            Scope::Global | Scope::Platform | Scope::Endpoint | Scope::PlatformEndpoint => {}
+        };
+        for (i, scope) in SCOPES.into_iter().enumerate() {
+            assert_eq!(scope as usize, i);
+        }
+        for (i, window) in Window::ALL.into_iter().enumerate() {
+            assert_eq!(window as usize, i);
+        }
+    }
+
+    #[test]
+    fn header_fields_name_scoped_buckets() {
+        let scope = |minute, hour, day| flowgate_core::ratelimit::ScopeLimits {
+            minute,
+            hour,
+            day,
+            burst: None,
+        };
+        let limiter = RateLimiter::new(&RateLimitConfig {
+            requests_per_minute: 100,
+            max_burst: 100,
+            platform_limits: [("mastodon".to_owned(), scope(Some(2), None, Some(9)))].into(),
+            endpoint_limits: [("media".to_owned(), scope(None, Some(5), None))].into(),
+            platform_endpoint_limits: [(
+                "mastodon".to_owned(),
+                [("media".to_owned(), scope(None, None, Some(1)))].into(),
+            )]
+            .into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let request = LimitRequest::new(Some("media"), Some("mastodon"));
+        let d = limiter.is_allowed("k", &request, Duration::ZERO).unwrap();
+        let h = decision_headers(&d);
+        assert_eq!(
+            h[&RATELIMIT_POLICY],
+            "\"global-minute\";q=100;w=60, \"global-hour\";q=1000;w=3600, \
+             \"global-day\";q=10000;w=86400, \"platform-minute\";q=2;w=60, \
+             \"platform-day\";q=9;w=86400, \"endpoint-hour\";q=5;w=3600, \
+             \"platform_endpoint-day\";q=1;w=86400"
+        );
+        assert_eq!(h[&RATELIMIT], "\"platform_endpoint-day\";r=0;t=86400");
     }
 
     /// The decision document as serde writes it: the reference for [`write_decision`].
