@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use flowgate_core::ratelimit::{
-    Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
-};
+use flowgate_bench::{VISITS, full_config, visit_order};
+use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
 
@@ -44,8 +43,6 @@ fn key_count() -> usize {
         },
     })
 }
-/// How many checks one run visits before starting over (a power of two).
-const VISITS: usize = 1 << 20;
 /// The clock advances by `TICK` every `TICK_EVERY` checks: 50 µs per check on average, so a key
 /// comes back about every 5 s and nearly every check is allowed. That is the path of a limiter
 /// that is not overloaded, and the one that writes state (a denial writes nothing, and stops
@@ -108,15 +105,7 @@ impl Workload {
             .map(|i| &arena[i * 11..(i + 1) * 11])
             .collect();
         let owned: &'static [String] = Vec::leak(keys.iter().map(|k| k.to_string()).collect());
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let order: Vec<usize> = (0..VISITS)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % key_count() as u64) as usize
-            })
-            .collect();
+        let order = visit_order(key_count());
         Box::leak(Box::new(Workload {
             visits: order.iter().map(|&k| keys[k]).collect(),
             owned_visits: order.iter().map(|&k| &owned[k]).collect(),
@@ -345,32 +334,6 @@ impl Scenario {
             }
         }
     }
-}
-
-/// The full check's configuration: four scopes of three windows, twelve buckets per request.
-fn full_config() -> RateLimitConfig {
-    let all = |m, h, d, burst| ScopeLimits {
-        minute: Some(m),
-        hour: Some(h),
-        day: Some(d),
-        burst: Some(burst),
-    };
-    let mut c = RateLimitConfig {
-        requests_per_minute: 60,
-        requests_per_hour: 1_000,
-        requests_per_day: 10_000,
-        max_burst: 10,
-        ..Default::default()
-    };
-    c.platform_limits
-        .insert("mastodon".into(), all(300, 5_000, 50_000, 20));
-    c.endpoint_limits
-        .insert("media".into(), all(30, 500, 5_000, 10));
-    c.platform_endpoint_limits.insert(
-        "mastodon".into(),
-        [("media".to_string(), all(20, 300, 3_000, 5))].into(),
-    );
-    c
 }
 
 /// Runs `check(i)` `iters` times on each of `threads` threads, `i` counting on from `from`;

@@ -23,12 +23,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flowgate_core::ratelimit::{
-    Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
-};
-
-/// How many checks the order lists before it starts over (as in `benches/limiters.rs`).
-const VISITS: usize = 1 << 20;
+use flowgate_bench::{full_config, visit_order};
+use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 
 const USAGE: &str =
     "usage: check_loop [KEYS] [CHECKS] [static|string] [check|full-check|hash|hash-lock]";
@@ -54,16 +50,11 @@ fn choice<'a>(n: usize, choices: &[&'a str], name: &str) -> Result<&'a str, Stri
     }
 }
 
-/// The key of each visit, in the order of `benches/limiters.rs` (xorshift, fixed seed).
+/// The key of each visit, in the order of `benches/limiters.rs`.
 fn visits<K>(keys: &[K]) -> Vec<&K> {
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..VISITS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            &keys[(x % keys.len() as u64) as usize]
-        })
+    visit_order(keys.len())
+        .into_iter()
+        .map(|k| &keys[k])
         .collect()
 }
 
@@ -155,30 +146,4 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
         );
     }
     elapsed.as_nanos() as f64 / checks as f64
-}
-
-/// The bench's full scenario: four scopes of three windows (`benches/limiters.rs`).
-fn full_config() -> RateLimitConfig {
-    let all = |m, h, d, burst| ScopeLimits {
-        minute: Some(m),
-        hour: Some(h),
-        day: Some(d),
-        burst: Some(burst),
-    };
-    let mut c = RateLimitConfig {
-        requests_per_minute: 60,
-        requests_per_hour: 1_000,
-        requests_per_day: 10_000,
-        max_burst: 10,
-        ..Default::default()
-    };
-    c.platform_limits
-        .insert("mastodon".into(), all(300, 5_000, 50_000, 20));
-    c.endpoint_limits
-        .insert("media".into(), all(30, 500, 5_000, 10));
-    c.platform_endpoint_limits.insert(
-        "mastodon".into(),
-        [("media".to_string(), all(20, 300, 3_000, 5))].into(),
-    );
-    c
 }
