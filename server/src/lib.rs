@@ -18,6 +18,7 @@ mod routes;
 pub mod secrets;
 pub mod state;
 pub mod versions;
+mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -189,13 +190,16 @@ fn service(
 /// Serves the API (what [`app`] routes to) on `listener` until `shutdown` completes, then ends the event streams
 /// and lets requests in flight finish.
 ///
+/// The calling task accepts connections; each is served by one of the connection workers
+/// (`ServerConfig::workers` threads with a runtime each, see `workers`).
+///
 /// Connections are served as HTTP/1.1 only (keep-alive included), with hyper's HTTP/1 server
 /// rather than axum's HTTP/1-or-2 one: nothing here speaks HTTP/2 without TLS, and a
 /// connection task that need not carry the HTTP/2 state machine costs less memory, which
 /// counts when thousands of event streams stay open.
 ///
 /// # Errors
-/// When the listener fails.
+/// When the listener fails, or the worker threads cannot be started.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -206,6 +210,7 @@ pub async fn run(
     use hyper_util::service::TowerToHyperService;
 
     let app = service(state.clone());
+    let workers = workers::Workers::start(state.config.workers)?;
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // A client that opens a connection and sends nothing is dropped after a while. Responses
@@ -230,6 +235,14 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Registered again on the worker's runtime, which then alone polls it.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepted connection lost");
+                continue;
+            }
+        };
         let service = tower::ServiceExt::map_request(
             app.clone(),
             move |request: Request<hyper::body::Incoming>| {
@@ -240,11 +253,19 @@ pub async fn run(
                 request
             },
         );
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        workers.spawn(async move {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepted connection lost");
+                    return;
+                }
+            };
+            let connection =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -253,5 +274,7 @@ pub async fn run(
     // Event streams never finish on their own; end them so that shutdown does not wait.
     state.begin_shutdown();
     graceful.shutdown().await;
+    // Joining the worker threads blocks; they have nothing left to do but end.
+    let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
     Ok(())
 }

@@ -6,7 +6,7 @@ use clap::Parser as _;
 use flowgate_server::{AppState, Args, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter =

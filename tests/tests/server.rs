@@ -300,19 +300,25 @@ async fn bad_input_of_every_kind_gets_a_4xx_problem_and_changes_nothing() {
 #[tokio::test]
 async fn a_malformed_environment_variable_stops_the_server_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(flowgate_tests::server_binary())
-        .env("FLOWGATE_ADDR", "127.0.0.1:0")
-        .env(
-            "FLOWGATE_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("x.db").display()),
-        )
-        .env("RATE_LIMIT_MASTODON_MINUTE", "lots")
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("RATE_LIMIT_MASTODON_MINUTE"), "{stderr}");
+    // Each variable, and what the error names.
+    for (variable, value, named) in [
+        ("RATE_LIMIT_MASTODON_MINUTE", "lots", "RATE_LIMIT_MASTODON_MINUTE"),
+        ("FLOWGATE_WORKERS", "0", "--workers"),
+    ] {
+        let out = tokio::process::Command::new(flowgate_tests::server_binary())
+            .env("FLOWGATE_ADDR", "127.0.0.1:0")
+            .env(
+                "FLOWGATE_DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("x.db").display()),
+            )
+            .env(variable, value)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{variable}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{variable}={value}: {stderr}");
+    }
 }
 
 #[tokio::test]
