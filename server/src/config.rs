@@ -38,7 +38,7 @@ pub struct Args {
     /// TLS proxy, say): cookie-authenticated changes must come from it.
     #[arg(long, env = "FLOWGATE_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
-    /// Threads serving connections, each with its own runtime [default: two per core].
+    /// Threads serving connections, each with its own runtime [default: four per core].
     #[arg(long, env = "FLOWGATE_WORKERS")]
     pub workers: Option<std::num::NonZeroUsize>,
     /// Log filter (`info`, `flowgate_server=debug,tower_http=debug`, ...).
@@ -98,13 +98,16 @@ pub fn default_login_limits() -> RateLimitConfig {
     }
 }
 
-/// Two connection workers per core. A worker cannot hand its connections to another, so while
+/// Four connection workers per core. A worker cannot hand its connections to another, so while
 /// the system runs something else on its core (the clients asking for decisions, often on the
-/// same machine) they all wait; with two per core each holds half as many, and the other one of
-/// the core's pair can run. On the 2-core machine with wrk beside the server, four workers made
-/// more decisions per second than two, and with a lower p99 (BENCHMARKS.md).
+/// same machine) they all wait. The more workers, the fewer connections each holds up, and the
+/// more turns of the core they share; the more workers, also, the less each read and write
+/// carries. On the 2-core machine with wrk beside the server (BENCHMARKS.md), two workers per
+/// core made the most decisions per second and had the worst p99; four per core made 15–20%
+/// more than one work-stealing runtime, with a p99 as low most of the time; eight per core made
+/// no more and no better tail than four.
 pub fn default_workers() -> usize {
-    2 * std::thread::available_parallelism().map_or(1, usize::from)
+    4 * std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 impl ServerConfig {

@@ -302,7 +302,11 @@ async fn a_malformed_environment_variable_stops_the_server_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     // Each variable, and what the error names.
     for (variable, value, named) in [
-        ("RATE_LIMIT_MASTODON_MINUTE", "lots", "RATE_LIMIT_MASTODON_MINUTE"),
+        (
+            "RATE_LIMIT_MASTODON_MINUTE",
+            "lots",
+            "RATE_LIMIT_MASTODON_MINUTE",
+        ),
         ("FLOWGATE_WORKERS", "0", "--workers"),
     ] {
         let out = tokio::process::Command::new(flowgate_tests::server_binary())
