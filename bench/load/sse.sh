@@ -6,4 +6,5 @@ cd "$ROOT"
 ulimit -n "$(ulimit -Hn)"
 cargo build --release -p flowgate-server --bin flowgate-server -p flowgate-bench --bin sse_fanout
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-"$TARGET/sse_fanout" "$TARGET/flowgate-server" "${@:-1000 10000}"
+if [ $# -eq 0 ]; then set -- 1000 10000; fi
+"$TARGET/sse_fanout" "$TARGET/flowgate-server" "$@"

@@ -56,7 +56,3 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-// mimalloc: about 6% less server CPU per decision than glibc malloc, measured A/B with
-// bench/load/run.sh's workload (BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
