@@ -55,4 +55,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
-
