@@ -6,6 +6,8 @@ use clap::Parser as _;
 use flowgate_server::{AppState, Args, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
+// This thread opens the database and accepts connections; the worker threads that `run` starts
+// serve them, each with a runtime of its own.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
