@@ -14,7 +14,10 @@
 //!   windows, twelve buckets); `hash` only hashes each key as the
 //!   limiter does, which is what reaching the keys costs on its own; `hash-lock` also takes
 //!   and releases one uncontended lock of the limiter's kind around it, which is that cost
-//!   when each visit is ordered after the one before it, as a check's lock orders it.
+//!   when each visit is ordered after the one before it, as a check's lock orders it;
+//!   `table` does that and also finds the key in a bare hash table of all the keys (hashbrown,
+//!   the key inline in a 24-byte entry, as the limiter's one-bucket entries are) and writes a
+//!   time there: the floor under a keyed check of any limiter that keeps its keys in a table.
 
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
@@ -27,7 +30,7 @@ use flowgate_bench::{full_config, visit_order};
 use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 
 const USAGE: &str =
-    "usage: check_loop [KEYS] [CHECKS] [static|string] [check|full-check|hash|hash-lock]";
+    "usage: check_loop [KEYS] [CHECKS] [static|string] [check|full-check|hash|hash-lock|table]";
 
 fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     match std::env::args().nth(n) {
@@ -66,7 +69,11 @@ fn main() -> ExitCode {
         }
         let checks = arg(2, 20_000_000, "CHECKS")?;
         let keys_as = choice(3, &["static", "string"], "KEYS_AS")?;
-        let work = choice(4, &["check", "full-check", "hash", "hash-lock"], "WORK")?;
+        let work = choice(
+            4,
+            &["check", "full-check", "hash", "hash-lock", "table"],
+            "WORK",
+        )?;
         Ok((keys, checks, keys_as, work))
     })();
     let (keys, checks, keys_as, work) = match parsed {
@@ -104,6 +111,18 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
     // are (a compare-exchange, which orders the loads after it, and a plain store to release).
     let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
     let lock = AtomicBool::new(false);
+    let hash = |key: &str| {
+        let mut h = hasher.build_hasher();
+        h.write(key.as_bytes());
+        h.finish()
+    };
+    let mut table = BareTable::new(hasher.clone());
+    if work == "table" {
+        for key in visits {
+            table.insert(hash(key.as_ref()), key.as_ref());
+        }
+        println!("{} keys in the table", table.entries.len());
+    }
     let mut now = Duration::ZERO;
     let mut allowed = 0u64;
     let start = Instant::now();
@@ -122,19 +141,21 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
                 }
             }
             _ => {
-                let mut h = hasher.build_hasher();
-                h.write(key.as_bytes());
-                let hash = h.finish();
-                if work == "hash-lock" {
-                    while lock
-                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                        .is_err()
-                    {}
+                let hash = hash(key);
+                if work == "hash" {
                     black_box(hash);
-                    lock.store(false, Ordering::Release);
+                    continue;
+                }
+                while lock
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {}
+                if work == "table" {
+                    table.touch(hash, key, now);
                 } else {
                     black_box(hash);
                 }
+                lock.store(false, Ordering::Release);
             }
         }
     }
@@ -146,4 +167,62 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
         );
     }
     elapsed.as_nanos() as f64 / checks as f64
+}
+
+/// A key inline and one time: the shape of the limiter's one-bucket entries.
+struct BareEntry {
+    key: [u8; 15],
+    len: u8,
+    tat: u64,
+}
+
+/// Every key in one hashbrown table, with nothing of a limiter around it.
+struct BareTable {
+    entries: hashbrown::HashTable<BareEntry>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl BareTable {
+    fn new(hasher: foldhash::fast::FixedState) -> Self {
+        BareTable {
+            entries: hashbrown::HashTable::new(),
+            hasher,
+        }
+    }
+
+    fn inline(key: &str) -> ([u8; 15], u8) {
+        let mut bytes = [0; 15];
+        bytes[..key.len()].copy_from_slice(key.as_bytes());
+        (bytes, key.len() as u8)
+    }
+
+    /// Adds `key` unless it is there already.
+    fn insert(&mut self, hash: u64, key: &str) {
+        let (key, len) = Self::inline(key);
+        if self
+            .entries
+            .find(hash, |e| e.len == len && e.key == key)
+            .is_some()
+        {
+            return;
+        }
+        let hasher = &self.hasher;
+        let rehash = move |e: &BareEntry| {
+            let mut h = hasher.build_hasher();
+            h.write(&e.key[..usize::from(e.len)]);
+            h.finish()
+        };
+        self.entries
+            .insert_unique(hash, BareEntry { key, len, tat: 0 }, rehash);
+    }
+
+    /// Finds `key` (its entry must be there) and writes `now` into it.
+    fn touch(&mut self, hash: u64, key: &str, now: Duration) {
+        let (bytes, len) = Self::inline(key);
+        let entry = self
+            .entries
+            .find_mut(hash, |e| e.len == len && e.key == bytes)
+            .expect("every key was inserted");
+        entry.tat = black_box(now.as_nanos() as u64);
+    }
 }
