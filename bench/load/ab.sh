@@ -19,9 +19,7 @@ round() {
   start_server "$1"
   local before after
   before=$(cpu_ticks)
-  TIMEFORMAT='%U %S'
-  { time FLOWGATE_TOKEN="$TOKEN" wrk -t2 -c64 -d"${SECS}s" --latency -s "$ROOT/bench/load/check.lua" "$BASE" \
-    > "$DIR/wrk"; } 2> "$DIR/wrk-cpu"
+  drive "$SECS"
   after=$(cpu_ticks)
   read -r wrk_user wrk_sys < "$DIR/wrk-cpu"
   awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v bin="$1" -v wu="$wrk_user" -v ws="$wrk_sys" '

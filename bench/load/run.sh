@@ -16,10 +16,7 @@ trap stop_server EXIT
 start_server "$BIN"
 echo "server: $BASE (pid $PID); $(nproc) cores; wrk -t2 -c64 -d20s --latency"
 BEFORE=$(cpu_ticks)
-# wrk shares the machine with the server: bash's `time` reports its CPU (user and system).
-TIMEFORMAT='%U %S'
-{ time FLOWGATE_TOKEN="$TOKEN" wrk -t2 -c64 -d20s --latency -s "$ROOT/bench/load/check.lua" "$BASE" \
-  > "$DIR/wrk"; } 2> "$DIR/wrk-cpu"
+drive 20
 AFTER=$(cpu_ticks)
 cat "$DIR/wrk"
 REQUESTS=$(awk '/requests in/{print $1}' "$DIR/wrk")

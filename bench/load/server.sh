@@ -1,6 +1,7 @@
 # Sourced by the load scripts: start_server BIN starts BIN on 127.0.0.1:0 with a fresh SQLite
 # database in a temporary directory, creates an API token and sets limits with a platform and
 # an endpoint scope (so each decision judges 7 buckets). It sets PID, BASE, TOKEN and DIR;
+# drive SECONDS puts it under load;
 # stop_server stops it and removes DIR.
 
 start_server() {
@@ -26,6 +27,15 @@ stop_server() {
   fi
   if [ -n "${DIR:-}" ]; then rm -rf "$DIR"; fi
   PID="" DIR=""
+}
+
+# drive SECONDS: run.sh's load (wrk, 2 threads, 64 connections, check.lua's 100,000 keys) for
+# SECONDS against the server; wrk's report goes to $DIR/wrk, and its own CPU time (user and
+# system seconds, from bash's `time`: wrk shares the machine with the server) to $DIR/wrk-cpu.
+drive() {
+  local TIMEFORMAT='%U %S'
+  { time FLOWGATE_TOKEN="$TOKEN" wrk -t2 -c64 -d"$1s" --latency -s "$(dirname "${BASH_SOURCE[0]}")/check.lua" "$BASE" \
+    > "$DIR/wrk"; } 2> "$DIR/wrk-cpu"
 }
 
 # The server's CPU time (user + system) so far, in clock ticks. CPU per decision moves less with

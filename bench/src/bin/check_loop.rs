@@ -111,11 +111,7 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
     // are (a compare-exchange, which orders the loads after it, and a plain store to release).
     let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
     let lock = AtomicBool::new(false);
-    let hash = |key: &str| {
-        let mut h = hasher.build_hasher();
-        h.write(key.as_bytes());
-        h.finish()
-    };
+    let hash = |key: &str| hash_key(&hasher, key.as_bytes());
     let mut table = BareTable::new(hasher.clone());
     if work == "table" {
         for key in visits {
@@ -169,11 +165,41 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
     elapsed.as_nanos() as f64 / checks as f64
 }
 
+/// A key's hash as the limiter takes it: its bytes alone, under foldhash.
+fn hash_key(hasher: &foldhash::fast::FixedState, key: &[u8]) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write(key);
+    h.finish()
+}
+
 /// A key inline and one time: the shape of the limiter's one-bucket entries.
 struct BareEntry {
     key: [u8; 15],
     len: u8,
     tat: u64,
+}
+
+impl BareEntry {
+    /// The entry of `key` with no time yet.
+    fn new(key: &str) -> Self {
+        let mut bytes = [0; 15];
+        bytes[..key.len()].copy_from_slice(key.as_bytes());
+        BareEntry {
+            key: bytes,
+            len: key.len() as u8,
+            tat: 0,
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.key[..usize::from(self.len)]
+    }
+
+    /// Whether `other` holds the same key: the whole inline arrays compared, as the limiter
+    /// compares its inline keys, without a call to `memcmp`.
+    fn same_key(&self, other: &BareEntry) -> bool {
+        self.len == other.len && self.key == other.key
+    }
 }
 
 /// Every key in one hashbrown table, with nothing of a limiter around it.
@@ -190,38 +216,24 @@ impl BareTable {
         }
     }
 
-    fn inline(key: &str) -> ([u8; 15], u8) {
-        let mut bytes = [0; 15];
-        bytes[..key.len()].copy_from_slice(key.as_bytes());
-        (bytes, key.len() as u8)
-    }
-
     /// Adds `key` unless it is there already.
     fn insert(&mut self, hash: u64, key: &str) {
-        let (key, len) = Self::inline(key);
-        if self
-            .entries
-            .find(hash, |e| e.len == len && e.key == key)
-            .is_some()
-        {
-            return;
-        }
+        let new = BareEntry::new(key);
         let hasher = &self.hasher;
-        let rehash = move |e: &BareEntry| {
-            let mut h = hasher.build_hasher();
-            h.write(&e.key[..usize::from(e.len)]);
-            h.finish()
-        };
-        self.entries
-            .insert_unique(hash, BareEntry { key, len, tat: 0 }, rehash);
+        if let hashbrown::hash_table::Entry::Vacant(vacant) =
+            self.entries
+                .entry(hash, |e| e.same_key(&new), |e| hash_key(hasher, e.key()))
+        {
+            vacant.insert(new);
+        }
     }
 
     /// Finds `key` (its entry must be there) and writes `now` into it.
     fn touch(&mut self, hash: u64, key: &str, now: Duration) {
-        let (bytes, len) = Self::inline(key);
+        let probe = BareEntry::new(key);
         let entry = self
             .entries
-            .find_mut(hash, |e| e.len == len && e.key == bytes)
+            .find_mut(hash, |e| e.same_key(&probe))
             .expect("every key was inserted");
         entry.tat = black_box(now.as_nanos() as u64);
     }
