@@ -7,7 +7,9 @@
 //! `cargo bench -p flowgate-bench --bench limiters` runs each contender under criterion (its
 //! reports land in the target directory), then compares them in paired rounds (each takes its
 //! turn every round, so a slow spell of a shared machine hits all of them alike) and prints a
-//! table of ns per check with the ratios to flowgate.
+//! table of ns per check with the ratios to flowgate. Beside the keyed rows runs a floor: a
+//! bare table's find-and-write with no limiting ([`BareStore`]), which bounds how far above
+//! limitador any limiter that keeps its keys in a hash table can get on that row.
 
 use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
@@ -19,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use flowgate_bench::{VISITS, full_config, visit_order};
+use flowgate_bench::{BareStore, VISITS, full_config, visit_order};
 use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
@@ -284,6 +286,23 @@ fn limitador(w: &'static Workload, keys: Keys, limits: &[(u64, u64)]) -> Contend
     }
 }
 
+/// The floor under a keyed check ([`BareStore`]): the key hashed, its shard locked, its entry
+/// found in a bare table and a time written there, with no limiting. Not a library anyone
+/// would pick: it shows how much of each row any limiter keeping its keys in a hash table
+/// pays before it limits anything, and so how far above limitador such a limiter can get.
+fn floor(w: &'static Workload, keys: Keys) -> Contender {
+    let store = BareStore::default();
+    let clock = SharedClock::default();
+    let ticking = clock.clone();
+    Contender {
+        function: "floor",
+        check: Box::new(move |i| {
+            black_box(store.touch(&w.key(keys, i), clock.now().as_nanos() as u64));
+        }),
+        tick: Box::new(move || ticking.tick()),
+    }
+}
+
 /// What is compared: 60 per minute with a burst of 10 on one window, or the full check.
 #[derive(Debug, Clone, Copy)]
 enum Scenario {
@@ -310,6 +329,7 @@ impl Scenario {
                     flowgate(w, keys, &limits, Request::default(), Answer::Full),
                     governor(w, keys, &[(Window::Minute, 60, 10)]),
                     limitador(w, keys, &[(60, 60)]),
+                    floor(w, keys),
                 ]
             }
             // governor has no multi-window check: three limiters checked in turn, not atomic
@@ -434,7 +454,8 @@ fn main() {
 }
 
 /// The paired comparison's medians: ns per check, and the median over rounds of each round's
-/// ratio to flowgate's `check` (contender 0).
+/// ratio to flowgate's `check` (contender 0), and for the keyed rows the floor (contender 4)
+/// with limitador's ratio to it.
 fn print_table(rows: &[(String, Keys, Vec<Vec<f64>>)]) {
     println!();
     println!(
@@ -442,22 +463,38 @@ fn print_table(rows: &[(String, Keys, Vec<Vec<f64>>)]) {
         key_count()
     );
     println!("check: allowed or the wait; is_allowed: the full decision. ratio: median of the");
-    println!("rounds' other / flowgate check, so above 1 flowgate's check is faster.");
+    println!("rounds' other / flowgate check, so above 1 flowgate's check is faster. floor: a");
+    println!("bare table's find-and-write under the same hash and lock, no limiting (keyed rows);");
+    println!("limitador / floor: the most any limiter keeping its keys in a table could reach.");
     println!(
-        "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6}",
-        "scenario", "keys", "check", "is_allowed", "governor", "ratio", "limitador", "ratio"
+        "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6} {:>7} {:>17}",
+        "scenario",
+        "keys",
+        "check",
+        "is_allowed",
+        "governor",
+        "ratio",
+        "limitador",
+        "ratio",
+        "floor",
+        "limitador / floor"
     );
     for (group, keys, ns) in rows {
-        let ratio = |k: usize| median(ns[k].iter().zip(&ns[0]).map(|(o, f)| o / f).collect());
+        let ratio =
+            |a: usize, b: usize| median(ns[a].iter().zip(&ns[b]).map(|(a, b)| a / b).collect());
+        let floor = match ns.get(4) {
+            Some(floor) => format!("{:>7.1} {:>17.1}", median(floor.clone()), ratio(3, 4)),
+            None => format!("{:>7} {:>17}", "-", "-"),
+        };
         println!(
-            "{group:<24} {:<13} {:>8.1} {:>10.1} {:>9.1} {:>6.2} {:>10.1} {:>6.1}",
+            "{group:<24} {:<13} {:>8.1} {:>10.1} {:>9.1} {:>6.2} {:>10.1} {:>6.1} {floor}",
             keys.label(),
             median(ns[0].clone()),
             median(ns[1].clone()),
             median(ns[2].clone()),
-            ratio(2),
+            ratio(2, 0),
             median(ns[3].clone()),
-            ratio(3)
+            ratio(3, 0),
         );
     }
 }

@@ -1,7 +1,10 @@
 //! Benchmarks of flowgate beside governor and limitador: see `benches/limiters.rs`. What the
 //! criterion bench and `check_loop` share lives here, so that both measure the same work.
 
+use std::hash::{BuildHasher, Hasher};
+
 use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};
+use hashbrown::HashTable;
 
 /// How many visits the order lists before it starts over (a power of two).
 pub const VISITS: usize = 1 << 20;
@@ -47,4 +50,158 @@ pub fn full_config() -> RateLimitConfig {
         [("media".to_string(), all(20, 300, 3_000, 5))].into(),
     );
     c
+}
+
+/// The floor under a keyed check: what any limiter that keeps its keys in a hash table does
+/// at the least, with nothing of a limiter around it. Each key is hashed as flowgate hashes it,
+/// its shard is locked as flowgate locks one (64 shards, the same spin lock), and its entry in
+/// a bare hashbrown table is found, or inserted, and a time written into it. No GCRA, no
+/// answer, no sweep. The entry is the shape of flowgate's one-bucket entries: the key inline
+/// and one time, 24 bytes.
+pub struct BareStore {
+    shards: Vec<BareShard>,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// Aligned as flowgate's shards are, so neighbouring locks do not share a cache line.
+#[repr(align(128))]
+struct BareShard(spin::mutex::SpinMutex<HashTable<BareEntry>, spin::relax::Yield>);
+
+/// A key of up to 15 bytes inline, and one time.
+struct BareEntry {
+    key: [u8; 15],
+    len: u8,
+    time: u64,
+}
+
+impl BareEntry {
+    fn new(key: &str) -> Option<Self> {
+        let mut bytes = [0; 15];
+        bytes.get_mut(..key.len())?.copy_from_slice(key.as_bytes());
+        Some(BareEntry {
+            key: bytes,
+            len: key.len() as u8,
+            time: 0,
+        })
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.key[..usize::from(self.len)]
+    }
+
+    /// Whether this is `key`'s entry. Keys of 8 to 15 bytes are compared as flowgate compares
+    /// them: the length, then two overlapping 8-byte words, with no copy and no `memcmp`.
+    fn holds(&self, key: &[u8]) -> bool {
+        let n = key.len();
+        if usize::from(self.len) != n {
+            return false;
+        }
+        if n < 8 {
+            return self.key() == key;
+        }
+        let word = |b: &[u8], at: usize| b[at..at + 8].try_into().ok().map(u64::from_ne_bytes);
+        word(&self.key, 0) == word(key, 0) && word(&self.key, n - 8) == word(key, n - 8)
+    }
+}
+
+impl Default for BareStore {
+    fn default() -> Self {
+        BareStore {
+            shards: (0..64)
+                .map(|_| BareShard(spin::mutex::SpinMutex::new(HashTable::new())))
+                .collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
+        }
+    }
+}
+
+impl BareStore {
+    /// A key's hash as flowgate takes it: its bytes alone, under foldhash.
+    #[must_use]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(key);
+        h.finish()
+    }
+
+    /// Writes `now` into `key`'s entry, adding the entry if the key is new. Keys longer than
+    /// 15 bytes are not kept (none of the benches' keys is): `false` for them.
+    pub fn touch(&self, key: &str, now: u64) -> bool {
+        let hash = self.hash(key.as_bytes());
+        let mut table = self.shards[(hash >> 32) as usize % self.shards.len()]
+            .0
+            .lock();
+        if let Some(entry) = table.find_mut(hash, |e| e.holds(key.as_bytes())) {
+            entry.time = now;
+            return true;
+        }
+        let Some(mut entry) = BareEntry::new(key) else {
+            return false;
+        };
+        entry.time = now;
+        table.insert_unique(hash, entry, |e| self.hash(e.key()));
+        true
+    }
+
+    /// How many keys hold an entry.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.lock().len()).sum()
+    }
+
+    /// Whether no key holds an entry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BareEntry, BareStore};
+
+    #[test]
+    fn a_bare_entry_holds_its_own_key_only() {
+        let entry = |k| BareEntry::new(k).expect("short key");
+        for (stored, probe, same) in [
+            ("user-000001", "user-000001", true),
+            ("user-000001", "user-000002", false),
+            ("user-000001", "xser-000001", false),
+            ("aaaaaaaaa", "aaaaaaaaaa", false),
+            ("aaaaaaaaaa", "aaaaaaaaa", false),
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+        ] {
+            assert_eq!(
+                entry(stored).holds(probe.as_bytes()),
+                same,
+                "{stored} {probe}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bare_store_keeps_one_entry_per_key_and_tells_keys_apart_by_length_and_bytes() {
+        let store = BareStore::default();
+        let keys = [
+            "a",
+            "aaaaaaaaa",
+            "aaaaaaaaaa",
+            "user-000001",
+            "user-000002",
+            "user-100001",
+        ];
+        for round in 0..3 {
+            for key in keys {
+                assert!(store.touch(key, round), "{key} is kept");
+            }
+        }
+        assert_eq!(store.len(), keys.len());
+        assert!(
+            !store.touch("sixteen-bytes-16", 0),
+            "a 16-byte key is refused"
+        );
+        assert_eq!(store.len(), keys.len());
+    }
 }

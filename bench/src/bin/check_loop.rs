@@ -8,29 +8,29 @@
 //!
 //! - `KEYS_AS`: `static` (default) gives the keys as `&str`s side by side in one block;
 //!   `string` as a `String` each, as the bench's String rows do, so that finding a key's bytes
-//!   reads its `String` first.
+//!   reads its `String` first; `parsed` copies each key into a new `String` for its visit, as
+//!   the bench's parsed String rows do.
 //! - `WORK`: `check` (default) is the limiter's check; `full-check` is the check of the
 //!   bench's full scenario (a request to `media` on `mastodon` under four scopes of three
 //!   windows, twelve buckets); `hash` only hashes each key as the
 //!   limiter does, which is what reaching the keys costs on its own; `hash-lock` also takes
 //!   and releases one uncontended lock of the limiter's kind around it, which is that cost
 //!   when each visit is ordered after the one before it, as a check's lock orders it;
-//!   `table` does that and also finds the key in a bare hash table of all the keys (hashbrown,
-//!   the key inline in a 24-byte entry, as the limiter's one-bucket entries are) and writes a
-//!   time there: the floor under a keyed check of any limiter that keeps its keys in a table.
+//!   `table` is the floor under a keyed check of any limiter that keeps its keys in a hash
+//!   table ([`BareStore`]): the same hash and shard lock, then the key found (or added) in a
+//!   bare hashbrown table, its key inline in a 24-byte entry as the limiter's one-bucket
+//!   entries are, and a time written there.
 
-use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flowgate_bench::{full_config, visit_order};
+use flowgate_bench::{BareStore, full_config, visit_order};
 use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 
-const USAGE: &str =
-    "usage: check_loop [KEYS] [CHECKS] [static|string] [check|full-check|hash|hash-lock|table]";
+const USAGE: &str = "usage: check_loop [KEYS] [CHECKS] [static|string|parsed] [check|full-check|hash|hash-lock|table]";
 
 fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     match std::env::args().nth(n) {
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             return Err("KEYS must be at most 999999".to_string());
         }
         let checks = arg(2, 20_000_000, "CHECKS")?;
-        let keys_as = choice(3, &["static", "string"], "KEYS_AS")?;
+        let keys_as = choice(3, &["static", "string", "parsed"], "KEYS_AS")?;
         let work = choice(
             4,
             &["check", "full-check", "hash", "hash-lock", "table"],
@@ -87,15 +87,17 @@ fn main() -> ExitCode {
     let names: Vec<&str> = (0..keys).map(|i| &arena[i * 11..(i + 1) * 11]).collect();
     let owned: Vec<String> = names.iter().map(|k| k.to_string()).collect();
     let ns = match keys_as {
-        "static" => run(&visits(&names), checks, work),
-        _ => run(&visits(&owned), checks, work),
+        "static" => run(&visits(&names), checks, work, false),
+        "parsed" => run(&visits(&names), checks, work, true),
+        _ => run(&visits(&owned), checks, work, false),
     };
     println!("{ns:.1} ns per visit: {work} of {keys} keys as {keys_as}, {checks} visits");
     ExitCode::SUCCESS
 }
 
-/// Runs `work` over `checks` visits of `visits`; returns ns per visit.
-fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
+/// Runs `work` over `checks` visits of `visits`, each key copied into a new `String` first if
+/// `parse`; returns ns per visit.
+fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str, parse: bool) -> f64 {
     let (limits, request) = if work == "full-check" {
         let limits = Limits::new(&full_config()).expect("config");
         (limits, Request::new(Some("media"), Some("mastodon")))
@@ -107,23 +109,22 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
         (limits, Request::default())
     };
     let limiter = RateLimiter::from_limits(limits);
-    // A hasher of the limiter's kind for the baselines, and a lock taken as its shard locks
-    // are (a compare-exchange, which orders the loads after it, and a plain store to release).
-    let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
+    // The floor under a keyed check (which also hashes as the limiter does, for the
+    // baselines), and a lock taken as its shard locks are (a compare-exchange, which orders
+    // the loads after it, and a plain store to release).
+    let bare = BareStore::default();
     let lock = AtomicBool::new(false);
-    let hash = |key: &str| hash_key(&hasher, key.as_bytes());
-    let mut table = BareTable::new(hasher.clone());
-    if work == "table" {
-        for key in visits {
-            table.insert(hash(key.as_ref()), key.as_ref());
-        }
-        println!("{} keys in the table", table.entries.len());
-    }
     let mut now = Duration::ZERO;
     let mut allowed = 0u64;
     let start = Instant::now();
     for (i, key) in visits.iter().cycle().take(checks).enumerate() {
-        let key = key.as_ref();
+        let copy;
+        let key = if parse {
+            copy = String::from(key.as_ref());
+            copy.as_str()
+        } else {
+            key.as_ref()
+        };
         if i % 1024 == 0 {
             now += Duration::from_micros(50 * 1024);
         }
@@ -136,22 +137,21 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
                     allowed += 1;
                 }
             }
+            "table" => {
+                black_box(bare.touch(key, now.as_nanos() as u64));
+            }
             _ => {
-                let hash = hash(key);
-                if work == "hash" {
+                let hash = bare.hash(key.as_bytes());
+                if work == "hash-lock" {
+                    while lock
+                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                        .is_err()
+                    {}
                     black_box(hash);
-                    continue;
-                }
-                while lock
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_err()
-                {}
-                if work == "table" {
-                    table.touch(hash, key, now);
+                    lock.store(false, Ordering::Release);
                 } else {
                     black_box(hash);
                 }
-                lock.store(false, Ordering::Release);
             }
         }
     }
@@ -161,80 +161,8 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str) -> f64 {
             "{allowed} allowed; {} keys hold state",
             limiter.active_keys()
         );
+    } else if work == "table" {
+        println!("{} keys in the table", bare.len());
     }
     elapsed.as_nanos() as f64 / checks as f64
-}
-
-/// A key's hash as the limiter takes it: its bytes alone, under foldhash.
-fn hash_key(hasher: &foldhash::fast::FixedState, key: &[u8]) -> u64 {
-    let mut h = hasher.build_hasher();
-    h.write(key);
-    h.finish()
-}
-
-/// A key inline and one time: the shape of the limiter's one-bucket entries.
-struct BareEntry {
-    key: [u8; 15],
-    len: u8,
-    tat: u64,
-}
-
-impl BareEntry {
-    /// The entry of `key` with no time yet.
-    fn new(key: &str) -> Self {
-        let mut bytes = [0; 15];
-        bytes[..key.len()].copy_from_slice(key.as_bytes());
-        BareEntry {
-            key: bytes,
-            len: key.len() as u8,
-            tat: 0,
-        }
-    }
-
-    fn key(&self) -> &[u8] {
-        &self.key[..usize::from(self.len)]
-    }
-
-    /// Whether `other` holds the same key: the whole inline arrays compared, as the limiter
-    /// compares its inline keys, without a call to `memcmp`.
-    fn same_key(&self, other: &BareEntry) -> bool {
-        self.len == other.len && self.key == other.key
-    }
-}
-
-/// Every key in one hashbrown table, with nothing of a limiter around it.
-struct BareTable {
-    entries: hashbrown::HashTable<BareEntry>,
-    hasher: foldhash::fast::FixedState,
-}
-
-impl BareTable {
-    fn new(hasher: foldhash::fast::FixedState) -> Self {
-        BareTable {
-            entries: hashbrown::HashTable::new(),
-            hasher,
-        }
-    }
-
-    /// Adds `key` unless it is there already.
-    fn insert(&mut self, hash: u64, key: &str) {
-        let new = BareEntry::new(key);
-        let hasher = &self.hasher;
-        if let hashbrown::hash_table::Entry::Vacant(vacant) =
-            self.entries
-                .entry(hash, |e| e.same_key(&new), |e| hash_key(hasher, e.key()))
-        {
-            vacant.insert(new);
-        }
-    }
-
-    /// Finds `key` (its entry must be there) and writes `now` into it.
-    fn touch(&mut self, hash: u64, key: &str, now: Duration) {
-        let probe = BareEntry::new(key);
-        let entry = self
-            .entries
-            .find_mut(hash, |e| e.same_key(&probe))
-            .expect("every key was inserted");
-        entry.tat = black_box(now.as_nanos() as u64);
-    }
 }
