@@ -1,6 +1,6 @@
 //! flowgate's check beside governor's keyed limiter and limitador's in-memory limiter, on the
-//! same work: 100,000 keys (`FLOWGATE_BENCH_KEYS`) visited in a fixed pseudo-random order, a clock that every limiter
-//! reads the same way (a counter advanced every 1,024 checks, 50 µs per check on average, so
+//! same work: 100,000 keys (`FLOWGATE_BENCH_KEYS`) visited in a fixed pseudo-random order, a
+//! clock that every limiter reads the same way (a counter advanced every 1,024 checks, 50 µs per check on average, so
 //! nearly every check is allowed), one thread and two; keys handed over in three ways
 //! ([`Keys`]). limitador reads the system clock.
 //!
@@ -9,7 +9,9 @@
 //! turn every round, so a slow spell of a shared machine hits all of them alike) and prints a
 //! table of ns per check with the ratios to flowgate. Beside the keyed rows runs a floor: a
 //! bare table's find-and-write with no limiting ([`BareStore`]), which bounds how far above
-//! limitador any limiter that keeps its keys in a hash table can get on that row.
+//! limitador any limiter that keeps its keys in a hash table can get on that row. In the full
+//! rows limitador runs twice: with governor's three windows in one scope, and with flowgate's
+//! twelve limits in four scopes (conditions on the request), the same work as flowgate's.
 
 use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
@@ -22,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use flowgate_bench::{BareStore, VISITS, full_config, visit_order};
-use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
+use flowgate_core::ratelimit::{
+    Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
+};
 use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
 
@@ -258,27 +262,111 @@ fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, B: Bo
     })
 }
 
-/// limitador's in-memory limiter with `limits` (`(max, seconds)` each) in one namespace, keyed
-/// by a variable. Its context owns its strings, so every check copies the key, wherever it
-/// comes from (a parsed key is handed over, not copied again); it reads the system clock, so
-/// it needs no tick.
-fn limitador(w: &'static Workload, keys: Keys, limits: &[(u64, u64)]) -> Contender {
-    let limiter = limitador::RateLimiter::new(key_count() as u64 * 4);
-    for &(max, seconds) in limits {
-        limiter.add_limit(limitador::limit::Limit::new(
-            "bench",
+/// One of limitador's limits: the conditions it applies under (CEL), and `max` per `seconds`.
+struct LimitadorLimit {
+    conditions: Vec<String>,
+    max: u64,
+    seconds: u64,
+}
+
+/// Limits that apply whatever the request: `(max, seconds)` each.
+fn unconditional(limits: &[(u64, u64)]) -> Vec<LimitadorLimit> {
+    limits
+        .iter()
+        .map(|&(max, seconds)| LimitadorLimit {
+            conditions: Vec::new(),
             max,
             seconds,
-            Vec::<limitador::limit::Predicate>::new(),
+        })
+        .collect()
+}
+
+/// The limits of `config` as limitador's: every window of every scope, a scope's limits
+/// applying under conditions on the request's `platform` and `endpoint`. limitador counts in
+/// fixed windows and has no burst: each window allows its number per its length.
+fn limitador_limits(config: &RateLimitConfig) -> Vec<LimitadorLimit> {
+    let windows = |s: &ScopeLimits| {
+        [(s.minute, 60), (s.hour, 3_600), (s.day, 86_400)]
+            .into_iter()
+            .filter_map(|(max, seconds)| Some((u64::from(max?), seconds)))
+    };
+    let scoped = |conditions: Vec<String>, s: &ScopeLimits| {
+        windows(s)
+            .map(|(max, seconds)| LimitadorLimit {
+                conditions: conditions.clone(),
+                max,
+                seconds,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut limits = unconditional(&[
+        (config.requests_per_minute.into(), 60),
+        (config.requests_per_hour.into(), 3_600),
+        (config.requests_per_day.into(), 86_400),
+    ]);
+    for (platform, s) in &config.platform_limits {
+        limits.extend(scoped(vec![format!("platform == '{platform}'")], s));
+    }
+    for (endpoint, s) in &config.endpoint_limits {
+        limits.extend(scoped(vec![format!("endpoint == '{endpoint}'")], s));
+    }
+    for (platform, endpoints) in &config.platform_endpoint_limits {
+        for (endpoint, s) in endpoints {
+            let both = vec![
+                format!("platform == '{platform}'"),
+                format!("endpoint == '{endpoint}'"),
+            ];
+            limits.extend(scoped(both, s));
+        }
+    }
+    limits
+}
+
+/// limitador's in-memory limiter with `limits` in one namespace, each counted per key (a
+/// variable), checked for requests that carry `attributes` beside the key. Its context owns
+/// its strings, so every check copies the key, wherever it comes from (a parsed key is handed
+/// over, not copied again), and the attributes; it reads the system clock, so it needs no
+/// tick.
+fn limitador(
+    w: &'static Workload,
+    keys: Keys,
+    function: &'static str,
+    limits: &[LimitadorLimit],
+    attributes: &'static [(&'static str, &'static str)],
+) -> Contender {
+    let counters = key_count() as u64 * limits.len() as u64;
+    let limiter = limitador::RateLimiter::new((counters * 2).max(key_count() as u64 * 4));
+    for limit in limits {
+        let conditions = limit
+            .conditions
+            .iter()
+            .map(|c| limitador::limit::Predicate::parse(c).expect("condition"));
+        limiter.add_limit(limitador::limit::Limit::new(
+            "bench",
+            limit.max,
+            limit.seconds,
+            conditions,
             vec!["key".try_into().expect("variable")],
         ));
     }
     let namespace: limitador::limit::Namespace = "bench".into();
+    let context = move |key: String| {
+        let mut values = HashMap::with_capacity(1 + attributes.len());
+        values.insert("key".to_string(), key);
+        for &(name, value) in attributes {
+            values.insert(name.to_string(), value.to_string());
+        }
+        limitador::limit::Context::<'static>::from(values)
+    };
+    // Every limit must apply to the work's requests, or limitador would do less than asked.
+    let probe = limiter
+        .check_rate_limited_and_update(&namespace, &context("probe".into()), 1)
+        .expect("limitador checks");
+    assert_eq!(probe.counters.len(), limits.len(), "limits that apply");
     Contender {
-        function: "limitador",
+        function,
         check: Box::new(move |i| {
-            let context: limitador::limit::Context<'static> =
-                HashMap::from([("key".to_string(), w.key(keys, i).into_owned())]).into();
+            let context = context(w.key(keys, i).into_owned());
             let r = limiter.check_rate_limited_and_update(&namespace, &context, 1);
             black_box(r.map(|r| r.limited).ok());
         }),
@@ -328,14 +416,17 @@ impl Scenario {
                     flowgate(w, keys, &limits, Request::default(), Answer::Short),
                     flowgate(w, keys, &limits, Request::default(), Answer::Full),
                     governor(w, keys, &[(Window::Minute, 60, 10)]),
-                    limitador(w, keys, &[(60, 60)]),
+                    limitador(w, keys, "limitador", &unconditional(&[(60, 60)]), &[]),
                     floor(w, keys),
                 ]
             }
             // governor has no multi-window check: three limiters checked in turn, not atomic
             // and one scope only, against flowgate's twelve buckets judged and debited at once.
+            // limitador runs twice: with those three windows in one scope, and with flowgate's
+            // twelve limits (its conditions on the request), which is the same work.
             Scenario::Full => {
-                let limits = Limits::new(&full_config()).expect("config");
+                let config = full_config();
+                let limits = Limits::new(&config).expect("config");
                 let media = Request::new(Some("media"), Some("mastodon"));
                 vec![
                     flowgate(w, keys, &limits, media, Answer::Short),
@@ -349,7 +440,20 @@ impl Scenario {
                             (Window::Day, 10_000, 10_000),
                         ],
                     ),
-                    limitador(w, keys, &[(60, 60), (1_000, 3_600), (10_000, 86_400)]),
+                    limitador(
+                        w,
+                        keys,
+                        "limitador",
+                        &unconditional(&[(60, 60), (1_000, 3_600), (10_000, 86_400)]),
+                        &[],
+                    ),
+                    limitador(
+                        w,
+                        keys,
+                        "limitador_same_limits",
+                        &limitador_limits(&config),
+                        &[("platform", "mastodon"), ("endpoint", "media")],
+                    ),
                 ]
             }
         }
@@ -442,7 +546,12 @@ fn main() {
                 }
                 g.finish();
                 if filter.as_ref().is_none_or(|f| group.contains(f.as_str())) {
-                    rows.push((group.clone(), keys, paired(threads, &contenders)));
+                    rows.push(Row {
+                        group: group.clone(),
+                        keys,
+                        functions: contenders.iter().map(|c| c.function).collect(),
+                        ns: paired(threads, &contenders),
+                    });
                 }
             }
         }
@@ -453,10 +562,50 @@ fn main() {
     }
 }
 
+/// One row of the paired comparison: its scenario, how keys were given, and each
+/// contender's name and ns per check in every round.
+struct Row {
+    group: String,
+    keys: Keys,
+    functions: Vec<&'static str>,
+    ns: Vec<Vec<f64>>,
+}
+
+impl Row {
+    /// The median over rounds of `function`'s ns per check, if it ran in this row.
+    fn ns(&self, function: &str) -> Option<f64> {
+        Some(median(self.ns[self.index(function)?].clone()))
+    }
+
+    /// The median over rounds of each round's `function` / `by`.
+    fn ratio(&self, function: &str, by: &str) -> Option<f64> {
+        let (a, b) = (self.index(function)?, self.index(by)?);
+        Some(median(
+            self.ns[a]
+                .iter()
+                .zip(&self.ns[b])
+                .map(|(a, b)| a / b)
+                .collect(),
+        ))
+    }
+
+    fn index(&self, function: &str) -> Option<usize> {
+        self.functions.iter().position(|&f| f == function)
+    }
+}
+
+/// A figure with `decimals`, or `-` where the contender did not run.
+fn cell(value: Option<f64>, width: usize, decimals: usize) -> String {
+    match value {
+        Some(v) => format!("{v:>width$.decimals$}"),
+        None => format!("{:>width$}", "-"),
+    }
+}
+
 /// The paired comparison's medians: ns per check, and the median over rounds of each round's
-/// ratio to flowgate's `check` (contender 0), and for the keyed rows the floor (contender 4)
-/// with limitador's ratio to it.
-fn print_table(rows: &[(String, Keys, Vec<Vec<f64>>)]) {
+/// ratio to flowgate's `check`; for the keyed rows the floor with limitador's ratio to it; for
+/// the full rows limitador given flowgate's twelve limits.
+fn print_table(rows: &[Row]) {
     println!();
     println!(
         "{ROUNDS} paired rounds, {} keys in random order; ns per check (median over rounds).",
@@ -479,23 +628,43 @@ fn print_table(rows: &[(String, Keys, Vec<Vec<f64>>)]) {
         "floor",
         "limitador / floor"
     );
-    for (group, keys, ns) in rows {
-        let ratio =
-            |a: usize, b: usize| median(ns[a].iter().zip(&ns[b]).map(|(a, b)| a / b).collect());
-        let floor = match ns.get(4) {
-            Some(floor) => format!("{:>7.1} {:>17.1}", median(floor.clone()), ratio(3, 4)),
-            None => format!("{:>7} {:>17}", "-", "-"),
-        };
+    for row in rows {
         println!(
-            "{group:<24} {:<13} {:>8.1} {:>10.1} {:>9.1} {:>6.2} {:>10.1} {:>6.1} {floor}",
-            keys.label(),
-            median(ns[0].clone()),
-            median(ns[1].clone()),
-            median(ns[2].clone()),
-            ratio(2, 0),
-            median(ns[3].clone()),
-            ratio(3, 0),
+            "{:<24} {:<13} {} {} {} {} {} {} {} {}",
+            row.group,
+            row.keys.label(),
+            cell(row.ns("flowgate_check"), 8, 1),
+            cell(row.ns("flowgate_is_allowed"), 10, 1),
+            cell(row.ns("governor"), 9, 1),
+            cell(row.ratio("governor", "flowgate_check"), 6, 2),
+            cell(row.ns("limitador"), 10, 1),
+            cell(row.ratio("limitador", "flowgate_check"), 6, 1),
+            cell(row.ns("floor"), 7, 1),
+            cell(row.ratio("limitador", "floor"), 17, 1),
         );
+    }
+    let same: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.index("limitador_same_limits").is_some())
+        .collect();
+    if !same.is_empty() {
+        println!();
+        println!("limitador given flowgate's twelve limits (four scopes, its conditions on the");
+        println!("request's platform and endpoint), the same work as flowgate's full check:");
+        println!(
+            "{:<24} {:<13} {:>8} {:>10} {:>6}",
+            "scenario", "keys", "check", "limitador", "ratio"
+        );
+        for row in same {
+            println!(
+                "{:<24} {:<13} {} {} {}",
+                row.group,
+                row.keys.label(),
+                cell(row.ns("flowgate_check"), 8, 1),
+                cell(row.ns("limitador_same_limits"), 10, 1),
+                cell(row.ratio("limitador_same_limits", "flowgate_check"), 6, 1),
+            );
+        }
     }
 }
 
