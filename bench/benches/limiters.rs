@@ -8,8 +8,9 @@
 //! reports land in the target directory), then compares them in paired rounds (each takes its
 //! turn every round, so a slow spell of a shared machine hits all of them alike) and prints a
 //! table of ns per check with the ratios to flowgate. Beside the keyed rows runs a floor: a
-//! bare table's find-and-write with no limiting ([`BareStore`]), which bounds how far above
-//! limitador any limiter that keeps its keys in a hash table can get on that row. In the full
+//! bare table's find-and-write under the same hash and locks, with no limiting
+//! ([`BareStore`]), which bounds how far above limitador a limiter built as flowgate is (keys
+//! in a hash table, sharded under locks) can get on that row. In the full
 //! rows limitador runs twice: with governor's three windows in one scope, and with flowgate's
 //! twelve limits in four scopes (conditions on the request), the same work as flowgate's.
 
@@ -376,8 +377,8 @@ fn limitador(
 
 /// The floor under a keyed check ([`BareStore`]): the key hashed, its shard locked, its entry
 /// found in a bare table and a time written there, with no limiting. Not a library anyone
-/// would pick: it shows how much of each row any limiter keeping its keys in a hash table
-/// pays before it limits anything, and so how far above limitador such a limiter can get.
+/// would pick: it shows how much of each row a limiter keeping its keys in a hash table under
+/// locks pays before it limits anything, and so how far above limitador such a limiter can get.
 fn floor(w: &'static Workload, keys: Keys) -> Contender {
     let store = BareStore::default();
     let clock = SharedClock::default();
@@ -614,7 +615,7 @@ fn print_table(rows: &[Row]) {
     println!("check: allowed or the wait; is_allowed: the full decision. ratio: median of the");
     println!("rounds' other / flowgate check, so above 1 flowgate's check is faster. floor: a");
     println!("bare table's find-and-write under the same hash and lock, no limiting (keyed rows);");
-    println!("limitador / floor: the most any limiter keeping its keys in a table could reach.");
+    println!("limitador / floor: the most a limiter with keys in a locked table could reach.");
     println!(
         "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6} {:>7} {:>17}",
         "scenario",

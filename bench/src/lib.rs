@@ -52,8 +52,8 @@ pub fn full_config() -> RateLimitConfig {
     c
 }
 
-/// The floor under a keyed check: what any limiter that keeps its keys in a hash table does
-/// at the least, with nothing of a limiter around it. Each key is hashed as flowgate hashes it,
+/// The floor under a keyed check: what a limiter that keeps its keys in a hash table under
+/// locks does at the least, with nothing of a limiter around it. Each key is hashed as flowgate hashes it,
 /// its shard is locked as flowgate locks one (64 shards, the same spin lock), and its entry in
 /// a bare hashbrown table is found, or inserted, and a time written into it. No GCRA, no
 /// answer, no sweep. The entry is the shape of flowgate's one-bucket entries: the key inline
