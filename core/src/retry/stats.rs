@@ -247,7 +247,7 @@ pub struct RetrySummary {
 }
 
 /// Retry statistics per operation name. Without `std` the caller owns it;
-/// [`SharedRetryStats`](super::SharedRetryStats) is the thread-safe form.
+/// [`SharedRetryStats`] is the thread-safe form.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RetryStats {
     operations: BTreeMap<String, OperationStats>,
