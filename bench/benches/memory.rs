@@ -105,4 +105,23 @@ fn main() {
             let _ = l.check_key(&k.to_string());
         },
     );
+    per_key(
+        "limitador in memory, 1 window keyed by a variable",
+        || {
+            let limiter = limitador::RateLimiter::new(KEYS as u64 * 4);
+            limiter.add_limit(limitador::limit::Limit::new(
+                "bench",
+                60,
+                60,
+                Vec::<limitador::limit::Predicate>::new(),
+                vec!["key".try_into().expect("variable")],
+            ));
+            limiter
+        },
+        |l, k| {
+            let context: limitador::limit::Context<'static> =
+                std::collections::HashMap::from([("key".to_string(), k.to_string())]).into();
+            let _ = l.check_rate_limited_and_update(&"bench".into(), &context, 1);
+        },
+    );
 }
