@@ -1,16 +1,17 @@
 //! flowgate's check beside governor's keyed limiter and limitador's in-memory limiter, on the
 //! same work: 100,000 keys (`FLOWGATE_BENCH_KEYS`) visited in a fixed pseudo-random order, a
-//! clock that every limiter reads the same way (a counter advanced every 1,024 checks, 50 µs per check on average, so
-//! nearly every check is allowed), one thread and two; keys handed over in three ways
-//! ([`Keys`]). limitador reads the system clock.
+//! clock that every limiter reads the same way (a counter advanced every 1,024 checks, 50 µs
+//! per check on average, so nearly every check is allowed), one thread and two; keys handed
+//! over in three ways ([`Keys`]). limitador reads the system clock.
 //!
 //! `cargo bench -p flowgate-bench --bench limiters` runs each contender under criterion (its
 //! reports land in the target directory), then compares them in paired rounds (each takes its
 //! turn every round, so a slow spell of a shared machine hits all of them alike) and prints a
-//! table of ns per check with the ratios to flowgate. Beside the keyed rows runs a floor: a
-//! bare table's find-and-write under the same hash and locks, with no limiting
-//! ([`BareStore`]), which bounds how far above limitador a limiter built as flowgate is (keys
-//! in a hash table, sharded under locks) can get on that row. In the full
+//! table of ns per check with the ratios to flowgate.
+//!
+//! Beside the keyed rows runs a floor ([`BareStore`]): a bare table's find-and-write under the
+//! same hash and locks, with no limiting. It bounds how far above limitador a limiter built as
+//! flowgate is (keys in a hash table, sharded under locks) can get on that row. In the full
 //! rows limitador runs twice: with governor's three windows in one scope, and with flowgate's
 //! twelve limits in four scopes (conditions on the request), the same work as flowgate's.
 

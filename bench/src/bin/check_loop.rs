@@ -16,10 +16,10 @@
 //!   limiter does, which is what reaching the keys costs on its own; `hash-lock` also takes
 //!   and releases one uncontended lock of the limiter's kind around it, which is that cost
 //!   when each visit is ordered after the one before it, as a check's lock orders it;
-//!   `table` is the floor under a keyed check of any limiter that keeps its keys in a hash
-//!   table ([`BareStore`]): the same hash and shard lock, then the key found (or added) in a
-//!   bare hashbrown table, its key inline in a 24-byte entry as the limiter's one-bucket
-//!   entries are, and a time written there.
+//!   `table` is the floor under a keyed check of a limiter that keeps its keys in a hash
+//!   table under locks ([`BareStore`]): the same hash and shard lock, then the key found (or
+//!   added) in a bare hashbrown table, its key inline in a 24-byte entry as the limiter's
+//!   one-bucket entries are, and a time written there.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
