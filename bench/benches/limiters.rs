@@ -596,14 +596,42 @@ impl Row {
     }
 }
 
-/// A figure with `decimals`, or `-` where the contender did not run.
-fn cell(value: Option<f64>, width: usize, decimals: usize) -> String {
-    match value {
-        Some(v) => format!("{v:>width$.decimals$}"),
-        None => format!("{:>width$}", "-"),
+/// One column of a printed table: its heading, and its figure for a row (`None`: `-`).
+struct Column {
+    heading: &'static str,
+    decimals: usize,
+    figure: fn(&Row) -> Option<f64>,
+}
+
+impl Column {
+    const fn new(heading: &'static str, decimals: usize, figure: fn(&Row) -> Option<f64>) -> Self {
+        Column {
+            heading,
+            decimals,
+            figure,
+        }
     }
 }
 
+/// `rows` under `columns`, after the scenario and the kind of keys.
+fn print_columns(rows: &[&Row], columns: &[Column]) {
+    let mut line = format!("{:<24} {:<13}", "scenario", "keys");
+    for c in columns {
+        line += &format!(" {:>w$}", c.heading, w = c.heading.len().max(6));
+    }
+    println!("{line}");
+    for row in rows {
+        let mut line = format!("{:<24} {:<13}", row.group, row.keys.label());
+        for c in columns {
+            let w = c.heading.len().max(6);
+            line += &match (c.figure)(row) {
+                Some(v) => format!(" {v:>w$.d$}", d = c.decimals),
+                None => format!(" {:>w$}", "-"),
+            };
+        }
+        println!("{line}");
+    }
+}
 /// The paired comparison's medians: ns per check, and the median over rounds of each round's
 /// ratio to flowgate's `check`; for the keyed rows the floor with limitador's ratio to it; for
 /// the full rows limitador given flowgate's twelve limits.
@@ -617,34 +645,20 @@ fn print_table(rows: &[Row]) {
     println!("rounds' other / flowgate check, so above 1 flowgate's check is faster. floor: a");
     println!("bare table's find-and-write under the same hash and lock, no limiting (keyed rows);");
     println!("limitador / floor: the most a limiter with keys in a locked table could reach.");
-    println!(
-        "{:<24} {:<13} {:>8} {:>10} {:>9} {:>6} {:>10} {:>6} {:>7} {:>17}",
-        "scenario",
-        "keys",
-        "check",
-        "is_allowed",
-        "governor",
-        "ratio",
-        "limitador",
-        "ratio",
-        "floor",
-        "limitador / floor"
+    let all: Vec<&Row> = rows.iter().collect();
+    print_columns(
+        &all,
+        &[
+            Column::new("check", 1, |r| r.ns("flowgate_check")),
+            Column::new("is_allowed", 1, |r| r.ns("flowgate_is_allowed")),
+            Column::new("governor", 1, |r| r.ns("governor")),
+            Column::new("ratio", 2, |r| r.ratio("governor", "flowgate_check")),
+            Column::new("limitador", 1, |r| r.ns("limitador")),
+            Column::new("ratio", 1, |r| r.ratio("limitador", "flowgate_check")),
+            Column::new("floor", 1, |r| r.ns("floor")),
+            Column::new("limitador / floor", 1, |r| r.ratio("limitador", "floor")),
+        ],
     );
-    for row in rows {
-        println!(
-            "{:<24} {:<13} {} {} {} {} {} {} {} {}",
-            row.group,
-            row.keys.label(),
-            cell(row.ns("flowgate_check"), 8, 1),
-            cell(row.ns("flowgate_is_allowed"), 10, 1),
-            cell(row.ns("governor"), 9, 1),
-            cell(row.ratio("governor", "flowgate_check"), 6, 2),
-            cell(row.ns("limitador"), 10, 1),
-            cell(row.ratio("limitador", "flowgate_check"), 6, 1),
-            cell(row.ns("floor"), 7, 1),
-            cell(row.ratio("limitador", "floor"), 17, 1),
-        );
-    }
     let same: Vec<&Row> = rows
         .iter()
         .filter(|r| r.index("limitador_same_limits").is_some())
@@ -653,20 +667,16 @@ fn print_table(rows: &[Row]) {
         println!();
         println!("limitador given flowgate's twelve limits (four scopes, its conditions on the");
         println!("request's platform and endpoint), the same work as flowgate's full check:");
-        println!(
-            "{:<24} {:<13} {:>8} {:>10} {:>6}",
-            "scenario", "keys", "check", "limitador", "ratio"
+        print_columns(
+            &same,
+            &[
+                Column::new("check", 1, |r| r.ns("flowgate_check")),
+                Column::new("limitador", 1, |r| r.ns("limitador_same_limits")),
+                Column::new("ratio", 1, |r| {
+                    r.ratio("limitador_same_limits", "flowgate_check")
+                }),
+            ],
         );
-        for row in same {
-            println!(
-                "{:<24} {:<13} {} {} {}",
-                row.group,
-                row.keys.label(),
-                cell(row.ns("flowgate_check"), 8, 1),
-                cell(row.ns("limitador_same_limits"), 10, 1),
-                cell(row.ratio("limitador_same_limits", "flowgate_check"), 6, 1),
-            );
-        }
     }
 }
 

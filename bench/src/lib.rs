@@ -63,6 +63,9 @@ pub struct BareStore {
     hasher: foldhash::fast::FixedState,
 }
 
+/// As many shards as flowgate's limiter has; a constant, so that picking one is a mask.
+const BARE_SHARDS: usize = 64;
+
 /// Aligned as flowgate's shards are, so neighbouring locks do not share a cache line.
 #[repr(align(128))]
 struct BareShard(spin::mutex::SpinMutex<HashTable<BareEntry>, spin::relax::Yield>);
@@ -107,7 +110,7 @@ impl BareEntry {
 impl Default for BareStore {
     fn default() -> Self {
         BareStore {
-            shards: (0..64)
+            shards: (0..BARE_SHARDS)
                 .map(|_| BareShard(spin::mutex::SpinMutex::new(HashTable::new())))
                 .collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed),
@@ -128,9 +131,7 @@ impl BareStore {
     /// 15 bytes are not kept (none of the benches' keys is): `false` for them.
     pub fn touch(&self, key: &str, now: u64) -> bool {
         let hash = self.hash(key.as_bytes());
-        let mut table = self.shards[(hash >> 32) as usize % self.shards.len()]
-            .0
-            .lock();
+        let mut table = self.shards[(hash >> 32) as usize % BARE_SHARDS].0.lock();
         if let Some(entry) = table.find_mut(hash, |e| e.holds(key.as_bytes())) {
             entry.time = now;
             return true;
