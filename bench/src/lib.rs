@@ -53,11 +53,11 @@ pub fn full_config() -> RateLimitConfig {
 }
 
 /// The floor under a keyed check: what a limiter that keeps its keys in a hash table under
-/// locks does at the least, with nothing of a limiter around it. Each key is hashed as flowgate hashes it,
-/// its shard is locked as flowgate locks one (64 shards, the same spin lock), and its entry in
-/// a bare hashbrown table is found, or inserted, and a time written into it. No GCRA, no
-/// answer, no sweep. The entry is the shape of flowgate's one-bucket entries: the key inline
-/// and one time, 24 bytes.
+/// locks does at the least, with nothing of a limiter around it. Each key is hashed as
+/// flowgate hashes it, its shard is locked as flowgate locks one (64 shards, the same spin
+/// lock), and its entry in a bare hashbrown table is found, or inserted, and a time written
+/// into it. No GCRA, no answer, no sweep. The entry is the shape of flowgate's one-bucket
+/// entries: the key inline and one time, 24 bytes.
 pub struct BareStore {
     shards: Vec<BareShard>,
     hasher: foldhash::fast::FixedState,
