@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use flowgate_bench::{BareStore, full_config, visit_order};
 use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 
-const USAGE: &str = "usage: check_loop [KEYS] [CHECKS] [static|string|parsed] [check|full-check|hash|hash-lock|table]";
+const USAGE: &str = "usage: check_loop [KEYS] [CHECKS] [static|string|parsed] \
+    [check|full-check|hash|hash-lock|table]";
 
 fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     match std::env::args().nth(n) {
