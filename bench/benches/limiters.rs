@@ -287,30 +287,26 @@ fn unconditional(limits: &[(u64, u64)]) -> Vec<LimitadorLimit> {
 /// applying under conditions on the request's `platform` and `endpoint`. limitador counts in
 /// fixed windows and has no burst: each window allows its number per its length.
 fn limitador_limits(config: &RateLimitConfig) -> Vec<LimitadorLimit> {
-    let windows = |s: &ScopeLimits| {
-        [(s.minute, 60), (s.hour, 3_600), (s.day, 86_400)]
-            .into_iter()
-            .filter_map(|(max, seconds)| Some((u64::from(max?), seconds)))
+    let mut limits = Vec::new();
+    let mut scope = |conditions: Vec<String>, s: &ScopeLimits| {
+        limits.extend(s.windows().map(|(window, max)| LimitadorLimit {
+            conditions: conditions.clone(),
+            max: max.into(),
+            seconds: window.seconds(),
+        }));
     };
-    let scoped = |conditions: Vec<String>, s: &ScopeLimits| {
-        windows(s)
-            .map(|(max, seconds)| LimitadorLimit {
-                conditions: conditions.clone(),
-                max,
-                seconds,
-            })
-            .collect::<Vec<_>>()
+    let global = ScopeLimits {
+        minute: Some(config.requests_per_minute),
+        hour: Some(config.requests_per_hour),
+        day: Some(config.requests_per_day),
+        burst: None,
     };
-    let mut limits = unconditional(&[
-        (config.requests_per_minute.into(), 60),
-        (config.requests_per_hour.into(), 3_600),
-        (config.requests_per_day.into(), 86_400),
-    ]);
+    scope(Vec::new(), &global);
     for (platform, s) in &config.platform_limits {
-        limits.extend(scoped(vec![format!("platform == '{platform}'")], s));
+        scope(vec![format!("platform == '{platform}'")], s);
     }
     for (endpoint, s) in &config.endpoint_limits {
-        limits.extend(scoped(vec![format!("endpoint == '{endpoint}'")], s));
+        scope(vec![format!("endpoint == '{endpoint}'")], s);
     }
     for (platform, endpoints) in &config.platform_endpoint_limits {
         for (endpoint, s) in endpoints {
@@ -318,7 +314,7 @@ fn limitador_limits(config: &RateLimitConfig) -> Vec<LimitadorLimit> {
                 format!("platform == '{platform}'"),
                 format!("endpoint == '{endpoint}'"),
             ];
-            limits.extend(scoped(both, s));
+            scope(both, s);
         }
     }
     limits
@@ -632,6 +628,7 @@ fn print_columns(rows: &[&Row], columns: &[Column]) {
         println!("{line}");
     }
 }
+
 /// The paired comparison's medians: ns per check, and the median over rounds of each round's
 /// ratio to flowgate's `check`; for the keyed rows the floor with limitador's ratio to it; for
 /// the full rows limitador given flowgate's twelve limits.

@@ -1,5 +1,6 @@
-//! Connection workers: one thread per core, each running its own single-threaded tokio runtime,
-//! and each connection served from start to end by one of them.
+//! Connection workers: threads (four per core by default, [`crate::config::default_workers`]),
+//! each running its own single-threaded tokio runtime, and each connection served from start
+//! to end by one of them.
 //!
 //! A decision is a few microseconds of work between a read and a write. tokio's work-stealing
 //! runtime spends a good part of that again on moving tasks between its threads and waking idle
