@@ -465,3 +465,104 @@ impl SseStream {
         }
     }
 }
+
+/// A private `redis-server` on a loopback port, in a temporary directory, with no persistence:
+/// what the tests of the several-servers mode share, stop, freeze and start again.
+pub struct Redis {
+    /// `redis://127.0.0.1:<port>`.
+    pub url: String,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl Redis {
+    /// Starts one; panics naming the missing tool when `redis-server` is not installed
+    /// (`scripts/test` installs it).
+    pub async fn start() -> Redis {
+        let mut redis = Redis {
+            url: String::new(),
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            child: None,
+        };
+        redis.url = format!("redis://127.0.0.1:{}", redis.port);
+        redis.resume().await;
+        redis
+    }
+
+    /// Starts it again on the same port (after [`Redis::stop`]), empty.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "redis-server is already running");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting redis-server ({e}): install it (apt-get install redis-server; scripts/test does)")
+            });
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "redis-server did not listen on port {} within 5 s",
+            self.port
+        );
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is not running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} redis-server");
+    }
+
+    /// Stops it (SIGTERM): connections are refused at once until [`Redis::resume`].
+    pub fn stop(&mut self) {
+        if self.child.is_some() {
+            self.signal("TERM");
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes it (SIGSTOP): connections open but nothing answers, a hang.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws it after [`Redis::freeze`].
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

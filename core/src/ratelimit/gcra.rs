@@ -64,7 +64,7 @@ impl Gcra {
         self.capacity
     }
 
-    #[cfg(test)]
+    /// Time units per token.
     pub(crate) const fn interval(&self) -> u64 {
         self.interval
     }

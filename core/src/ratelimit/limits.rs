@@ -10,6 +10,7 @@ use core::num::NonZeroU32;
 use arrayvec::ArrayVec;
 
 use super::config::{RateLimitConfig, ScopeLimits, Window};
+use super::decision::Judged;
 use super::gcra::Gcra;
 use super::{Error, MAX_BUCKETS};
 
@@ -102,6 +103,17 @@ pub(crate) struct BucketSpec {
 }
 
 impl BucketSpec {
+    /// The bucket as the all-or-nothing rule reads it.
+    #[inline(always)]
+    pub(crate) fn judged(&self) -> Judged<'_> {
+        Judged {
+            scope: self.scope,
+            window: self.window,
+            limit: self.limit,
+            gcra: &self.gcra,
+        }
+    }
+
     fn same_bucket(&self, other: &BucketSpec) -> bool {
         self.scope == other.scope
             && self.window == other.window

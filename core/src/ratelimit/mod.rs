@@ -23,6 +23,7 @@ mod gcra;
 #[cfg(feature = "std")]
 mod limiter;
 mod limits;
+mod remote;
 mod state;
 
 use alloc::string::String;
@@ -36,6 +37,7 @@ pub use endpoint::extract_endpoint_from_url;
 #[cfg(feature = "std")]
 pub use limiter::RateLimiter;
 pub use limits::{Limits, Quota, Request, Scope};
+pub use remote::{RemoteBucket, RemotePlan};
 pub use state::KeyedState;
 
 /// The most buckets one request can meet: four scopes of three windows.

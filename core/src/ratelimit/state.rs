@@ -5,13 +5,11 @@ use alloc::vec::Vec;
 use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 
-use arrayvec::ArrayVec;
 use ecow::EcoString;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
-use super::decision::{Admission, BucketStatus, Decision, RawBucket};
-use super::gcra::Verdict;
+use super::decision::{Admission, BucketStatus, Decision, judge_all};
 use super::limits::{Applying, BucketSpec, Limits};
 use super::{Error, MAX_BUCKETS, Request};
 use crate::nanos;
@@ -994,36 +992,9 @@ fn evaluate(
     let mut slots = [UNPLACED; MAX_BUCKETS];
     let mut tats = [0u64; MAX_BUCKETS];
     state.view().find_all(ids, &mut slots, &mut tats);
-    let mut verdicts: ArrayVec<Verdict, MAX_BUCKETS> = ArrayVec::new();
-    for (&id, &tat) in ids.iter().zip(&tats) {
-        verdicts.push(limits.bucket(id).gcra.judge(tat, now, cost));
-    }
-    let allowed = verdicts.iter().all(|v| v.ok);
-    decision.start(allowed);
-    for ((&id, &tat), v) in ids.iter().zip(&tats).zip(&verdicts) {
-        let b = limits.bucket(id);
-        let v = if allowed {
-            *v
-        } else {
-            // A denied request spends nothing, so every bucket is reported as it stands, even
-            // the ones that would have held the cost.
-            Verdict {
-                retry_after: v.retry_after,
-                ..b.gcra.judge(tat, now, 0)
-            }
-        };
-        decision.push(RawBucket::new(
-            b.scope,
-            b.window,
-            b.limit,
-            b.gcra.capacity(),
-            &v,
-        ));
-    }
-    if allowed {
-        for (tat, v) in tats.iter_mut().zip(&verdicts) {
-            *tat = v.tat;
-        }
+    let buckets = ids.iter().map(|&id| limits.bucket(id).judged());
+    let tats_used = &mut tats[..ids.len()];
+    if judge_all(decision, buckets, tats_used, cost, now, 1) {
         state.spend(ids, &slots, &tats, now);
     }
     decision.finish();
