@@ -265,21 +265,19 @@ async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthU
     if let Some(user) = state.auth_cache.get(&hash) {
         return Ok(Some(user));
     }
-    let row: Option<(i64, i64, String, String)> = sqlx::query_as(
-        "SELECT t.id, u.id, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ? AND u.is_active = 1",
-    )
-    .bind(&hash[..])
-    .fetch_optional(&state.db)
-    .await?;
-    let user = row.and_then(|(token_id, id, username, role)| {
-        Some(AuthUser {
-            id,
-            username: username.into(),
-            role: Role::parse(&role)?,
-            via: Via::Token { id: token_id },
-        })
-    });
+    let user = state
+        .store
+        .accounts()
+        .token_user(&hash)
+        .await?
+        .map(|p| AuthUser {
+            id: p.user_id,
+            username: p.username.into(),
+            role: p.role,
+            via: Via::Token {
+                id: p.token_id.unwrap_or_default(),
+            },
+        });
     if let Some(user) = &user {
         state.auth_cache.put(hash, user.clone());
     }
@@ -292,22 +290,17 @@ async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<Aut
         return Ok(Some(user));
     }
     let now = jiff::Timestamp::now().as_second();
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ? AND s.expires_at > ? AND u.is_active = 1",
-    )
-    .bind(&hash[..])
-    .bind(now)
-    .fetch_optional(&state.db)
-    .await?;
-    let user = row.and_then(|(id, username, role)| {
-        Some(AuthUser {
-            id,
-            username: username.into(),
-            role: Role::parse(&role)?,
+    let user = state
+        .store
+        .accounts()
+        .session_user(&hash, now)
+        .await?
+        .map(|p| AuthUser {
+            id: p.user_id,
+            username: p.username.into(),
+            role: p.role,
             via: Via::Session(hash),
-        })
-    });
+        });
     if let Some(user) = &user {
         state.auth_cache.put(hash, user.clone());
     }

@@ -45,6 +45,9 @@ pub enum ApiError {
     },
     /// 500: a bug or a broken database; logged, not shown.
     Internal(anyhow::Error),
+    /// 503 with `Retry-After`: a backend the server needs (the database) cannot be reached
+    /// now; nothing was changed, and the same request may be sent again.
+    Unavailable(anyhow::Error),
 }
 
 /// The problem document.
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -120,6 +124,14 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 ("the server could not complete the request".into(), None)
             }
+            ApiError::Unavailable(err) => {
+                tracing::warn!(error = format!("{err:#}"), "backend unavailable");
+                extra.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                (
+                    "the database cannot be reached now; nothing was changed, try again".into(),
+                    None,
+                )
+            }
         };
         if status == StatusCode::UNAUTHORIZED {
             extra.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -144,7 +156,11 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        ApiError::Internal(err.into())
+        if crate::store::is_unavailable(&err) {
+            ApiError::Unavailable(err.into())
+        } else {
+            ApiError::Internal(err.into())
+        }
     }
 }
 

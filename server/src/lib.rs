@@ -10,13 +10,13 @@
 
 pub mod auth;
 pub mod config;
-pub mod db;
 pub mod error;
 pub mod live;
 pub mod ratelimit_http;
 mod routes;
 pub mod secrets;
 pub mod state;
+pub mod store;
 pub mod versions;
 mod workers;
 

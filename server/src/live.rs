@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use flowgate_core::progress::{Details, ProgressStatus, ProgressUpdate, TaskProgress, TaskStatus};
 use serde::Serialize;
-use sqlx::SqlitePool;
 use tokio::sync::watch;
 
-use crate::db;
 use crate::error::ApiError;
+use crate::store::tasks::TaskRow;
+use crate::store::{self, Store};
 
 /// A task as the API shows it: the core's `ProgressStatus` with RFC 3339 times, and the task's
 /// own fields beside it.
@@ -67,29 +67,6 @@ pub struct Snapshot {
     pub json: String,
 }
 
-/// A task's columns.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct TaskRow {
-    id: String,
-    user_id: i64,
-    platform_connection_id: Option<i64>,
-    settings: String,
-    status: String,
-    progress_percent: i64,
-    current_step: String,
-    details: String,
-    seq: i64,
-    eta_seconds: Option<f64>,
-    error_message: Option<String>,
-    created_at: String,
-    started_at: Option<String>,
-    updated_at: String,
-    completed_at: Option<String>,
-}
-
-const TASK_COLUMNS: &str = "id, user_id, platform_connection_id, settings, status, progress_percent, current_step, \
-     details, seq, eta_seconds, error_message, created_at, started_at, updated_at, completed_at";
-
 /// A task's state between updates.
 #[derive(Debug, Clone)]
 struct Task {
@@ -114,7 +91,7 @@ fn rfc3339(since_epoch: Duration) -> String {
             jiff::SignedDuration::try_from(since_epoch).unwrap_or(jiff::SignedDuration::ZERO),
         )
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    db::rfc3339(t)
+    store::rfc3339(t)
 }
 
 /// Wall-clock time since the Unix epoch: what progress times are kept in.
@@ -150,6 +127,28 @@ impl Task {
             created_at: row.created_at,
             completed_at: row.completed_at,
         })
+    }
+
+    /// The task as stored.
+    fn row(&self) -> TaskRow {
+        let s = self.progress.status();
+        TaskRow {
+            id: s.task_id.clone(),
+            user_id: s.user_id,
+            platform_connection_id: self.platform_connection_id,
+            settings: self.settings.to_string(),
+            status: s.status.as_str().to_string(),
+            progress_percent: i64::from(s.progress_percent),
+            current_step: s.current_step.clone(),
+            details: serde_json::Value::Object(s.details.clone()).to_string(),
+            seq: i64::try_from(s.seq).unwrap_or(i64::MAX),
+            eta_seconds: s.eta.map(|d| d.as_secs_f64()),
+            error_message: self.error_message.clone(),
+            created_at: self.created_at.clone(),
+            started_at: s.started_at.map(rfc3339),
+            updated_at: rfc3339(s.updated_at),
+            completed_at: self.completed_at.clone(),
+        }
     }
 
     fn json(&self) -> TaskJson {
@@ -220,40 +219,26 @@ pub struct UpdateBody {
 
 impl Live {
     /// The owner's task `id` as stored (404 for a missing or someone else's task).
-    pub async fn load(db: &SqlitePool, id: &str, user_id: i64) -> Result<TaskJson, ApiError> {
-        Ok(Self::load_task(db, id, user_id).await?.json())
+    pub async fn load(store: &Store, id: &str, user_id: i64) -> Result<TaskJson, ApiError> {
+        Ok(Self::load_task(store, id, user_id).await?.json())
     }
 
-    async fn load_task(db: &SqlitePool, id: &str, user_id: i64) -> Result<Task, ApiError> {
-        let row: Option<TaskRow> = sqlx::query_as(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ? AND user_id = ?"
-        ))
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(db)
-        .await?;
+    async fn load_task(store: &Store, id: &str, user_id: i64) -> Result<Task, ApiError> {
+        let row = store.tasks().get(id, Some(user_id)).await?;
         let row = row.ok_or(ApiError::NotFound("no such task"))?;
         Ok(Task::from_row(row)?)
     }
 
     /// The caller's tasks, newest first.
     pub async fn list(
-        db: &SqlitePool,
+        store: &Store,
         user_id: i64,
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<TaskJson>, i64), ApiError> {
-        let rows: Vec<TaskRow> = sqlx::query_as(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        ))
-        .bind(user_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_one(db)
+        let (rows, total) = store
+            .tasks()
+            .list(user_id, i64::from(limit), i64::from(offset))
             .await?;
         let tasks = rows
             .into_iter()
@@ -264,7 +249,7 @@ impl Live {
 
     /// Creates a queued task.
     pub async fn create(
-        db: &SqlitePool,
+        store: &Store,
         user_id: i64,
         platform_connection_id: Option<i64>,
         settings: serde_json::Value,
@@ -272,18 +257,16 @@ impl Live {
         let id = uuid::Uuid::new_v4().to_string();
         let now = wall_now();
         let created_at = rfc3339(now);
-        sqlx::query(
-            "INSERT INTO tasks (id, user_id, platform_connection_id, settings, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(platform_connection_id)
-        .bind(settings.to_string())
-        .bind(&created_at)
-        .bind(&created_at)
-        .execute(db)
-        .await?;
+        store
+            .tasks()
+            .create(
+                &id,
+                user_id,
+                platform_connection_id,
+                &settings.to_string(),
+                &created_at,
+            )
+            .await?;
         let task = Task {
             progress: TaskProgress::new(id, user_id, since_epoch(&created_at).unwrap_or(now)),
             platform_connection_id,
@@ -296,7 +279,7 @@ impl Live {
     }
 
     /// The slot of the owner's task `id`, loading it if nobody is watching it yet.
-    async fn slot(&self, db: &SqlitePool, id: &str, user_id: i64) -> Result<Arc<Slot>, ApiError> {
+    async fn slot(&self, store: &Store, id: &str, user_id: i64) -> Result<Arc<Slot>, ApiError> {
         if let Some(slot) = self
             .slots
             .lock()
@@ -309,7 +292,7 @@ impl Live {
                 Err(ApiError::NotFound("no such task"))
             };
         }
-        let task = Self::load_task(db, id, user_id).await?;
+        let task = Self::load_task(store, id, user_id).await?;
         let (tx, _) = watch::channel(task.snapshot()?);
         let fresh = Arc::new(Slot {
             user_id,
@@ -324,17 +307,17 @@ impl Live {
     /// Subscribes to the owner's task: the receiver holds the current snapshot.
     pub async fn subscribe(
         &self,
-        db: &SqlitePool,
+        store: &Store,
         id: &str,
         user_id: i64,
     ) -> Result<watch::Receiver<Arc<Snapshot>>, ApiError> {
-        Ok(self.slot(db, id, user_id).await?.tx.subscribe())
+        Ok(self.slot(store, id, user_id).await?.tx.subscribe())
     }
 
     /// Applies an update: validated by the core, stored, then published. Returns the new state.
     pub async fn update(
         &self,
-        db: &SqlitePool,
+        store: &Store,
         id: &str,
         user_id: i64,
         body: UpdateBody,
@@ -347,20 +330,15 @@ impl Live {
                 "must be at most 4000 bytes",
             ));
         }
-        let slot = self.slot(db, id, user_id).await?;
-        let result = Self::apply(&slot, db, id, body).await;
+        let slot = self.slot(store, id, user_id).await?;
+        let result = Self::apply(&slot, store, body).await;
         // A finished task (just now, or before this refused update) needs no slot unless
         // someone watches it.
         self.forget_if_unwatched(id);
         result
     }
 
-    async fn apply(
-        slot: &Slot,
-        db: &SqlitePool,
-        id: &str,
-        body: UpdateBody,
-    ) -> Result<TaskJson, ApiError> {
+    async fn apply(slot: &Slot, store: &Store, body: UpdateBody) -> Result<TaskJson, ApiError> {
         let mut task = slot.task.lock().await;
         let mut next = task.clone();
         let update = ProgressUpdate {
@@ -378,27 +356,8 @@ impl Live {
         if body.error_message.is_some() {
             next.error_message = body.error_message;
         }
-        let s = next.progress.status();
-        let stored = sqlx::query(
-            "UPDATE tasks SET status = ?, progress_percent = ?, current_step = ?, details = ?, seq = ?, eta_seconds = ?,
-                 error_message = ?, started_at = ?, updated_at = ?, completed_at = ?
-             WHERE id = ? AND seq = ?",
-        )
-        .bind(status.as_str())
-        .bind(i64::from(s.progress_percent))
-        .bind(&s.current_step)
-        .bind(serde_json::to_string(&s.details)?)
-        .bind(i64::try_from(s.seq).unwrap_or(i64::MAX))
-        .bind(s.eta.map(|d| d.as_secs_f64()))
-        .bind(&next.error_message)
-        .bind(s.started_at.map(rfc3339))
-        .bind(rfc3339(s.updated_at))
-        .bind(&next.completed_at)
-        .bind(id)
-        .bind(i64::try_from(task.progress.status().seq).unwrap_or(i64::MAX))
-        .execute(db)
-        .await?;
-        if stored.rows_affected() != 1 {
+        let seq_before = i64::try_from(task.progress.status().seq).unwrap_or(i64::MAX);
+        if !store.tasks().update(&next.row(), seq_before).await? {
             // Updates of a task go through its slot, so only a second server on the same
             // database gets here.
             return Err(ApiError::Conflict(

@@ -1,4 +1,4 @@
-//! What every handler shares: the database, the limiters, the policies in force.
+//! What every handler shares: the store, the limiters, the policies in force.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use flowgate_core::ratelimit::{RateLimitConfig, RateLimiter};
-use flowgate_core::retry::{OperationStats, RetryConfig, RetryStats, SharedRetryStats};
-use sqlx::SqlitePool;
+use flowgate_core::retry::RetryConfig;
 
-use crate::auth::{self, AuthCache};
+use crate::auth::{self, AuthCache, Role};
 use crate::config::ServerConfig;
-use crate::db;
 use crate::live::Live;
 use crate::secrets::Vault;
+use crate::store::versions::Table;
+use crate::store::{self, Backend, Store};
 use crate::versions::Versions;
 
 /// The shared state; cheap to clone.
@@ -30,8 +30,8 @@ impl Deref for AppState {
 
 /// The shared state's contents.
 pub struct Inner {
-    /// The database.
-    pub db: SqlitePool,
+    /// Everything stored.
+    pub store: Store,
     /// The configuration the server started with.
     pub config: ServerConfig,
     /// The monotonic epoch of the limiters' clock.
@@ -46,10 +46,6 @@ pub struct Inner {
     pub login_limiter: RateLimiter,
     /// The retry policy, every version of it.
     pub retry_policy: Versions<RetryConfig>,
-    /// Orders the writes of retry statistics.
-    pub stats_write: tokio::sync::Mutex<()>,
-    /// Retry statistics (also stored, per operation).
-    pub retry_stats: SharedRetryStats,
     /// Recently checked sessions and tokens.
     pub auth_cache: AuthCache,
     /// Tasks being watched or worked on.
@@ -62,36 +58,39 @@ pub struct Inner {
 
 impl AppState {
     /// Opens the database, applies migrations, creates the first admin if there are no users,
-    /// and loads the limits, retry policy and statistics in force.
+    /// and loads the limits and retry policy in force.
     ///
     /// # Errors
-    /// When the database cannot be opened or holds a document that no longer validates.
+    /// When the database cannot be opened or holds a document that no longer validates; with
+    /// PostgreSQL, when `FLOWGATE_SECRET_KEY` is not set (every server must seal and open
+    /// platform tokens with the same key).
     pub async fn open(config: ServerConfig) -> anyhow::Result<AppState> {
-        let db = db::open(&config.database_url).await?;
-        bootstrap_admin(&db, &config).await?;
+        let backend = Backend::of(&config.database_url)?;
+        if backend == Backend::Postgres && config.secret_key.is_none() {
+            anyhow::bail!(
+                "FLOWGATE_SECRET_KEY is required with a postgres:// database: every server must \
+                 use the same key to open the platform tokens another stored (32 bytes, base64 \
+                 or hex; `openssl rand -base64 32` makes one)"
+            );
+        }
+        let store = Store::open(&config.database_url).await?;
+        bootstrap_admin(&store, &config).await?;
         // RATE_LIMIT_* seeds an empty database; from then on the stored limits hold.
         let seed = config.initial_limits.clone();
         let limits =
-            Versions::load(&db, "limits_versions", move || (seed, Some("environment"))).await?;
-        let retry_policy = Versions::load(&db, "retry_policy_versions", || {
+            Versions::load(&store, Table::Limits, move || (seed, Some("environment"))).await?;
+        let retry_policy = Versions::load(&store, Table::RetryPolicy, || {
             (RetryConfig::default(), None)
         })
         .await?;
-        let stats = load_retry_stats(&db).await?;
         let limiter = RateLimiter::new(&limits.current().document).context("the stored limits")?;
         let api_limiter = RateLimiter::new(&config.api_limits).context("FLOWGATE_API_* limits")?;
         let login_limiter =
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
-        let retry_stats = SharedRetryStats::new();
-        retry_stats.replace(stats);
-        let key_file = db::file_of(&config.database_url).map(|f| {
-            let mut name = f.file_name().unwrap_or_default().to_os_string();
-            name.push(".secret-key");
-            f.with_file_name(name)
-        });
+        let key_file = store::context_file(&config.database_url, ".secret-key");
         let vault = Vault::open(config.secret_key.as_deref(), key_file.as_deref())?;
         Ok(AppState(Arc::new(Inner {
-            db,
+            store,
             config,
             epoch: Instant::now(),
             limiter,
@@ -99,8 +98,6 @@ impl AppState {
             api_limiter,
             login_limiter,
             retry_policy,
-            stats_write: tokio::sync::Mutex::new(()),
-            retry_stats,
             auth_cache: AuthCache::default(),
             live: Live::default(),
             vault,
@@ -122,37 +119,36 @@ impl AppState {
 /// Creates `admin` when there are no users: with `FLOWGATE_ADMIN_PASSWORD`, else a random
 /// password written to a 0600 file beside the database (whose path, never the password, is
 /// printed).
-async fn bootstrap_admin(db: &SqlitePool, config: &ServerConfig) -> anyhow::Result<()> {
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(db)
-        .await?;
-    if users > 0 {
+async fn bootstrap_admin(store: &Store, config: &ServerConfig) -> anyhow::Result<()> {
+    if store.accounts().count().await? > 0 {
         return Ok(());
     }
     let (password, file) = match &config.admin_password {
         Some(p) => (p.clone(), None),
         None => {
             let password = auth::new_secret();
-            let path = match db::file_of(&config.database_url) {
-                Some(db_file) => {
-                    let mut name = db_file.file_name().unwrap_or_default().to_os_string();
-                    name.push(".admin-password");
-                    db_file.with_file_name(name)
-                }
-                None => std::env::temp_dir()
-                    .join(format!("flowgate-{}.admin-password", std::process::id())),
-            };
+            let path =
+                store::context_file(&config.database_url, ".admin-password").unwrap_or_else(|| {
+                    std::env::temp_dir()
+                        .join(format!("flowgate-{}.admin-password", std::process::id()))
+                });
             write_private(&path, &password)
                 .with_context(|| format!("writing {}", path.display()))?;
             (password, Some(path))
         }
     };
     let hash = auth::hash_password(password).await?;
-    sqlx::query("INSERT INTO users (username, password_hash, role, is_active, created_at) VALUES ('admin', ?, 'admin', 1, ?)")
-        .bind(hash)
-        .bind(db::now_rfc3339())
-        .execute(db)
+    let created = store
+        .accounts()
+        .create_user("admin", &hash, Role::Admin, &store::now_rfc3339())
         .await?;
+    if created.is_none() {
+        // Another server sharing the database created it first.
+        if let Some(path) = file {
+            let _ = std::fs::remove_file(path);
+        }
+        return Ok(());
+    }
     match file {
         Some(path) => {
             tracing::warn!(file = %path.display(), "created user admin; its password is in the file");
@@ -178,17 +174,4 @@ pub(crate) fn write_private(path: &std::path::Path, contents: &str) -> std::io::
     }
     let mut file = options.open(path)?;
     writeln!(file, "{contents}")
-}
-
-async fn load_retry_stats(db: &SqlitePool) -> anyhow::Result<RetryStats> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT operation, stats FROM retry_stats")
-        .fetch_all(db)
-        .await?;
-    rows.into_iter()
-        .map(|(operation, stats)| {
-            let stats: OperationStats = serde_json::from_str(&stats)
-                .with_context(|| format!("stored statistics of {operation:?}"))?;
-            Ok((operation, stats))
-        })
-        .collect()
 }

@@ -1,6 +1,7 @@
 //! Versioned documents (the limits, the retry policy): every version is stored with who made
 //! it and when; the newest is in force; a change may name the version it replaces
-//! (`If-Match`).
+//! (`If-Match`). The database decides which change is next: two servers storing the same next
+//! version meet on its primary key, and the second is refused as stale.
 
 use std::sync::{PoisonError, RwLock};
 
@@ -8,11 +9,11 @@ use anyhow::Context as _;
 use axum::http::HeaderMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::SqlitePool;
 
-use crate::db;
 use crate::error::ApiError;
 use crate::routes::check_if_match;
+use crate::store::versions::{Table, VersionRow};
+use crate::store::{self, Store};
 
 /// A document and its version (1 for the first stored; 0 for a default never stored).
 #[derive(Debug, Clone)]
@@ -23,14 +24,19 @@ pub struct Versioned<T> {
     pub version: i64,
 }
 
-/// A versioned document kept in `table` (`version`, `document`, `changed_by`, `changed_at`).
+/// A versioned document kept in one of the store's version tables.
 #[derive(Debug)]
 pub struct Versions<T> {
-    table: &'static str,
+    table: Table,
     // A std lock for reads on every request; changes are ordered by `writer`, which is held
     // across the database write and so is tokio's.
     current: RwLock<Versioned<T>>,
     writer: tokio::sync::Mutex<()>,
+}
+
+fn parse<T: DeserializeOwned>(table: Table, row: &VersionRow) -> anyhow::Result<T> {
+    serde_json::from_str(&row.document)
+        .with_context(|| format!("{table:?} version {}", row.version))
 }
 
 impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
@@ -40,29 +46,37 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
     /// # Errors
     /// When the database fails or holds a version that no longer reads.
     pub async fn load(
-        db: &SqlitePool,
-        table: &'static str,
+        store: &Store,
+        table: Table,
         when_empty: impl FnOnce() -> (T, Option<&'static str>),
     ) -> anyhow::Result<Versions<T>> {
-        let row: Option<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT version, document FROM {table} ORDER BY version DESC LIMIT 1"
-        ))
-        .fetch_optional(db)
-        .await?;
-        let current = match row {
-            Some((version, text)) => Versioned {
-                document: serde_json::from_str(&text)
-                    .with_context(|| format!("{table} version {version}"))?,
-                version,
+        let current = match store.versions().latest(table).await? {
+            Some(row) => Versioned {
+                document: parse(table, &row)?,
+                version: row.version,
             },
             None => {
                 let (document, by) = when_empty();
                 match by {
                     Some(by) => {
-                        insert(db, table, 1, &document, by).await?;
-                        Versioned {
-                            document,
-                            version: 1,
+                        let first = row(1, &document, by)?;
+                        // Another server starting on the same empty database may have stored
+                        // its version 1 first: then that one is in force.
+                        if store.versions().insert(table, &first).await? {
+                            Versioned {
+                                document,
+                                version: 1,
+                            }
+                        } else {
+                            let row = store
+                                .versions()
+                                .latest(table)
+                                .await?
+                                .context("version 1 vanished")?;
+                            Versioned {
+                                document: parse(table, &row)?,
+                                version: row.version,
+                            }
                         }
                     }
                     None => Versioned {
@@ -88,24 +102,39 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
     }
 
     /// Stores `document` as the next version, by `by`, if the request's `If-Match` names the
-    /// version in force (or is absent); then `apply` puts it to use and it becomes current.
+    /// version stored last (or is absent); then `apply` puts it to use and it becomes current.
     /// Returns the new version.
     ///
     /// # Errors
-    /// 412 for a stale `If-Match`; what `apply` says; a database failure. On error the version
-    /// in force is unchanged.
+    /// 412 for a stale `If-Match`, or when another server stored a version meanwhile; what
+    /// `apply` says; a database failure. On error the version in force is unchanged.
     pub async fn replace(
         &self,
-        db: &SqlitePool,
+        store: &Store,
         headers: &HeaderMap,
         by: &str,
         document: T,
         apply: impl FnOnce(&T) -> Result<(), ApiError>,
     ) -> Result<i64, ApiError> {
         let _writer = self.writer.lock().await;
-        let version = self.current().version;
+        // The database's newest, not this server's: another server's change may not have
+        // reached this one yet.
+        let stored = store.versions().latest(self.table).await?;
+        let version = stored
+            .as_ref()
+            .map_or(self.current().version, |r| r.version);
         check_if_match(headers, version)?;
-        insert(db, self.table, version + 1, &document, by).await?;
+        if !store
+            .versions()
+            .insert(self.table, &row(version + 1, &document, by)?)
+            .await?
+        {
+            return Err(ApiError::PreconditionFailed(format!(
+                "the document changed meanwhile (version {} was stored by another request); \
+                 reload and try again",
+                version + 1
+            )));
+        }
         apply(&document)?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Versioned {
             document,
@@ -113,23 +142,43 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
         };
         Ok(version + 1)
     }
+
+    /// Puts the newest stored version in force if it is newer than the one in force (another
+    /// server stored it): `apply` puts it to use first. Returns whether it changed.
+    ///
+    /// # Errors
+    /// A database failure, a stored version that no longer reads, or what `apply` says.
+    pub async fn refresh(
+        &self,
+        store: &Store,
+        apply: impl FnOnce(&T) -> anyhow::Result<()>,
+    ) -> anyhow::Result<bool> {
+        let _writer = self.writer.lock().await;
+        let Some(row) = store.versions().latest(self.table).await? else {
+            return Ok(false);
+        };
+        if row.version <= self.current().version {
+            return Ok(false);
+        }
+        let document: T = parse(self.table, &row)?;
+        apply(&document)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Versioned {
+            document,
+            version: row.version,
+        };
+        Ok(true)
+    }
 }
 
-async fn insert<T: Serialize>(
-    db: &SqlitePool,
-    table: &str,
+fn row<T: Serialize>(
     version: i64,
     document: &T,
     by: &str,
-) -> anyhow::Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO {table} (version, document, changed_by, changed_at) VALUES (?, ?, ?, ?)"
-    ))
-    .bind(version)
-    .bind(serde_json::to_string(document)?)
-    .bind(by)
-    .bind(db::now_rfc3339())
-    .execute(db)
-    .await?;
-    Ok(())
+) -> Result<VersionRow, serde_json::Error> {
+    Ok(VersionRow {
+        version,
+        document: serde_json::to_string(document)?,
+        changed_by: by.to_string(),
+        changed_at: store::now_rfc3339(),
+    })
 }

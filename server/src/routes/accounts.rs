@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClientAddr, check_name};
 use crate::auth::{self, AuthUser, Role, SESSION_COOKIE, Via};
-use crate::db;
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::ratelimit_http::{decision_headers, secs_ceil};
 use crate::state::AppState;
+use crate::store::{self, accounts::Account};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,36 +81,30 @@ pub(crate) async fn login(
         ));
     }
     spend_login_attempt(&state, &addr, "login")?;
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, password_hash, role FROM users WHERE username = ? AND is_active = 1",
-    )
-    .bind(&body.username)
-    .fetch_optional(&state.db)
-    .await?;
-    let (hash, row) = match row {
+    let found = state.store.accounts().for_login(&body.username).await?;
+    let (hash, found) = match found {
         Some((id, hash, role)) => (Some(hash), Some((id, role))),
         None => (None, None),
     };
     let ok = auth::verify_password(body.password, hash).await;
-    let (Some((id, role)), true) = (row, ok) else {
+    let (Some((id, role)), true) = (found, ok) else {
         tracing::info!(client = %addr, "failed login");
         return Err(ApiError::Unauthorized("invalid username or password"));
     };
-    let role = Role::parse(&role)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("user {id} has role {role:?}")))?;
     let secret = auth::new_secret();
     let ttl = state.config.session_ttl;
     let expires_at =
         jiff::Timestamp::now().as_second() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&auth::digest(&secret)[..])
-    .bind(id)
-    .bind(db::now_rfc3339())
-    .bind(expires_at)
-    .execute(&state.db)
-    .await?;
+    state
+        .store
+        .accounts()
+        .create_session(
+            &auth::digest(&secret),
+            id,
+            &store::now_rfc3339(),
+            expires_at,
+        )
+        .await?;
     tracing::info!(user = %body.username, "logged in");
     let secure = state
         .config
@@ -142,13 +136,10 @@ pub(crate) async fn logout(
     user: AuthUser,
 ) -> Result<Response, ApiError> {
     if let Via::Session(hash) = user.via {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(&hash[..])
-            .execute(&state.db)
-            .await?;
-        sqlx::query("DELETE FROM contexts WHERE owner = ?")
-            .bind(user.context_owner())
-            .execute(&state.db)
+        state
+            .store
+            .accounts()
+            .end_session(&hash, &user.context_owner())
             .await?;
         state.auth_cache.forget(&hash);
     }
@@ -217,22 +208,16 @@ pub(crate) async fn create_user(
     }
     check_password("/password", &body.password)?;
     let hash = auth::hash_password(body.password).await?;
-    let result = sqlx::query("INSERT INTO users (username, password_hash, role, is_active, created_at) VALUES (?, ?, ?, 1, ?)")
-        .bind(&body.username)
-        .bind(hash)
-        .bind(body.role.as_str())
-        .bind(db::now_rfc3339())
-        .execute(&state.db)
-        .await;
-    let id = match result {
-        Ok(done) => done.last_insert_rowid(),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(ApiError::Conflict(format!(
-                "the username {:?} is taken",
-                body.username
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    let created = state
+        .store
+        .accounts()
+        .create_user(&body.username, &hash, body.role, &store::now_rfc3339())
+        .await?;
+    let Some(id) = created else {
+        return Err(ApiError::Conflict(format!(
+            "the username {:?} is taken",
+            body.username
+        )));
     };
     tracing::info!(by = %user.username, username = %body.username, role = body.role.as_str(), "created user");
     Ok((
@@ -245,28 +230,13 @@ pub(crate) async fn create_user(
     ))
 }
 
-/// An account as an admin sees it.
-#[derive(Serialize, sqlx::FromRow)]
-pub(crate) struct Account {
-    id: i64,
-    username: String,
-    role: String,
-    is_active: bool,
-    created_at: String,
-}
-
-const ACCOUNT_COLUMNS: &str = "id, username, role, is_active, created_at";
-
 /// `GET /api/v1/users` (admin): every account, active or not.
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<Account>>, ApiError> {
     user.require_admin()?;
-    let accounts = sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id"))
-        .fetch_all(&state.db)
-        .await?;
-    Ok(Json(accounts))
+    Ok(Json(state.store.accounts().list().await?))
 }
 
 #[derive(Deserialize)]
@@ -293,30 +263,12 @@ pub(crate) async fn update_user(
                 .into(),
         ));
     }
-    let mut tx = state.db.begin().await?;
-    let done = sqlx::query(
-        "UPDATE users SET role = COALESCE(?, role), is_active = COALESCE(?, is_active) WHERE id = ?",
-    )
-    .bind(body.role.map(Role::as_str))
-    .bind(body.is_active)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::NotFound("no such user"));
-    }
-    if body.is_active == Some(false) {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let account: Account =
-        sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
+    let account = state
+        .store
+        .accounts()
+        .update(id, body.role, body.is_active)
+        .await?
+        .ok_or(ApiError::NotFound("no such user"))?;
     // Cached sign-ins carry the old role and standing.
     state.auth_cache.forget_user(id);
     tracing::info!(by = %user.username, username = %account.username, role = %account.role,
@@ -343,10 +295,7 @@ pub(crate) async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     spend_login_attempt(&state, &addr, "password")?;
     check_password("/new_password", &body.new_password)?;
-    let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-        .bind(user.id)
-        .fetch_optional(&state.db)
-        .await?;
+    let hash = state.store.accounts().password_hash(user.id).await?;
     if !auth::verify_password(body.current_password, hash).await {
         tracing::info!(user = %user.username, "failed password change");
         return Err(ApiError::field(
@@ -355,22 +304,15 @@ pub(crate) async fn change_password(
         ));
     }
     let hash = auth::hash_password(body.new_password).await?;
-    let mut tx = state.db.begin().await?;
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-        .bind(hash)
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await?;
     let keep = match &user.via {
-        Via::Session(hash) => hash.to_vec(),
-        Via::Token { .. } => Vec::new(),
+        Via::Session(hash) => Some(hash),
+        Via::Token { .. } => None,
     };
-    sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?")
-        .bind(user.id)
-        .bind(keep)
-        .execute(&mut *tx)
+    state
+        .store
+        .accounts()
+        .set_password(user.id, &hash, keep)
         .await?;
-    tx.commit().await?;
     state.auth_cache.forget_user(user.id);
     tracing::info!(user = %user.username, "changed password");
     Ok(StatusCode::NO_CONTENT)
@@ -400,17 +342,12 @@ pub(crate) async fn create_token(
 ) -> Result<(StatusCode, Json<TokenJson>), ApiError> {
     check_name("/name", &body.name, 100)?;
     let token = format!("fg_{}", auth::new_secret());
-    let created_at = db::now_rfc3339();
-    let id = sqlx::query(
-        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(user.id)
-    .bind(&body.name)
-    .bind(&auth::digest(&token)[..])
-    .bind(&created_at)
-    .execute(&state.db)
-    .await?
-    .last_insert_rowid();
+    let created_at = store::now_rfc3339();
+    let id = state
+        .store
+        .accounts()
+        .create_token(user.id, &body.name, &auth::digest(&token), &created_at)
+        .await?;
     tracing::info!(user = %user.username, token_id = id, "created API token");
     Ok((
         StatusCode::CREATED,
@@ -428,17 +365,14 @@ pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<TokenJson>>, ApiError> {
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, name, created_at FROM api_tokens WHERE user_id = ? ORDER BY id")
-            .bind(user.id)
-            .fetch_all(&state.db)
-            .await?;
+    let tokens = state.store.accounts().tokens(user.id).await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|(id, name, created_at)| TokenJson {
-                id,
-                name,
-                created_at,
+        tokens
+            .into_iter()
+            .map(|t| TokenJson {
+                id: t.id,
+                name: t.name,
+                created_at: t.created_at,
                 token: None,
             })
             .collect(),
@@ -454,12 +388,7 @@ pub(crate) async fn delete_token(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such token"))?;
-    let done = sqlx::query("DELETE FROM api_tokens WHERE id = ? AND user_id = ?")
-        .bind(id)
-        .bind(user.id)
-        .execute(&state.db)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !state.store.accounts().delete_token(id, user.id).await? {
         return Err(ApiError::NotFound("no such token"));
     }
     state.auth_cache.forget_user(user.id);

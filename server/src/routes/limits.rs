@@ -14,6 +14,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
+use crate::store::versions::Table;
 
 /// The longest key accepted, in bytes.
 const MAX_KEY: usize = 256;
@@ -51,7 +52,7 @@ pub(crate) async fn put(
     let version = state
         .limits
         .replace(
-            &state.db,
+            &state.store,
             &headers,
             &user.username,
             document.clone(),
@@ -88,20 +89,19 @@ pub(crate) async fn history(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "SELECT version, changed_by, changed_at, document FROM limits_versions ORDER BY version DESC LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(&state.db)
-    .await?;
+    let rows = state
+        .store
+        .versions()
+        .history(Table::Limits, i64::from(limit))
+        .await?;
     let entries = rows
         .into_iter()
-        .map(|(version, changed_by, changed_at, document)| {
+        .map(|row| {
             Ok(HistoryEntry {
-                version,
-                changed_by,
-                changed_at,
-                limits: serde_json::from_str(&document)?,
+                version: row.version,
+                changed_by: row.changed_by,
+                changed_at: row.changed_at,
+                limits: serde_json::from_str(&row.document)?,
             })
         })
         .collect::<Result<_, serde_json::Error>>()?;

@@ -11,25 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::check_name;
 use crate::auth::AuthUser;
-use crate::db;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-
-/// A connection as the API shows it: never its token.
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct ConnectionJson {
-    id: i64,
-    name: String,
-    platform_type: String,
-    instance_url: String,
-    username: String,
-    is_active: bool,
-    is_default: bool,
-    created_at: String,
-    updated_at: String,
-}
-
-const CONNECTION_COLUMNS: &str = "id, name, platform_type, instance_url, username, is_active, is_default, created_at, updated_at";
+use crate::store;
+use crate::store::platforms::{
+    ConnectionChange as StoredChange, ConnectionError, ConnectionRow,
+    NewConnection as StoredConnection, NewPost as StoredPost, PostRow,
+};
 
 /// What an access token is sealed with: bound to its owner, so a sealed token copied to
 /// another user's row does not open.
@@ -45,25 +33,17 @@ fn check_token(token: &str) -> Result<(), ApiError> {
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<ConnectionJson>>, ApiError> {
-    let rows = sqlx::query_as(&format!(
-        "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"
-    ))
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
-    Ok(Json(rows))
+) -> Result<Json<Vec<ConnectionRow>>, ApiError> {
+    Ok(Json(state.store.platforms().connections(user.id).await?))
 }
 
-async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<ConnectionJson, ApiError> {
-    sqlx::query_as(&format!(
-        "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE id = ? AND user_id = ?"
-    ))
-    .bind(id)
-    .bind(user.id)
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or(ApiError::NotFound("no such platform connection"))
+async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<ConnectionRow, ApiError> {
+    state
+        .store
+        .platforms()
+        .connection(id, user.id)
+        .await?
+        .ok_or(ApiError::NotFound("no such platform connection"))
 }
 
 #[derive(Deserialize)]
@@ -83,12 +63,12 @@ fn instance_url(url: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::field("/instance_url", e.to_string()))
 }
 
-fn unique_name(e: sqlx::Error, name: &str) -> ApiError {
+fn connection_error(e: ConnectionError, name: &str) -> ApiError {
     match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => ApiError::Conflict(format!(
+        ConnectionError::NameTaken => ApiError::Conflict(format!(
             "you already have a platform connection named {name:?}"
         )),
-        other => other.into(),
+        ConnectionError::Database(e) => e.into(),
     }
 }
 
@@ -97,7 +77,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewConnection>,
-) -> Result<(StatusCode, Json<ConnectionJson>), ApiError> {
+) -> Result<(StatusCode, Json<ConnectionRow>), ApiError> {
     check_name("/name", &body.name, 100)?;
     check_name("/username", &body.username, 100)?;
     check_token(&body.access_token)?;
@@ -105,42 +85,24 @@ pub(crate) async fn create(
     let sealed = state
         .vault
         .seal(&body.access_token, &token_context(user.id))?;
-    let mut tx = state.db.begin().await?;
-    let has_default: bool = sqlx::query_scalar(
-        "SELECT COUNT(*) > 0 FROM platform_connections WHERE user_id = ? AND is_default = 1",
-    )
-    .bind(user.id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let is_default = body.is_default.unwrap_or(!has_default);
-    if is_default {
-        sqlx::query("UPDATE platform_connections SET is_default = 0 WHERE user_id = ?")
-            .bind(user.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let now = db::now_rfc3339();
-    let id = sqlx::query(
-        "INSERT INTO platform_connections (user_id, name, platform_type, instance_url, username, access_token_enc, is_active, is_default, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(user.id)
-    .bind(&body.name)
-    .bind(body.platform_type.as_str())
-    .bind(&url)
-    .bind(&body.username)
-    .bind(sealed)
-    .bind(body.is_active.unwrap_or(true))
-    .bind(is_default)
-    .bind(&now)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_name(e, &body.name))?
-    .last_insert_rowid();
-    tx.commit().await?;
+    let new = StoredConnection {
+        name: &body.name,
+        platform_type: body.platform_type.as_str(),
+        instance_url: &url,
+        username: &body.username,
+        sealed_token: &sealed,
+        is_active: body.is_active.unwrap_or(true),
+        is_default: body.is_default,
+    };
+    let row = state
+        .store
+        .platforms()
+        .create_connection(user.id, &new, &store::now_rfc3339())
+        .await
+        .map_err(|e| connection_error(e, &body.name))?;
+    let id = row.id;
     tracing::info!(user = %user.username, connection = id, "platform connection added");
-    Ok((StatusCode::CREATED, Json(owned(&state, &user, id).await?)))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 #[derive(Deserialize)]
@@ -160,7 +122,7 @@ pub(crate) async fn update(
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ConnectionChange>,
-) -> Result<Json<ConnectionJson>, ApiError> {
+) -> Result<Json<ConnectionRow>, ApiError> {
     let current = owned(&state, &user, id).await?;
     if let Some(name) = &body.name {
         check_name("/name", name, 100)?;
@@ -176,34 +138,22 @@ pub(crate) async fn update(
         }
         None => None,
     };
-    let mut tx = state.db.begin().await?;
-    if body.is_default == Some(true) {
-        sqlx::query("UPDATE platform_connections SET is_default = 0 WHERE user_id = ? AND id <> ?")
-            .bind(user.id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(
-        "UPDATE platform_connections SET name = COALESCE(?, name), instance_url = COALESCE(?, instance_url),
-             username = COALESCE(?, username), access_token_enc = COALESCE(?, access_token_enc),
-             is_active = COALESCE(?, is_active), is_default = COALESCE(?, is_default), updated_at = ?
-         WHERE id = ? AND user_id = ?",
-    )
-    .bind(&body.name)
-    .bind(url)
-    .bind(&body.username)
-    .bind(sealed)
-    .bind(body.is_active)
-    .bind(body.is_default)
-    .bind(db::now_rfc3339())
-    .bind(id)
-    .bind(user.id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_name(e, body.name.as_deref().unwrap_or(&current.name)))?;
-    tx.commit().await?;
-    Ok(Json(owned(&state, &user, id).await?))
+    let change = StoredChange {
+        name: body.name.as_deref(),
+        instance_url: url.as_deref(),
+        username: body.username.as_deref(),
+        sealed_token: sealed.as_deref(),
+        is_active: body.is_active,
+        is_default: body.is_default,
+    };
+    let row = state
+        .store
+        .platforms()
+        .update_connection(id, user.id, &change, &store::now_rfc3339())
+        .await
+        .map_err(|e| connection_error(e, body.name.as_deref().unwrap_or(&current.name)))?
+        .ok_or(ApiError::NotFound("no such platform connection"))?;
+    Ok(Json(row))
 }
 
 /// `DELETE /api/v1/platforms/{id}` (owner).
@@ -212,12 +162,12 @@ pub(crate) async fn delete(
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let done = sqlx::query("DELETE FROM platform_connections WHERE id = ? AND user_id = ?")
-        .bind(id)
-        .bind(user.id)
-        .execute(&state.db)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !state
+        .store
+        .platforms()
+        .delete_connection(id, user.id)
+        .await?
+    {
         return Err(ApiError::NotFound("no such platform connection"));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -228,17 +178,8 @@ async fn user_and_connections(
     state: &AppState,
     user: &AuthUser,
 ) -> Result<(User, Vec<PlatformConnection>), ApiError> {
-    let (username, is_active): (String, bool) =
-        sqlx::query_as("SELECT username, is_active FROM users WHERE id = ?")
-            .bind(user.id)
-            .fetch_one(&state.db)
-            .await?;
-    let rows: Vec<ConnectionJson> = sqlx::query_as(&format!(
-        "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = ? ORDER BY id"
-    ))
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
+    let (username, is_active) = state.store.accounts().standing(user.id).await?;
+    let rows = state.store.platforms().connections(user.id).await?;
     let connections = rows
         .into_iter()
         .map(|r| {
@@ -290,13 +231,7 @@ impl From<&PlatformContext> for ContextJson {
 /// The caller's current context, if one is set.
 async fn current_context(state: &AppState, user: &AuthUser) -> Result<PlatformContext, ApiError> {
     let owner = user.context_owner();
-    let chosen: Option<i64> = sqlx::query_scalar(
-        "SELECT platform_connection_id FROM contexts WHERE owner = ? AND user_id = ?",
-    )
-    .bind(&owner)
-    .bind(user.id)
-    .fetch_optional(&state.db)
-    .await?;
+    let chosen = state.store.platforms().context(&owner, user.id).await?;
     let (record, connections) = user_and_connections(state, user).await?;
     let connection = chosen.and_then(|id| connections.into_iter().find(|c| c.id == id));
     Ok(PlatformContext {
@@ -333,16 +268,16 @@ pub(crate) async fn set_context(
         context::Error::UserInactive => ApiError::Forbidden(e.to_string()),
         other => ApiError::Conflict(other.to_string()),
     })?;
-    sqlx::query(
-        "INSERT INTO contexts (owner, user_id, platform_connection_id, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (owner) DO UPDATE SET platform_connection_id = excluded.platform_connection_id, updated_at = excluded.updated_at",
-    )
-    .bind(&owner)
-    .bind(user.id)
-    .bind(context.platform_connection_id)
-    .bind(db::now_rfc3339())
-    .execute(&state.db)
-    .await?;
+    state
+        .store
+        .platforms()
+        .set_context(
+            &owner,
+            user.id,
+            context.platform_connection_id,
+            &store::now_rfc3339(),
+        )
+        .await?;
     Ok(Json(ContextJson::from(&context)))
 }
 
@@ -361,9 +296,10 @@ pub(crate) async fn clear_context(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<StatusCode, ApiError> {
-    sqlx::query("DELETE FROM contexts WHERE owner = ?")
-        .bind(user.context_owner())
-        .execute(&state.db)
+    state
+        .store
+        .platforms()
+        .clear_context(&user.context_owner())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -380,28 +316,13 @@ pub(crate) struct NewPost {
     instance_url: Option<String>,
 }
 
-#[derive(Serialize, sqlx::FromRow)]
-pub(crate) struct PostJson {
-    id: i64,
-    post_id: String,
-    url: Option<String>,
-    content: Option<String>,
-    image_count: i64,
-    platform_connection_id: Option<i64>,
-    platform_type: Option<String>,
-    instance_url: Option<String>,
-    created_at: String,
-}
-
-const POST_COLUMNS: &str = "id, post_id, url, content, image_count, platform_connection_id, platform_type, instance_url, created_at";
-
 /// `POST /api/v1/posts`: records a post for the caller, by a connection of theirs, or by
 /// platform and instance, or else by the current context's connection.
 pub(crate) async fn create_post(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewPost>,
-) -> Result<(StatusCode, Json<PostJson>), ApiError> {
+) -> Result<(StatusCode, Json<PostRow>), ApiError> {
     check_name("/post_id", &body.post_id, 200)?;
     if body.url.as_ref().is_some_and(|u| u.len() > 2_000) {
         return Err(ApiError::field("/url", "must be at most 2000 bytes"));
@@ -438,25 +359,19 @@ pub(crate) async fn create_post(
             ));
         }
     };
-    let id = sqlx::query(
-        "INSERT INTO posts (user_id, platform_connection_id, platform_type, instance_url, post_id, url, content, image_count, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(user.id)
-    .bind(connection)
-    .bind(platform_type)
-    .bind(instance)
-    .bind(&body.post_id)
-    .bind(&body.url)
-    .bind(&body.content)
-    .bind(body.image_count.unwrap_or(0))
-    .bind(db::now_rfc3339())
-    .execute(&state.db)
-    .await?
-    .last_insert_rowid();
-    let post = sqlx::query_as(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
-        .bind(id)
-        .fetch_one(&state.db)
+    let post = StoredPost {
+        post_id: &body.post_id,
+        url: body.url.as_deref(),
+        content: body.content.as_deref(),
+        image_count: i64::from(body.image_count.unwrap_or(0)),
+        platform_connection_id: connection,
+        platform_type: platform_type.as_deref(),
+        instance_url: instance.as_deref(),
+    };
+    let post = state
+        .store
+        .platforms()
+        .create_post(user.id, &post, &store::now_rfc3339())
         .await?;
     Ok((StatusCode::CREATED, Json(post)))
 }
@@ -474,7 +389,7 @@ pub(crate) async fn list_posts(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PostPage>,
-) -> Result<Json<Vec<PostJson>>, ApiError> {
+) -> Result<Json<Vec<PostRow>>, ApiError> {
     let ctx = current_context(&state, &user).await?;
     let connection = match &ctx.platform_connection {
         Some(c) if ctx.is_valid() => c,
@@ -489,20 +404,19 @@ pub(crate) async fn list_posts(
             ));
         }
     };
-    // The same rule as PlatformContext::admits, as SQL.
-    let posts = sqlx::query_as(&format!(
-        "SELECT {POST_COLUMNS} FROM posts WHERE user_id = ?
-           AND (platform_connection_id = ?
-                OR (platform_connection_id IS NULL AND platform_type = ? AND instance_url = ?))
-         ORDER BY id DESC LIMIT ? OFFSET ?"
-    ))
-    .bind(user.id)
-    .bind(connection.id)
-    .bind(connection.platform_type.as_str())
-    .bind(&connection.instance_url)
-    .bind(page.limit.unwrap_or(50).clamp(1, 200))
-    .bind(page.offset.unwrap_or(0))
-    .fetch_all(&state.db)
-    .await?;
+    let posts = state
+        .store
+        .platforms()
+        .posts(
+            user.id,
+            (
+                connection.id,
+                connection.platform_type.as_str(),
+                &connection.instance_url,
+            ),
+            i64::from(page.limit.unwrap_or(50).clamp(1, 200)),
+            i64::from(page.offset.unwrap_or(0)),
+        )
+        .await?;
     Ok(Json(posts))
 }

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{etag, versioned_response};
 use crate::auth::AuthUser;
-use crate::db;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::store::{self, stats::CountError};
 
 fn retry_error(e: RetryError) -> ApiError {
     match e {
@@ -48,7 +48,7 @@ pub(crate) async fn put_config(
     let version = state
         .retry_policy
         .replace(
-            &state.db,
+            &state.store,
             &headers,
             &user.username,
             document.clone(),
@@ -73,30 +73,42 @@ pub(crate) async fn report(
     ApiJson(report): ApiJson<RetryReport>,
 ) -> Result<Json<Recorded>, ApiError> {
     report.validate().map_err(retry_error)?;
-    let _writer = state.stats_write.lock().await;
-    // Count into a copy of this operation's statistics and store it first; only then count in
-    // memory, so that what is shown never runs ahead of what is stored.
-    let current = state
-        .retry_stats
-        .detailed()
-        .remove(&report.operation)
-        .unwrap_or_default();
-    let mut one = RetryStats::from_iter([(report.operation.clone(), current)]);
-    let stats = one.record(&report).map_err(retry_error)?.clone();
-    sqlx::query(
-        "INSERT INTO retry_stats (operation, stats, updated_at) VALUES (?, ?, ?)
-         ON CONFLICT (operation) DO UPDATE SET stats = excluded.stats, updated_at = excluded.updated_at",
-    )
-    .bind(&report.operation)
-    .bind(serde_json::to_string(&stats)?)
-    .bind(db::now_rfc3339())
-    .execute(&state.db)
-    .await?;
-    state.retry_stats.record(&report).map_err(retry_error)?;
+    // Counted in the database, in one transaction per report: reports sent to several servers
+    // at once all count.
+    let counted = state
+        .store
+        .stats()
+        .count(&report.operation, &store::now_rfc3339(), |stats| {
+            let mut one =
+                RetryStats::from_iter([(report.operation.clone(), std::mem::take(stats))]);
+            *stats = one.record(&report)?.clone();
+            Ok(())
+        })
+        .await;
+    let stats = match counted {
+        Ok(stats) => stats,
+        Err(CountError::Count(e)) => return Err(retry_error(e)),
+        Err(CountError::Database(e)) => return Err(e.into()),
+    };
     Ok(Json(Recorded {
         operation: report.operation,
         stats,
     }))
+}
+
+/// Every operation's statistics, as stored.
+async fn stored_stats(state: &AppState) -> Result<RetryStats, ApiError> {
+    state
+        .store
+        .stats()
+        .all()
+        .await?
+        .into_iter()
+        .map(|(operation, stats)| {
+            let stats: OperationStats = serde_json::from_str(&stats)?;
+            Ok((operation, stats))
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -117,15 +129,17 @@ pub(crate) async fn stats(
     State(state): State<AppState>,
     _user: AuthUser,
     ApiQuery(query): ApiQuery<StatsQuery>,
-) -> Response {
-    let summary = state.retry_stats.summary();
-    if query.detailed.unwrap_or(false) {
+) -> Result<Response, ApiError> {
+    // Read from the database, not kept in memory: the reports may have gone to any server.
+    let stats = stored_stats(&state).await?;
+    let summary = stats.summary();
+    Ok(if query.detailed.unwrap_or(false) {
         Json(Detailed {
             summary,
-            operations: state.retry_stats.detailed(),
+            operations: stats.detailed().clone(),
         })
         .into_response()
     } else {
         Json(summary).into_response()
-    }
+    })
 }

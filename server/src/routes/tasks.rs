@@ -35,19 +35,18 @@ pub(crate) async fn create(
     user: AuthUser,
     ApiJson(body): ApiJson<NewTask>,
 ) -> Result<(StatusCode, Json<TaskJson>), ApiError> {
-    if let Some(id) = body.platform_connection_id {
-        let owned: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM platform_connections WHERE id = ? AND user_id = ?")
-                .bind(id)
-                .bind(user.id)
-                .fetch_optional(&state.db)
-                .await?;
-        if owned.is_none() {
-            return Err(ApiError::field(
-                "/platform_connection_id",
-                "no such platform connection",
-            ));
-        }
+    if let Some(id) = body.platform_connection_id
+        && state
+            .store
+            .platforms()
+            .connection(id, user.id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::field(
+            "/platform_connection_id",
+            "no such platform connection",
+        ));
     }
     let settings = serde_json::Value::Object(body.settings.unwrap_or_default());
     if settings.to_string().len() > 16 * 1024 {
@@ -56,7 +55,7 @@ pub(crate) async fn create(
             "must be at most 16 KiB of JSON",
         ));
     }
-    let task = Live::create(&state.db, user.id, body.platform_connection_id, settings).await?;
+    let task = Live::create(&state.store, user.id, body.platform_connection_id, settings).await?;
     tracing::info!(task = %task.task_id, user = %user.username, "task created");
     Ok((StatusCode::CREATED, Json(task)))
 }
@@ -84,7 +83,7 @@ pub(crate) async fn list(
 ) -> Result<Json<TaskPage>, ApiError> {
     let limit = page.limit.unwrap_or(20).clamp(1, 100);
     let offset = page.offset.unwrap_or(0);
-    let (tasks, total) = Live::list(&state.db, user.id, limit, offset).await?;
+    let (tasks, total) = Live::list(&state.store, user.id, limit, offset).await?;
     Ok(Json(TaskPage {
         tasks,
         total,
@@ -99,7 +98,7 @@ pub(crate) async fn progress(
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TaskJson>, ApiError> {
-    Ok(Json(Live::load(&state.db, &id, user.id).await?))
+    Ok(Json(Live::load(&state.store, &id, user.id).await?))
 }
 
 /// `PUT /api/v1/tasks/{id}/progress`: stored before it is acknowledged, then streamed.
@@ -110,7 +109,7 @@ pub(crate) async fn update(
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Json<TaskJson>, ApiError> {
     Ok(Json(
-        state.live.update(&state.db, &id, user.id, body).await?,
+        state.live.update(&state.store, &id, user.id, body).await?,
     ))
 }
 
@@ -153,7 +152,7 @@ pub(crate) async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let mut rx = state.live.subscribe(&state.db, &id, user.id).await?;
+    let mut rx = state.live.subscribe(&state.store, &id, user.id).await?;
     let current = Arc::clone(&rx.borrow_and_update());
     let seen = last_seen.is_some_and(|seen| seen >= current.seq);
     if current.terminal && seen {

@@ -63,7 +63,7 @@ impl TestApp {
     pub async fn restart(self) -> TestApp {
         let TestApp { dir, state, .. } = self;
         let config = state.config.clone();
-        state.db.close().await;
+        state.store.close().await;
         drop(state);
         let state = AppState::open(config).await.unwrap();
         let router = app(state.clone());

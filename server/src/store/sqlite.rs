@@ -1,6 +1,5 @@
-//! The embedded SQLite database: opened in WAL mode, migrated at start.
+//! The embedded SQLite database: one file, opened in WAL mode, migrated at start.
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 /// WAL lets readers run beside the one writer; `synchronous = NORMAL` still makes every
 /// committed transaction survive the process being killed (only an OS crash can lose the last
 /// ones), which is the promise "persisted before acknowledged" needs.
-pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
+pub(super) async fn open(url: &str) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("FLOWGATE_DATABASE_URL {url:?} is not a SQLite URL"))?
         .create_if_missing(true)
@@ -45,52 +44,16 @@ pub async fn open(url: &str) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {url:?}"))?;
-    sqlx::migrate!("./migrations")
+    sqlx::migrate!("./migrations/sqlite")
         .run(&pool)
         .await
         .context("applying database migrations")?;
     Ok(pool)
 }
 
-/// The file a `sqlite:` URL names, if it names one.
-pub fn file_of(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    if path.is_empty() || path.contains(":memory:") {
-        return None;
-    }
-    Some(PathBuf::from(path))
-}
-
-/// Now, as RFC 3339 with microseconds (how times are stored and shown).
-pub fn now_rfc3339() -> String {
-    rfc3339(jiff::Timestamp::now())
-}
-
-/// A timestamp as RFC 3339 in UTC with microseconds.
-pub fn rfc3339(t: jiff::Timestamp) -> String {
-    format!("{t:.6}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn database_files_are_found_in_urls() {
-        assert_eq!(
-            file_of("sqlite://flowgate.db"),
-            Some(PathBuf::from("flowgate.db"))
-        );
-        assert_eq!(
-            file_of("sqlite:///tmp/x.db?mode=rwc"),
-            Some(PathBuf::from("/tmp/x.db"))
-        );
-        assert_eq!(file_of("sqlite::memory:"), None);
-        assert_eq!(file_of("postgres://x"), None);
-    }
 
     /// New files opened side by side each open, in WAL mode (now set once, before the pool).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,355 @@
+//! Platform connections (their access tokens sealed), the platform context of each session or
+//! token, and posts.
+
+use serde::Serialize;
+
+use super::{Store, is_unique_violation, with_pool};
+
+/// The platforms area of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Platforms<'a>(pub(super) &'a Store);
+
+/// A connection as the API shows it: never its token.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConnectionRow {
+    /// Its id.
+    pub id: i64,
+    /// Its owner's name for it.
+    pub name: String,
+    /// `mastodon` or `pixelfed`.
+    pub platform_type: String,
+    /// The instance, normalised.
+    pub instance_url: String,
+    /// The account on the instance.
+    pub username: String,
+    /// Whether it may be used.
+    pub is_active: bool,
+    /// Whether it is its owner's default.
+    pub is_default: bool,
+    /// When it was added.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+}
+
+/// A new connection.
+#[derive(Debug)]
+pub struct NewConnection<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// `mastodon` or `pixelfed`.
+    pub platform_type: &'a str,
+    /// The instance, normalised.
+    pub instance_url: &'a str,
+    /// The account on the instance.
+    pub username: &'a str,
+    /// The sealed access token.
+    pub sealed_token: &'a [u8],
+    /// Whether it may be used.
+    pub is_active: bool,
+    /// Whether it becomes the default (`None`: only if the owner has none).
+    pub is_default: Option<bool>,
+}
+
+/// A change to a connection: what is `None` stays.
+#[derive(Debug, Default)]
+pub struct ConnectionChange<'a> {
+    /// A new name.
+    pub name: Option<&'a str>,
+    /// A new instance.
+    pub instance_url: Option<&'a str>,
+    /// A new account name.
+    pub username: Option<&'a str>,
+    /// A new sealed token.
+    pub sealed_token: Option<&'a [u8]>,
+    /// Active or not.
+    pub is_active: Option<bool>,
+    /// Default or not.
+    pub is_default: Option<bool>,
+}
+
+/// A post.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PostRow {
+    /// Its id here.
+    pub id: i64,
+    /// Its id on the platform.
+    pub post_id: String,
+    /// Its URL.
+    pub url: Option<String>,
+    /// Its text.
+    pub content: Option<String>,
+    /// How many images it has.
+    pub image_count: i64,
+    /// The connection it was recorded by.
+    pub platform_connection_id: Option<i64>,
+    /// Its platform.
+    pub platform_type: Option<String>,
+    /// Its instance.
+    pub instance_url: Option<String>,
+    /// When it was recorded.
+    pub created_at: String,
+}
+
+/// A new post, recorded for a connection or for a platform and instance.
+#[derive(Debug)]
+pub struct NewPost<'a> {
+    /// Its id on the platform.
+    pub post_id: &'a str,
+    /// Its URL.
+    pub url: Option<&'a str>,
+    /// Its text.
+    pub content: Option<&'a str>,
+    /// How many images it has.
+    pub image_count: i64,
+    /// The connection, if recorded by one.
+    pub platform_connection_id: Option<i64>,
+    /// Its platform.
+    pub platform_type: Option<&'a str>,
+    /// Its instance.
+    pub instance_url: Option<&'a str>,
+}
+
+/// What stopped a connection from being stored.
+#[derive(Debug)]
+pub enum ConnectionError {
+    /// The owner has a connection of that name.
+    NameTaken,
+    /// The database failed.
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ConnectionError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unique_violation(&e) {
+            ConnectionError::NameTaken
+        } else {
+            ConnectionError::Database(e)
+        }
+    }
+}
+
+const CONNECTION_COLUMNS: &str = "id, name, platform_type, instance_url, username, is_active, is_default, created_at, updated_at";
+const POST_COLUMNS: &str = "id, post_id, url, content, image_count, platform_connection_id, platform_type, instance_url, created_at";
+
+impl Platforms<'_> {
+    /// A user's connections.
+    pub async fn connections(&self, user_id: i64) -> Result<Vec<ConnectionRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = $1 ORDER BY id"
+        );
+        with_pool!(self.0, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
+    }
+
+    /// Connection `id`, if `user_id` owns it.
+    pub async fn connection(
+        &self,
+        id: i64,
+        user_id: i64,
+    ) -> Result<Option<ConnectionRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE id = $1 AND user_id = $2"
+        );
+        with_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
+    }
+
+    /// Adds a connection; the owner's first becomes the default unless it says otherwise.
+    pub async fn create_connection(
+        &self,
+        user_id: i64,
+        new: &NewConnection<'_>,
+        now: &str,
+    ) -> Result<ConnectionRow, ConnectionError> {
+        let sql = format!(
+            "INSERT INTO platform_connections (user_id, name, platform_type, instance_url, username, access_token_enc, is_active, is_default, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {CONNECTION_COLUMNS}"
+        );
+        with_pool!(self.0, pool => {
+            let mut tx = pool.begin().await?;
+            let has_default: bool = sqlx::query_scalar(
+                "SELECT COUNT(*) > 0 FROM platform_connections WHERE user_id = $1 AND is_default",
+            )
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let is_default = new.is_default.unwrap_or(!has_default);
+            if is_default {
+                sqlx::query("UPDATE platform_connections SET is_default = FALSE WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let row = sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(new.name)
+                .bind(new.platform_type)
+                .bind(new.instance_url)
+                .bind(new.username)
+                .bind(new.sealed_token)
+                .bind(new.is_active)
+                .bind(is_default)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    /// Changes the given fields of a user's connection; `None` for no such connection.
+    pub async fn update_connection(
+        &self,
+        id: i64,
+        user_id: i64,
+        change: &ConnectionChange<'_>,
+        now: &str,
+    ) -> Result<Option<ConnectionRow>, ConnectionError> {
+        let sql = format!(
+            "UPDATE platform_connections SET name = COALESCE($1, name), instance_url = COALESCE($2, instance_url),
+                 username = COALESCE($3, username), access_token_enc = COALESCE($4, access_token_enc),
+                 is_active = COALESCE($5, is_active), is_default = COALESCE($6, is_default), updated_at = $7
+             WHERE id = $8 AND user_id = $9 RETURNING {CONNECTION_COLUMNS}"
+        );
+        with_pool!(self.0, pool => {
+            let mut tx = pool.begin().await?;
+            if change.is_default == Some(true) {
+                sqlx::query("UPDATE platform_connections SET is_default = FALSE WHERE user_id = $1 AND id <> $2")
+                    .bind(user_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let row = sqlx::query_as(&sql)
+                .bind(change.name)
+                .bind(change.instance_url)
+                .bind(change.username)
+                .bind(change.sealed_token)
+                .bind(change.is_active)
+                .bind(change.is_default)
+                .bind(now)
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    /// Deletes a user's connection; whether it existed.
+    pub async fn delete_connection(&self, id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+        with_pool!(self.0, pool => {
+            sqlx::query("DELETE FROM platform_connections WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected() > 0)
+        })
+    }
+
+    /// The connection chosen as the context of `owner` (a session or token of `user_id`).
+    pub async fn context(&self, owner: &str, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
+        with_pool!(self.0, pool => {
+            sqlx::query_scalar(
+                "SELECT platform_connection_id FROM contexts WHERE owner = $1 AND user_id = $2",
+            )
+            .bind(owner)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    /// Sets `owner`'s context to a connection.
+    pub async fn set_context(
+        &self,
+        owner: &str,
+        user_id: i64,
+        connection_id: Option<i64>,
+        now: &str,
+    ) -> Result<(), sqlx::Error> {
+        with_pool!(self.0, pool => {
+            sqlx::query(
+                "INSERT INTO contexts (owner, user_id, platform_connection_id, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (owner) DO UPDATE SET platform_connection_id = excluded.platform_connection_id,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(owner)
+            .bind(user_id)
+            .bind(connection_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
+    }
+
+    /// Forgets `owner`'s context.
+    pub async fn clear_context(&self, owner: &str) -> Result<(), sqlx::Error> {
+        with_pool!(self.0, pool => {
+            sqlx::query("DELETE FROM contexts WHERE owner = $1")
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+    }
+
+    /// Records a post for a user.
+    pub async fn create_post(
+        &self,
+        user_id: i64,
+        post: &NewPost<'_>,
+        now: &str,
+    ) -> Result<PostRow, sqlx::Error> {
+        let sql = format!(
+            "INSERT INTO posts (user_id, platform_connection_id, platform_type, instance_url, post_id, url, content, image_count, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {POST_COLUMNS}"
+        );
+        with_pool!(self.0, pool => {
+            sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(post.platform_connection_id)
+                .bind(post.platform_type)
+                .bind(post.instance_url)
+                .bind(post.post_id)
+                .bind(post.url)
+                .bind(post.content)
+                .bind(post.image_count)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+        })
+    }
+
+    /// A user's posts that a context's connection (id, platform, instance) admits, newest
+    /// first: those recorded by it,
+    /// and those recorded by platform and instance that match it (the rule of the core's
+    /// `PlatformContext::admits`, as SQL).
+    pub async fn posts(
+        &self,
+        user_id: i64,
+        connection: (i64, &str, &str),
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<PostRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE user_id = $1
+               AND (platform_connection_id = $2
+                    OR (platform_connection_id IS NULL AND platform_type = $3 AND instance_url = $4))
+             ORDER BY id DESC LIMIT $5 OFFSET $6"
+        );
+        with_pool!(self.0, pool => {
+            sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(connection.0)
+                .bind(connection.1)
+                .bind(connection.2)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! Retry statistics per operation, added to atomically: reports sent to several servers at
+//! once add up exactly.
+
+use flowgate_core::retry::OperationStats;
+
+use super::{Store, with_pool};
+
+/// The statistics area of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats<'a>(pub(super) &'a Store);
+
+/// The statistics of one operation could not be counted.
+#[derive(Debug)]
+pub enum CountError<E> {
+    /// The database failed.
+    Database(sqlx::Error),
+    /// The count itself refused (an invalid report).
+    Count(E),
+}
+
+impl<E> From<sqlx::Error> for CountError<E> {
+    fn from(e: sqlx::Error) -> Self {
+        CountError::Database(e)
+    }
+}
+
+impl Stats<'_> {
+    /// Every operation's statistics as stored (JSON).
+    pub async fn all(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        with_pool!(self.0, pool => {
+            sqlx::query_as("SELECT operation, stats FROM retry_stats ORDER BY operation")
+                .fetch_all(pool)
+                .await
+        })
+    }
+
+    /// Counts into `operation`'s statistics with `count`, in one transaction that holds the
+    /// operation's row from the read to the write: concurrent counts, on any server, wait for
+    /// each other instead of overwriting each other. Returns the statistics as stored.
+    pub async fn count<E>(
+        &self,
+        operation: &str,
+        now: &str,
+        count: impl FnOnce(&mut OperationStats) -> Result<(), E>,
+    ) -> Result<OperationStats, CountError<E>> {
+        let empty = serde_json::to_string(&OperationStats::default())
+            .map_err(|e| sqlx::Error::Encode(e.into()))?;
+        with_pool!(self.0, pool => {
+            let mut tx = pool.begin().await?;
+            // The upsert writes first: it takes the row's lock (PostgreSQL) or the database's
+            // write lock (SQLite) before the statistics are read, so they cannot change between
+            // this read and the write below.
+            let stored: String = sqlx::query_scalar(
+                "INSERT INTO retry_stats (operation, stats, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (operation) DO UPDATE SET updated_at = excluded.updated_at
+                 RETURNING stats",
+            )
+            .bind(operation)
+            .bind(&empty)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut stats: OperationStats = serde_json::from_str(&stored)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?;
+            count(&mut stats).map_err(CountError::Count)?;
+            let text = serde_json::to_string(&stats).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            sqlx::query("UPDATE retry_stats SET stats = $1 WHERE operation = $2")
+                .bind(text)
+                .bind(operation)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(stats)
+        })
+    }
+}
