@@ -108,3 +108,65 @@ test_npm_package() {
     rm -rf "$scratch"
     return $status
 }
+
+# A loopback port nobody listens on.
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 30000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+    done
+}
+
+# The directory of PostgreSQL's server programs (initdb, postgres), installing Debian's package
+# when there is none.
+postgres_bin() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        say "installing postgresql (Debian packages)" >&2
+        if [ -z "$apt_updated" ]; then as_root apt-get update -qq >&2; apt_updated=1; fi
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    echo "$bin"
+}
+
+services_dir=
+# Stops what start_postgres started; run at exit.
+stop_services() {
+    if [ -n "$services_dir" ] && [ -f "$services_dir/pg/postmaster.pid" ]; then
+        local bin; bin=$(postgres_bin)
+        run_as_postgres "$bin/pg_ctl" -D "$services_dir/pg" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    [ -n "$services_dir" ] && rm -rf "$services_dir"
+    services_dir=
+}
+
+# Runs a command as the user PostgreSQL's programs run as: `postgres` when we are root (initdb
+# and postgres refuse to run as root), else ourselves.
+run_as_postgres() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Starts a private PostgreSQL in a temporary directory on a free loopback port, and exports
+# FLOWGATE_TEST_DATABASE_URL for it (tests make a database of their own in it). Stopped at exit.
+start_postgres() {
+    local bin port
+    bin=$(postgres_bin)
+    services_dir=$(mktemp -d)
+    trap stop_services EXIT
+    chmod 755 "$services_dir"
+    mkdir "$services_dir/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$services_dir/pg"
+    port=$(free_port)
+    say "starting a private PostgreSQL on 127.0.0.1:$port ($("$bin/postgres" --version))"
+    run_as_postgres "$bin/initdb" -D "$services_dir/pg" -A trust -U postgres >"$services_dir/initdb.log" 2>&1 || {
+        cat "$services_dir/initdb.log" >&2; echo "initdb failed" >&2; return 1; }
+    # fsync off: the cluster lives as long as this test run, and the tests' durability is
+    # SQLite's and PostgreSQL's promise, not this throwaway cluster's.
+    run_as_postgres "$bin/pg_ctl" -D "$services_dir/pg" -l "$services_dir/pg/server.log" -w -t 30 \
+        -o "-p $port -k $services_dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" \
+        start >/dev/null || { cat "$services_dir/pg/server.log" >&2; echo "PostgreSQL did not start" >&2; return 1; }
+    export FLOWGATE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}

@@ -193,7 +193,8 @@ impl ProgressUpdate {
     /// Every problem in the update itself (the task's state aside).
     ///
     /// # Errors
-    /// [`Error::InvalidUpdate`]: a percent outside 0..=100, a step over [`MAX_STEP_LEN`].
+    /// [`Error::InvalidUpdate`]: a percent outside 0..=100, a step over [`MAX_STEP_LEN`] or
+    /// holding U+0000.
     pub fn validate(&self) -> Result<(), Error> {
         let mut errors = Vec::new();
         if !(0..=100).contains(&self.progress_percent) {
@@ -206,6 +207,13 @@ impl ProgressUpdate {
             errors.push(FieldError::new(
                 "/current_step",
                 alloc::format!("must be at most {MAX_STEP_LEN} bytes"),
+            ));
+        }
+        // Text databases refuse U+0000 (PostgreSQL does), and no step needs it.
+        if self.current_step.contains('\0') {
+            errors.push(FieldError::new(
+                "/current_step",
+                "must not contain U+0000 (NUL)",
             ));
         }
         if errors.is_empty() {

@@ -158,6 +158,9 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if crate::store::is_unavailable(&err) {
             ApiError::Unavailable(err.into())
+        } else if crate::store::is_refused_text(&err) {
+            // What validation missed: a 422, not a 500, and nothing was stored.
+            ApiError::field("", "text must not contain U+0000 (NUL)")
         } else {
             ApiError::Internal(err.into())
         }

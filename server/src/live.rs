@@ -224,6 +224,10 @@ impl Live {
     }
 
     async fn load_task(store: &Store, id: &str, user_id: i64) -> Result<Task, ApiError> {
+        // Task ids are UUIDs; anything else names no task, and is not worth a query.
+        if uuid::Uuid::try_parse(id).is_err() {
+            return Err(ApiError::NotFound("no such task"));
+        }
         let row = store.tasks().get(id, Some(user_id)).await?;
         let row = row.ok_or(ApiError::NotFound("no such task"))?;
         Ok(Task::from_row(row)?)
@@ -322,13 +326,19 @@ impl Live {
         user_id: i64,
         body: UpdateBody,
     ) -> Result<TaskJson, ApiError> {
-        if let Some(message) = &body.error_message
-            && message.len() > 4_000
-        {
-            return Err(ApiError::field(
-                "/error_message",
-                "must be at most 4000 bytes",
-            ));
+        if let Some(message) = &body.error_message {
+            if message.len() > 4_000 {
+                return Err(ApiError::field(
+                    "/error_message",
+                    "must be at most 4000 bytes",
+                ));
+            }
+            if message.contains('\0') {
+                return Err(ApiError::field(
+                    "/error_message",
+                    "must not contain U+0000 (NUL)",
+                ));
+            }
         }
         let slot = self.slot(store, id, user_id).await?;
         let result = Self::apply(&slot, store, body).await;

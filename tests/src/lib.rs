@@ -15,6 +15,50 @@ use tokio::process::{Child, Command};
 /// The first admin's password in every test server.
 pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
 
+/// The key that seals platform tokens in test servers on PostgreSQL (where it is required).
+pub const SECRET_KEY: &str = "ZmxvdGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+/// The PostgreSQL cluster the suites run against instead of SQLite, when scripts/test's second
+/// run names one in `FLOWGATE_TEST_DATABASE_URL`.
+pub fn postgres_cluster() -> Option<String> {
+    std::env::var("FLOWGATE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The database of a test server whose files are in `dir`: a SQLite file there, or on the
+/// PostgreSQL cluster of [`postgres_cluster`] a database made for `dir` (empty when first
+/// asked for, and the same one again for a restart in the same folder, as the file would be).
+pub async fn database_for(dir: &Path) -> String {
+    let Some(cluster) = postgres_cluster() else {
+        return format!("sqlite://{}", dir.join("flowgate.db").display());
+    };
+    use sqlx::Connection as _;
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::hash::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    let name = format!("fg_test_{:016x}", hasher.finish());
+    let mut admin = sqlx::PgConnection::connect(&cluster)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to FLOWGATE_TEST_DATABASE_URL {cluster}: {e}"));
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("looking for the test database");
+    if !exists {
+        // From template0: template1 may be in use by another test making its database.
+        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            .execute(&mut admin)
+            .await
+            .expect("creating a test database");
+    }
+    let _ = admin.close().await;
+    let (server, _) = cluster.rsplit_once('/').expect("a database URL");
+    format!("{server}/{name}")
+}
+
 /// The server binary: `FLOWGATE_SERVER_BIN`, else `flowgate-server` in this test's target
 /// directory (`scripts/test` builds it first).
 pub fn server_binary() -> PathBuf {
@@ -63,10 +107,10 @@ impl Server {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("FLOWGATE_ADDR", "127.0.0.1:0")
-            .env(
-                "FLOWGATE_DATABASE_URL",
-                format!("sqlite://{}", dir.join("flowgate.db").display()),
-            )
+            .env("FLOWGATE_DATABASE_URL", database_for(&dir).await)
+            // Required on PostgreSQL; on SQLite the key file beside the database is what users
+            // get by default.
+            .envs(postgres_cluster().map(|_| ("FLOWGATE_SECRET_KEY", SECRET_KEY)))
             .env("FLOWGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("FLOWGATE_CONSOLE_DIR", dir.join("no-console"))
             .env("FLOWGATE_LOG", "info,tower_http=debug")
@@ -161,6 +205,29 @@ impl Server {
         let env = self.env.clone();
         let dir = self.stop().await;
         Self::spawn(dir, env).await
+    }
+
+    /// Everything the server has stored, as bytes: its SQLite file and write-ahead log, or a
+    /// dump of its PostgreSQL database (`pg_dump`, where binary values appear as hex: they are
+    /// given as hex too, after the raw bytes).
+    pub async fn stored_data(&self) -> Vec<u8> {
+        let url = database_for(&self.dir).await;
+        if url.starts_with("sqlite:") {
+            let mut data = std::fs::read(self.dir.join("flowgate.db")).unwrap_or_default();
+            data.extend(std::fs::read(self.dir.join("flowgate.db-wal")).unwrap_or_default());
+            return data;
+        }
+        let dump = Command::new("pg_dump")
+            .args(["--data-only", &url])
+            .output()
+            .await
+            .expect("pg_dump (PostgreSQL's client) must be installed");
+        assert!(
+            dump.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        dump.stdout
     }
 
     /// The logs so far.

@@ -75,7 +75,8 @@ impl RetryReport {
     /// Every inconsistency in the report, or `Ok`.
     ///
     /// # Errors
-    /// [`Error::InvalidReport`]: an empty or overlong operation name, zero attempts, a number
+    /// [`Error::InvalidReport`]: an empty or overlong operation name or one with control
+    /// characters, zero attempts, a number
     /// of delays other than `attempts − 1`, a delay that is negative or not finite, a number of
     /// failures that does not fit the outcome, a `status` failure without a valid code.
     pub fn validate(&self) -> Result<(), Error> {
@@ -86,6 +87,11 @@ impl RetryReport {
             errors.push(FieldError::new(
                 "/operation",
                 format!("must be at most {MAX_OPERATION_LEN} bytes"),
+            ));
+        } else if self.operation.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "/operation",
+                "must not contain control characters",
             ));
         }
         if self.attempts == 0 {

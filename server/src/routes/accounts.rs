@@ -81,7 +81,12 @@ pub(crate) async fn login(
         ));
     }
     spend_login_attempt(&state, &addr, "login")?;
-    let found = state.store.accounts().for_login(&body.username).await?;
+    // No username holds U+0000 (names are checked when made), and a text database refuses it.
+    let found = if body.username.contains('\0') {
+        None
+    } else {
+        state.store.accounts().for_login(&body.username).await?
+    };
     let (hash, found) = match found {
         Some((id, hash, role)) => (Some(hash), Some((id, role))),
         None => (None, None),

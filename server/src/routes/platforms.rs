@@ -330,6 +330,11 @@ pub(crate) async fn create_post(
     if body.content.as_ref().is_some_and(|c| c.len() > 20_000) {
         return Err(ApiError::field("/content", "must be at most 20000 bytes"));
     }
+    for (pointer, text) in [("/url", &body.url), ("/content", &body.content)] {
+        if text.as_ref().is_some_and(|t| t.contains('\0')) {
+            return Err(ApiError::field(pointer, "must not contain U+0000 (NUL)"));
+        }
+    }
     let url = body.instance_url.as_deref().map(instance_url).transpose()?;
     let (connection, platform_type, instance) = match (
         body.platform_connection_id,

@@ -147,6 +147,11 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     )
 }
 
+/// Whether `e` is the database refusing a text value (PostgreSQL refuses U+0000 in text).
+pub fn is_refused_text(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05")))
+}
+
 /// The database's URL as a file path, for files kept beside a SQLite database.
 pub fn context_file(url: &str, suffix: &str) -> Option<PathBuf> {
     file_of(url).map(|f| {

@@ -1,4 +1,5 @@
-//! Drives the router without a socket, against a real SQLite file in a temporary directory.
+//! Drives the router without a socket, against a real SQLite file in a temporary directory, or
+//! a PostgreSQL database of its own when the suite runs on PostgreSQL.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -44,16 +45,20 @@ impl TestApp {
 
     pub async fn with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Self::config(&dir);
+        let mut config = Self::config(&dir).await;
         adjust(&mut config);
         let state = AppState::open(config).await.unwrap();
         let router = app(state.clone());
         TestApp { dir, state, router }
     }
 
-    pub fn config(dir: &tempfile::TempDir) -> ServerConfig {
-        let url = format!("sqlite://{}", dir.path().join("flowgate.db").display());
-        let mut config = ServerConfig::new(url);
+    /// A configuration on a fresh database: a SQLite file in `dir`, or a PostgreSQL database
+    /// when the suite runs on PostgreSQL (`FLOWGATE_TEST_DATABASE_URL`).
+    pub async fn config(dir: &tempfile::TempDir) -> ServerConfig {
+        let mut config = ServerConfig::new(flowgate_tests::database_for(dir.path()).await);
+        if flowgate_tests::postgres_cluster().is_some() {
+            config.secret_key = Some(flowgate_tests::SECRET_KEY.into());
+        }
         config.admin_password = Some(ADMIN_PASSWORD.into());
         config.console_dir = dir.path().join("no-console");
         config
