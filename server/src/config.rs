@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use flowgate_core::ratelimit::RateLimitConfig;
 
+use crate::limiter::FailureMode;
+
 /// flowgate's server: the rate-limit decision service, retry policy and statistics, tasks with
 /// live progress, platform context and accounts, on an embedded SQLite database, with the
 /// admin console at `/`.
@@ -18,13 +20,19 @@ use flowgate_core::ratelimit::RateLimitConfig;
 /// attempts per client address (same names after the prefix). `FLOWGATE_ADMIN_PASSWORD` sets
 /// the first admin's password; without it a random one is written to a file beside the
 /// database.
+///
+/// Several servers: `FLOWGATE_DATABASE_URL=postgres://…` (then `FLOWGATE_SECRET_KEY` is
+/// required, the same on every server) and `FLOWGATE_REDIS_URL=redis://…` for the shared
+/// buckets, with `FLOWGATE_REDIS_FAILURE` (`local`, `closed` or `open`: what decisions are
+/// while Redis is unreachable; default `local`) and `FLOWGATE_REDIS_TIMEOUT_MS` (how long a
+/// decision waits for Redis; default 50).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "flowgate-server", version)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "FLOWGATE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// The database (SQLite), created if missing.
+    /// The database: `sqlite://<file>` (created if missing) or `postgres://…`.
     #[arg(
         long,
         env = "FLOWGATE_DATABASE_URL",
@@ -73,6 +81,69 @@ pub struct ServerConfig {
     pub secret_key: Option<String>,
     /// How many threads serve connections (see [`default_workers`]).
     pub workers: usize,
+    /// Redis for the decision service's buckets, shared by several servers; none keeps them
+    /// in this process.
+    pub redis: Option<RedisConfig>,
+}
+
+/// Where the shared buckets are and what happens without them.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://…`
+    pub url: String,
+    /// What a decision is while Redis is unreachable.
+    pub failure: FailureMode,
+    /// How long a decision waits for Redis.
+    pub timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Redis at `url` with the default failure mode (`local`) and timeout (50 ms).
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            failure: FailureMode::Local,
+            timeout: Duration::from_millis(50),
+        }
+    }
+
+    /// `FLOWGATE_REDIS_URL`, `FLOWGATE_REDIS_FAILURE` and `FLOWGATE_REDIS_TIMEOUT_MS` from
+    /// `var` (the environment); none without a URL.
+    ///
+    /// # Errors
+    /// Names the variable that is malformed.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
+        let failure = var("FLOWGATE_REDIS_FAILURE");
+        let timeout = var("FLOWGATE_REDIS_TIMEOUT_MS");
+        let Some(url) = var("FLOWGATE_REDIS_URL") else {
+            if failure.is_some() || timeout.is_some() {
+                anyhow::bail!(
+                    "FLOWGATE_REDIS_FAILURE and FLOWGATE_REDIS_TIMEOUT_MS need FLOWGATE_REDIS_URL"
+                );
+            }
+            return Ok(None);
+        };
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            anyhow::bail!("FLOWGATE_REDIS_URL {url:?} must start with redis:// or rediss://");
+        }
+        let mut config = RedisConfig::new(url);
+        if let Some(mode) = failure {
+            config.failure = mode
+                .parse()
+                .map_err(|e| anyhow::anyhow!("FLOWGATE_REDIS_FAILURE: {e}"))?;
+        }
+        if let Some(ms) = timeout {
+            let ms: u64 = ms
+                .parse()
+                .ok()
+                .filter(|&ms| ms > 0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("FLOWGATE_REDIS_TIMEOUT_MS {ms:?} must be a whole number of milliseconds, 1 or more")
+                })?;
+            config.timeout = Duration::from_millis(ms);
+        }
+        Ok(Some(config))
+    }
 }
 
 /// The default limits of the server's own API per client: generous for a console and a few
@@ -124,6 +195,7 @@ impl ServerConfig {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             secret_key: None,
             workers: default_workers(),
+            redis: None,
         }
     }
 
@@ -147,6 +219,8 @@ impl ServerConfig {
         config.secret_key = std::env::var("FLOWGATE_SECRET_KEY")
             .ok()
             .filter(|k| !k.is_empty());
+        config.redis =
+            RedisConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
         config.initial_limits = RateLimitConfig::from_env("RATE_LIMIT").context("RATE_LIMIT_*")?;
         config.api_limits = default_api_limits()
             .with_env("FLOWGATE_API")
@@ -155,5 +229,65 @@ impl ServerConfig {
             .with_env("FLOWGATE_LOGIN")
             .context("FLOWGATE_LOGIN_*")?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redis(vars: &[(&str, &str)]) -> anyhow::Result<Option<RedisConfig>> {
+        RedisConfig::from_vars(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_string())
+        })
+    }
+
+    #[test]
+    fn redis_settings_name_the_variable_that_is_wrong() {
+        assert!(redis(&[]).unwrap().is_none());
+        let c = redis(&[("FLOWGATE_REDIS_URL", "redis://h:1")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.failure, c.timeout),
+            (FailureMode::Local, Duration::from_millis(50))
+        );
+        let c = redis(&[
+            ("FLOWGATE_REDIS_URL", "redis://h:1"),
+            ("FLOWGATE_REDIS_FAILURE", "closed"),
+            ("FLOWGATE_REDIS_TIMEOUT_MS", "20"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (c.failure, c.timeout),
+            (FailureMode::Closed, Duration::from_millis(20))
+        );
+        for (vars, named) in [
+            (
+                &[("FLOWGATE_REDIS_URL", "http://h")][..],
+                "FLOWGATE_REDIS_URL",
+            ),
+            (
+                &[
+                    ("FLOWGATE_REDIS_URL", "redis://h"),
+                    ("FLOWGATE_REDIS_FAILURE", "maybe"),
+                ],
+                "FLOWGATE_REDIS_FAILURE",
+            ),
+            (
+                &[
+                    ("FLOWGATE_REDIS_URL", "redis://h"),
+                    ("FLOWGATE_REDIS_TIMEOUT_MS", "0"),
+                ],
+                "FLOWGATE_REDIS_TIMEOUT_MS",
+            ),
+            (&[("FLOWGATE_REDIS_FAILURE", "open")], "FLOWGATE_REDIS_URL"),
+        ] {
+            let e = redis(vars).unwrap_err().to_string();
+            assert!(e.contains(named), "{vars:?}: {e}");
+        }
     }
 }

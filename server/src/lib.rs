@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod limiter;
 pub mod live;
 pub mod ratelimit_http;
 mod routes;
@@ -160,7 +161,8 @@ fn service(
         .method_not_allowed_fallback(error::method_not_allowed);
 
     let routes = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
         .route("/api/v1/limits/check", post(limits::check))
         .nest("/api/v1", api)
         .merge(routes::console::router(&state.config.console_dir))
@@ -187,6 +189,23 @@ fn service(
         .service(routes)
 }
 
+/// With buckets in Redis: this server's heartbeat every second, which also counts the servers
+/// alive and, while Redis is unreachable, looks for it again. Ends with the server.
+async fn heartbeats(state: AppState) {
+    let mut stopping = state.shutdown.subscribe();
+    let mut every = tokio::time::interval(limiter::HEARTBEAT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        if let Some(shared) = state.decisions.shared_state() {
+            shared.heartbeat().await;
+        }
+    }
+}
+
 /// Serves the API (what [`app`] routes to) on `listener` until `shutdown` completes, then ends the event streams
 /// and lets requests in flight finish.
 ///
@@ -211,6 +230,9 @@ pub async fn run(
 
     let app = service(state.clone());
     let workers = workers::Workers::start(state.config.workers)?;
+    if state.decisions.shared_state().is_some() {
+        tokio::spawn(heartbeats(state.clone()));
+    }
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // A client that opens a connection and sends nothing is dropped after a while. Responses

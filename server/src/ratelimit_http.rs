@@ -118,9 +118,12 @@ impl From<&BucketStatus> for BucketJson {
 /// decision service's profile serde_json's key escaping and float formatting were the largest
 /// items of the server's own code. The bytes are exactly serde_json's for the same document
 /// (`DecisionJson` in the tests is the reference, checked by a property test).
-pub fn decision_response(d: &Decision) -> Response {
+///
+/// `degraded` adds `"degraded":true`: the decision was made by the failure mode, without the
+/// shared buckets.
+pub fn decision_response(d: &Decision, degraded: bool) -> Response {
     let mut body = Vec::with_capacity(160 + 160 * d.buckets().len());
-    write_decision(&mut body, d);
+    write_decision(&mut body, d, degraded);
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -133,8 +136,9 @@ pub fn decision_response(d: &Decision) -> Response {
 
 /// `{"allowed":…,"limit":…,"remaining":…,"reset_after":…,"retry_after":…,"scope":…,
 /// "window":…,"buckets":[{"scope":…,"window":…,"limit":…,"capacity":…,"remaining":…,
-/// "reset_after":…,"retry_after":…},…]}`. Scope and window names need no escaping.
-fn write_decision(out: &mut Vec<u8>, d: &Decision) {
+/// "reset_after":…,"retry_after":…},…]}`, then `,"degraded":true` when degraded. Scope and
+/// window names need no escaping.
+fn write_decision(out: &mut Vec<u8>, d: &Decision, degraded: bool) {
     let pieces = &*PIECES;
     let mut numbers = itoa::Buffer::new();
     out.extend_from_slice(if d.allowed {
@@ -156,7 +160,11 @@ fn write_decision(out: &mut Vec<u8>, d: &Decision) {
         write_counts(out, b.remaining, b.reset_after, b.retry_after);
         out.push(b'}');
     }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(if degraded {
+        b"],\"degraded\":true}"
+    } else {
+        b"]}"
+    });
 }
 
 /// `,"remaining":…,"reset_after":…,"retry_after":…`, which the decision and each bucket share.
@@ -381,9 +389,11 @@ mod tests {
         scope: &'static str,
         window: &'static str,
         buckets: Vec<BucketJson>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        degraded: bool,
     }
 
-    fn serde_bytes(d: &Decision) -> Vec<u8> {
+    fn serde_bytes(d: &Decision, degraded: bool) -> Vec<u8> {
         serde_json::to_vec(&DecisionJson {
             allowed: d.allowed,
             limit: d.limit,
@@ -393,6 +403,7 @@ mod tests {
             scope: d.scope.as_str(),
             window: d.window.as_str(),
             buckets: d.buckets().map(|b| BucketJson::from(&b)).collect(),
+            degraded,
         })
         .unwrap()
     }
@@ -481,11 +492,12 @@ mod tests {
                 let Ok(d) = limiter.is_allowed("key", &request, now) else {
                     continue;
                 };
+                let degraded = step % 2 == 1;
                 let mut written = Vec::new();
-                write_decision(&mut written, &d);
+                write_decision(&mut written, &d, degraded);
                 proptest::prop_assert_eq!(
                     String::from_utf8(written).unwrap(),
-                    String::from_utf8(serde_bytes(&d)).unwrap()
+                    String::from_utf8(serde_bytes(&d, degraded)).unwrap()
                 );
             }
         }

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use flowgate_core::ratelimit::{RateLimitConfig, RateLimiter};
 use flowgate_core::retry::RetryConfig;
+use flowgate_redis::RedisLimiter;
 
 use crate::auth::{self, AuthCache, Role};
 use crate::config::ServerConfig;
+use crate::limiter::Decisions;
 use crate::live::Live;
 use crate::secrets::Vault;
 use crate::store::versions::Table;
@@ -36,8 +38,8 @@ pub struct Inner {
     pub config: ServerConfig,
     /// The monotonic epoch of the limiters' clock.
     epoch: Instant,
-    /// The decision service's limiter.
-    pub limiter: RateLimiter,
+    /// The decision service's buckets: in process, or in Redis.
+    pub decisions: Decisions,
     /// The limits document, every version of it.
     pub limits: Versions<RateLimitConfig>,
     /// The limiter of the server's own API.
@@ -83,7 +85,16 @@ impl AppState {
             (RetryConfig::default(), None)
         })
         .await?;
-        let limiter = RateLimiter::new(&limits.current().document).context("the stored limits")?;
+        let in_force = limits.current().document;
+        let decisions = match &config.redis {
+            None => Decisions::local(&in_force),
+            Some(redis) => {
+                let client = RedisLimiter::new(&redis.url, redis.timeout)
+                    .map_err(|e| anyhow::anyhow!("FLOWGATE_REDIS_URL: {e}"))?;
+                Decisions::shared(client, redis.failure, &in_force)
+            }
+        }
+        .context("the stored limits")?;
         let api_limiter = RateLimiter::new(&config.api_limits).context("FLOWGATE_API_* limits")?;
         let login_limiter =
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
@@ -93,7 +104,7 @@ impl AppState {
             store,
             config,
             epoch: Instant::now(),
-            limiter,
+            decisions,
             limits,
             api_limiter,
             login_limiter,

@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
+use core::num::NonZeroU32;
 
 use super::Error;
 use crate::field::{FieldError, pointer_token};
@@ -171,6 +172,45 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
+    /// Each of `n` limiters' share of these limits, for servers that must limit alone what
+    /// they normally limit together (the shared store is unreachable): every limit and burst
+    /// becomes `max(1, ⌊L / n⌋)`, so `n` of them together admit at most what one would (never
+    /// less than one request per window each).
+    ///
+    /// ```
+    /// use core::num::NonZeroU32;
+    /// use flowgate_core::ratelimit::RateLimitConfig;
+    ///
+    /// let share = RateLimitConfig::default().divided_among(NonZeroU32::new(3).unwrap());
+    /// assert_eq!((share.requests_per_minute, share.max_burst), (20, 3));
+    /// ```
+    #[must_use]
+    pub fn divided_among(&self, n: NonZeroU32) -> RateLimitConfig {
+        let share = |limit: u32| (limit / n.get()).max(1);
+        let scope = |s: &ScopeLimits| ScopeLimits {
+            minute: s.minute.map(share),
+            hour: s.hour.map(share),
+            day: s.day.map(share),
+            burst: s.burst.map(share),
+        };
+        let scopes = |m: &BTreeMap<String, ScopeLimits>| -> BTreeMap<String, ScopeLimits> {
+            m.iter().map(|(name, s)| (name.clone(), scope(s))).collect()
+        };
+        RateLimitConfig {
+            requests_per_minute: share(self.requests_per_minute),
+            requests_per_hour: share(self.requests_per_hour),
+            requests_per_day: share(self.requests_per_day),
+            max_burst: share(self.max_burst),
+            endpoint_limits: scopes(&self.endpoint_limits),
+            platform_limits: scopes(&self.platform_limits),
+            platform_endpoint_limits: self
+                .platform_endpoint_limits
+                .iter()
+                .map(|(platform, endpoints)| (platform.clone(), scopes(endpoints)))
+                .collect(),
+        }
+    }
+
     /// Every problem in the document, or `Ok` when a limiter can be built from it.
     ///
     /// # Errors

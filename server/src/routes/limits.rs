@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_name, etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
+use crate::limiter::Unavailable;
 use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
 use crate::store::versions::Table;
@@ -58,7 +59,7 @@ pub(crate) async fn put(
             document.clone(),
             |doc| {
                 state
-                    .limiter
+                    .decisions
                     .reconfigure(doc, state.now())
                     .map_err(config_error)
             },
@@ -177,11 +178,12 @@ pub(crate) async fn check(
         platform: body.platform.as_deref(),
         cost: body.cost.unwrap_or(1),
     };
-    let decision = state
-        .limiter
-        .is_allowed(&body.key, &request, state.now())
+    let checked = state
+        .decisions
+        .check(&body.key, &request, state.now())
+        .await
         .map_err(cost_error)?;
-    Ok(decision_response(&decision))
+    Ok(decision_response(&checked.decision, checked.degraded))
 }
 
 #[derive(Deserialize)]
@@ -195,11 +197,15 @@ pub(crate) struct KeyQuery {
 #[derive(Serialize)]
 pub(crate) struct KeyState {
     key: String,
-    /// The server's limiter clock, in seconds: bucket times are relative to it.
+    /// The limiter's clock, in seconds: time since the server started (buckets in process) or
+    /// since the Unix epoch (buckets in Redis). Bucket times are relative to it.
     now: f64,
     /// Seconds until a request (with the query's endpoint, platform and cost) would pass.
     wait_time: f64,
     buckets: Vec<BucketJson>,
+    /// Read from the failure mode's state because Redis is unreachable.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    degraded: bool,
 }
 
 /// `GET /api/v1/limits/keys/{key}[?endpoint=&platform=&cost=]`: a key's buckets and wait time.
@@ -210,27 +216,22 @@ pub(crate) async fn key(
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<KeyState>, ApiError> {
     check_request_fields(&key, query.endpoint.as_deref(), query.platform.as_deref())?;
-    let now = state.now();
     let request = LimitRequest {
         endpoint: query.endpoint.as_deref(),
         platform: query.platform.as_deref(),
         cost: query.cost.unwrap_or(1),
     };
-    let wait = state
-        .limiter
-        .wait_time(&key, &request, now)
+    let view = state
+        .decisions
+        .view(&key, &request, state.now())
+        .await
         .map_err(cost_error)?;
-    let buckets = state
-        .limiter
-        .buckets(&key, now)
-        .iter()
-        .map(BucketJson::from)
-        .collect();
     Ok(Json(KeyState {
         key,
-        now: now.as_secs_f64(),
-        wait_time: secs_ms_ceil(wait),
-        buckets,
+        now: view.now.as_secs_f64(),
+        wait_time: secs_ms_ceil(view.wait),
+        buckets: view.buckets.iter().map(BucketJson::from).collect(),
+        degraded: view.degraded,
     }))
 }
 
@@ -242,7 +243,12 @@ pub(crate) async fn reset_key(
 ) -> Result<StatusCode, ApiError> {
     user.require_admin()?;
     check_name("/key", &key, MAX_KEY)?;
-    let had_state = state.limiter.reset_limits(&key);
+    let had_state = state.decisions.reset(&key).await.map_err(|e| match e {
+        Unavailable::Limit(e) => cost_error(e),
+        Unavailable::Redis => ApiError::Unavailable(anyhow::anyhow!(
+            "Redis is unreachable: the key was not reset"
+        )),
+    })?;
     tracing::info!(by = %user.username, had_state, "key reset");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod console;
+pub(crate) mod health;
 pub(crate) mod limits;
 pub(crate) mod platforms;
 pub(crate) mod retry;

@@ -1,0 +1,65 @@
+//! Liveness and readiness.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::state::AppState;
+use crate::store::Backend;
+
+/// What `/readyz` reports.
+#[derive(Serialize)]
+pub(crate) struct Readiness {
+    /// `ok` or `down`.
+    database: &'static str,
+    /// `sqlite` or `postgres`.
+    database_backend: &'static str,
+    /// `ok`, `down`, or `off` (buckets kept in this process).
+    redis: &'static str,
+    /// With Redis: servers alive at the last heartbeat that reached it, this one included; 0
+    /// when it was never reached (then the local failure mode divides by 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers_seen: Option<u64>,
+    /// With Redis: whether decisions are made by the failure mode now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    degraded: Option<bool>,
+    /// With Redis: `local`, `closed` or `open`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis_failure: Option<&'static str>,
+}
+
+/// `GET /healthz`: the process answers.
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: each backend's state; 503 when the database is down (nothing but decisions
+/// could be served), 200 otherwise, Redis down included (decisions go on, degraded).
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let database_ok = state.store.ping().await;
+    let shared = state.decisions.shared_state();
+    let redis = match shared {
+        None => "off",
+        Some(shared) if shared.reachable().await => "ok",
+        Some(_) => "down",
+    };
+    let readiness = Readiness {
+        database: if database_ok { "ok" } else { "down" },
+        database_backend: match state.store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        },
+        redis,
+        servers_seen: shared.map(|s| s.servers_seen()),
+        degraded: shared.map(|s| s.is_degraded()),
+        redis_failure: shared.map(|s| s.failure_mode().as_str()),
+    };
+    let status = if database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
+}
