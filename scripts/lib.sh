@@ -150,7 +150,8 @@ run_as_postgres() {
 }
 
 # Starts a private PostgreSQL in a temporary directory on a free loopback port, and exports
-# FLOWGATE_TEST_DATABASE_URL for it (tests make a database of their own in it). Stopped at exit.
+# FLOWGATE_TEST_POSTGRES for it (tests make a database of their own in it; setting
+# FLOWGATE_TEST_DATABASE_URL to it runs the server's suites on it). Stopped at exit.
 start_postgres() {
     local bin port
     bin=$(postgres_bin)
@@ -168,5 +169,5 @@ start_postgres() {
     run_as_postgres "$bin/pg_ctl" -D "$services_dir/pg" -l "$services_dir/pg/server.log" -w -t 30 \
         -o "-p $port -k $services_dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" \
         start >/dev/null || { cat "$services_dir/pg/server.log" >&2; echo "PostgreSQL did not start" >&2; return 1; }
-    export FLOWGATE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export FLOWGATE_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres"
 }

@@ -251,6 +251,14 @@ impl AuthCache {
             .remove(hash);
     }
 
+    /// Forgets every entry (what changed while this server was not told is unknown).
+    pub fn forget_all(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Forgets every entry of a user (after their tokens or account changed).
     pub fn forget_user(&self, user_id: i64) {
         self.entries

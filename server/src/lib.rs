@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod limiter;
 pub mod live;
 pub mod ratelimit_http;
@@ -233,6 +234,7 @@ pub async fn run(
     if state.decisions.shared_state().is_some() {
         tokio::spawn(heartbeats(state.clone()));
     }
+    tokio::spawn(fanout::listen(state.clone()));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // A client that opens a connection and sends nothing is dropped after a while. Responses

@@ -182,6 +182,9 @@ impl Task {
     }
 }
 
+/// What an update answers when the stored task moved on under it.
+const CHANGED_MEANWHILE: &str = "the task changed meanwhile; read it and try again";
+
 /// A task being watched or worked on.
 struct Slot {
     /// The task's owner (it never changes).
@@ -341,7 +344,16 @@ impl Live {
             }
         }
         let slot = self.slot(store, id, user_id).await?;
-        let result = Self::apply(&slot, store, body).await;
+        let mut result = Self::apply(&slot, store, body.clone()).await;
+        // Another server stored an update this slot had not heard of yet: catch up with it
+        // and apply this one on top, as if it had come after (which it did).
+        for _ in 0..3 {
+            if !matches!(result, Err(ApiError::Conflict(ref m)) if m == CHANGED_MEANWHILE) {
+                break;
+            }
+            Self::catch_up(&slot, store, id).await?;
+            result = Self::apply(&slot, store, body.clone()).await;
+        }
         // A finished task (just now, or before this refused update) needs no slot unless
         // someone watches it.
         self.forget_if_unwatched(id);
@@ -369,16 +381,54 @@ impl Live {
         let seq_before = i64::try_from(task.progress.status().seq).unwrap_or(i64::MAX);
         if !store.tasks().update(&next.row(), seq_before).await? {
             // Updates of a task go through its slot, so only a second server on the same
-            // database gets here.
-            return Err(ApiError::Conflict(
-                "the task changed meanwhile; read it and try again".into(),
-            ));
+            // database gets here: [`Live::update`] catches up and tries again.
+            return Err(ApiError::Conflict(CHANGED_MEANWHILE.into()));
         }
         let json = next.json();
         *task = next;
         // Stored first, published second: a subscriber never sees what a crash could lose.
         slot.tx.send_replace(task.snapshot()?);
         Ok(json)
+    }
+
+    /// Reads task `id` again (another server stored an update) and publishes it to this
+    /// server's subscribers if it is newer than what they have. Nothing to do for a task
+    /// nobody here watches or works on.
+    pub async fn reload(&self, store: &Store, id: &str) -> Result<(), ApiError> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned();
+        if let Some(slot) = slot {
+            Self::catch_up(&slot, store, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings a slot up to the stored task, publishing it when it is newer.
+    async fn catch_up(slot: &Slot, store: &Store, id: &str) -> Result<(), ApiError> {
+        let mut task = slot.task.lock().await;
+        let Some(row) = store.tasks().get(id, Some(slot.user_id)).await? else {
+            return Ok(());
+        };
+        if u64::try_from(row.seq).unwrap_or(0) <= task.progress.status().seq {
+            return Ok(());
+        }
+        *task = Task::from_row(row)?;
+        slot.tx.send_replace(task.snapshot()?);
+        Ok(())
+    }
+
+    /// The tasks with a slot here.
+    pub fn watched(&self) -> Vec<String> {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Drops a finished task's slot once nobody watches it.

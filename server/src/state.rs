@@ -11,6 +11,7 @@ use flowgate_redis::RedisLimiter;
 
 use crate::auth::{self, AuthCache, Role};
 use crate::config::ServerConfig;
+use crate::fanout::Fanout;
 use crate::limiter::Decisions;
 use crate::live::Live;
 use crate::secrets::Vault;
@@ -52,6 +53,8 @@ pub struct Inner {
     pub auth_cache: AuthCache,
     /// Tasks being watched or worked on.
     pub live: Live,
+    /// Tells other servers of changes (PostgreSQL `NOTIFY`).
+    pub fanout: Fanout,
     /// Seals platform access tokens.
     pub vault: Vault,
     /// Becomes true when the server stops, so that event streams end.
@@ -100,6 +103,7 @@ impl AppState {
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
         let key_file = store::context_file(&config.database_url, ".secret-key");
         let vault = Vault::open(config.secret_key.as_deref(), key_file.as_deref())?;
+        let fanout = Fanout::for_store(&store);
         Ok(AppState(Arc::new(Inner {
             store,
             config,
@@ -111,6 +115,7 @@ impl AppState {
             retry_policy,
             auth_cache: AuthCache::default(),
             live: Live::default(),
+            fanout,
             vault,
             shutdown: tokio::sync::watch::channel(false).0,
         })))

@@ -30,17 +30,36 @@ pub fn postgres_cluster() -> Option<String> {
 /// PostgreSQL cluster of [`postgres_cluster`] a database made for `dir` (empty when first
 /// asked for, and the same one again for a restart in the same folder, as the file would be).
 pub async fn database_for(dir: &Path) -> String {
-    let Some(cluster) = postgres_cluster() else {
-        return format!("sqlite://{}", dir.join("flowgate.db").display());
-    };
+    match postgres_cluster() {
+        None => format!("sqlite://{}", dir.join("flowgate.db").display()),
+        Some(cluster) => postgres_database(&cluster, dir).await,
+    }
+}
+
+/// A PostgreSQL cluster for the tests of several servers: `FLOWGATE_TEST_POSTGRES` (which
+/// scripts/test sets for the whole run), else the suites' cluster.
+pub fn postgres_for_several_servers() -> String {
+    std::env::var("FLOWGATE_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(postgres_cluster)
+        .expect(
+            "the tests of several servers need PostgreSQL: run scripts/test, or set \
+             FLOWGATE_TEST_POSTGRES=postgres://user@host:port/postgres",
+        )
+}
+
+/// The database of `cluster` made for `dir`: created empty when first asked for, the same one
+/// when asked for again.
+pub async fn postgres_database(cluster: &str, dir: &Path) -> String {
     use sqlx::Connection as _;
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::hash::DefaultHasher::new();
     dir.hash(&mut hasher);
     let name = format!("fg_test_{:016x}", hasher.finish());
-    let mut admin = sqlx::PgConnection::connect(&cluster)
+    let mut admin = sqlx::PgConnection::connect(cluster)
         .await
-        .unwrap_or_else(|e| panic!("connecting to FLOWGATE_TEST_DATABASE_URL {cluster}: {e}"));
+        .unwrap_or_else(|e| panic!("connecting to the PostgreSQL cluster {cluster}: {e}"));
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(&name)

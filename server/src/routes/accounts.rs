@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ClientAddr, check_name};
 use crate::auth::{self, AuthUser, Role, SESSION_COOKIE, Via};
 use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::fanout::Notice;
 use crate::ratelimit_http::{decision_headers, secs_ceil};
 use crate::state::AppState;
 use crate::store::{self, accounts::Account};
@@ -147,6 +148,7 @@ pub(crate) async fn logout(
             .end_session(&hash, &user.context_owner())
             .await?;
         state.auth_cache.forget(&hash);
+        state.fanout.notify(Notice::Session(hash)).await;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -276,6 +278,7 @@ pub(crate) async fn update_user(
         .ok_or(ApiError::NotFound("no such user"))?;
     // Cached sign-ins carry the old role and standing.
     state.auth_cache.forget_user(id);
+    state.fanout.notify(Notice::User(id)).await;
     tracing::info!(by = %user.username, username = %account.username, role = %account.role,
         active = account.is_active, "changed user");
     Ok(Json(account))
@@ -319,6 +322,7 @@ pub(crate) async fn change_password(
         .set_password(user.id, &hash, keep)
         .await?;
     state.auth_cache.forget_user(user.id);
+    state.fanout.notify(Notice::User(user.id)).await;
     tracing::info!(user = %user.username, "changed password");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -397,5 +401,6 @@ pub(crate) async fn delete_token(
         return Err(ApiError::NotFound("no such token"));
     }
     state.auth_cache.forget_user(user.id);
+    state.fanout.notify(Notice::User(user.id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

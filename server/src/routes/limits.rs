@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_name, etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
+use crate::fanout::Notice;
 use crate::limiter::Unavailable;
 use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
@@ -65,6 +66,7 @@ pub(crate) async fn put(
             },
         )
         .await?;
+    state.fanout.notify(Notice::Limits).await;
     tracing::info!(by = %user.username, version, "limits changed");
     Ok(([(header::ETAG, etag(version))], Json(document)).into_response())
 }

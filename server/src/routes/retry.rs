@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::fanout::Notice;
 use crate::state::AppState;
 use crate::store::{self, stats::CountError};
 
@@ -55,6 +56,7 @@ pub(crate) async fn put_config(
             |_| Ok(()),
         )
         .await?;
+    state.fanout.notify(Notice::RetryPolicy).await;
     tracing::info!(by = %user.username, version, "retry policy changed");
     Ok(([(header::ETAG, etag(version))], Json(document)).into_response())
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::fanout::Notice;
 use crate::live::{Live, Snapshot, TaskJson, UpdateBody};
 use crate::state::AppState;
 
@@ -108,9 +109,12 @@ pub(crate) async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Json<TaskJson>, ApiError> {
-    Ok(Json(
-        state.live.update(&state.store, &id, user.id, body).await?,
-    ))
+    let task = state.live.update(&state.store, &id, user.id, body).await?;
+    state
+        .fanout
+        .notify(Notice::Task(task.task_id.clone()))
+        .await;
+    Ok(Json(task))
 }
 
 /// A subscription that frees its task's slot when it ends, if the task has finished and
