@@ -55,6 +55,23 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "FLOWGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Instead of serving, one task.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the server can do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copies everything the database (`FLOWGATE_DATABASE_URL`) holds into another, empty one
+    /// and exits: how one server's SQLite database moves to the PostgreSQL of several. Ids are
+    /// kept, so tokens, sessions and tasks stay valid. Give the servers on the new database the
+    /// key that sealed the platform tokens (`FLOWGATE_SECRET_KEY`, or the `.secret-key` file
+    /// beside the SQLite database).
+    MigrateTo {
+        /// The target, e.g. `postgres://flowgate@db.internal/flowgate`.
+        url: String,
+    },
 }
 
 /// Everything the server needs to start.

@@ -39,7 +39,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
-pub use config::{Args, ServerConfig};
+pub use config::{Args, Command, ServerConfig};
 pub use state::AppState;
 
 /// The largest request body accepted.

@@ -3,7 +3,8 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use flowgate_server::{AppState, Args, ServerConfig};
+use flowgate_server::store::{self, Store};
+use flowgate_server::{AppState, Args, Command, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 // This thread opens the database and accepts connections; the worker threads that `run` starts
@@ -21,6 +22,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         subscriber.init();
     }
+    if let Some(Command::MigrateTo { url }) = &args.command {
+        return migrate_to(&args.database_url, url).await;
+    }
     let config = ServerConfig::from_args_and_env(&args)?;
     let state = AppState::open(config).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -32,6 +36,29 @@ async fn main() -> anyhow::Result<()> {
     println!("flowgate listening on http://{addr}");
     flowgate_server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `migrate-to`: copies the database at `from` into the empty one at `to`.
+async fn migrate_to(from: &str, to: &str) -> anyhow::Result<()> {
+    let source = Store::open(from)
+        .await
+        .with_context(|| format!("the database to copy, {}", store::redacted(from)))?;
+    let target = Store::open(to)
+        .await
+        .with_context(|| format!("the target database, {}", store::redacted(to)))?;
+    let copied = store::migrate::copy(&source, &target).await?;
+    for (table, rows) in &copied {
+        println!("{table}: {rows} rows");
+    }
+    println!("copied into {}", store::redacted(to));
+    if let Some(key) = store::context_file(from, ".secret-key").filter(|k| k.exists()) {
+        println!(
+            "platform tokens are sealed with the key in {}: give its contents to every server \
+             as FLOWGATE_SECRET_KEY",
+            key.display()
+        );
+    }
     Ok(())
 }
 

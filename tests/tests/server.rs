@@ -300,28 +300,52 @@ async fn bad_input_of_every_kind_gets_a_4xx_problem_and_changes_nothing() {
 #[tokio::test]
 async fn a_malformed_environment_variable_stops_the_server_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    // Each variable, and what the error names.
-    for (variable, value, named) in [
+    let sqlite = format!("sqlite://{}", dir.path().join("x.db").display());
+    let redis = [("FLOWGATE_REDIS_URL", "redis://127.0.0.1:1")];
+    // Each setting, and what the error names.
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
-            "RATE_LIMIT_MASTODON_MINUTE",
-            "lots",
+            vec![("RATE_LIMIT_MASTODON_MINUTE", "lots")],
             "RATE_LIMIT_MASTODON_MINUTE",
         ),
-        ("FLOWGATE_WORKERS", "0", "--workers"),
-    ] {
+        (vec![("FLOWGATE_WORKERS", "0")], "--workers"),
+        (
+            vec![("FLOWGATE_DATABASE_URL", "mysql://db/x")],
+            "FLOWGATE_DATABASE_URL",
+        ),
+        (
+            vec![("FLOWGATE_DATABASE_URL", "postgres://flowgate@127.0.0.1:1/x")],
+            "FLOWGATE_SECRET_KEY",
+        ),
+        (
+            vec![("FLOWGATE_REDIS_URL", "http://127.0.0.1:6379")],
+            "FLOWGATE_REDIS_URL",
+        ),
+        (
+            vec![redis[0], ("FLOWGATE_REDIS_FAILURE", "sometimes")],
+            "FLOWGATE_REDIS_FAILURE",
+        ),
+        (
+            vec![redis[0], ("FLOWGATE_REDIS_TIMEOUT_MS", "soon")],
+            "FLOWGATE_REDIS_TIMEOUT_MS",
+        ),
+        (
+            vec![("FLOWGATE_REDIS_FAILURE", "open")],
+            "FLOWGATE_REDIS_URL",
+        ),
+    ];
+    for (vars, named) in cases {
         let out = tokio::process::Command::new(flowgate_tests::server_binary())
+            .env_clear()
             .env("FLOWGATE_ADDR", "127.0.0.1:0")
-            .env(
-                "FLOWGATE_DATABASE_URL",
-                format!("sqlite://{}", dir.path().join("x.db").display()),
-            )
-            .env(variable, value)
+            .env("FLOWGATE_DATABASE_URL", &sqlite)
+            .envs(vars.iter().copied())
             .output()
             .await
             .unwrap();
-        assert!(!out.status.success(), "{variable}={value} was accepted");
+        assert!(!out.status.success(), "{vars:?} was accepted");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(named), "{variable}={value}: {stderr}");
+        assert!(stderr.contains(named), "{vars:?}: {stderr}");
     }
 }
 

@@ -9,6 +9,7 @@
 //! [`with_pool!`], so each keeps its own driver's types with no run-time translation layer.
 
 pub mod accounts;
+pub mod migrate;
 pub mod platforms;
 mod postgres;
 mod sqlite;
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use sqlx::{PgPool, SqlitePool};
 
-pub(crate) use postgres::redacted;
+pub use postgres::redacted;
 
 /// The database, whichever it is; cheap to clone.
 #[derive(Debug, Clone)]

@@ -29,7 +29,7 @@ pub(super) async fn open(url: &str) -> anyhow::Result<PgPool> {
 }
 
 /// `url` without its password, for messages and logs.
-pub(crate) fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
