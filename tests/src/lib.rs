@@ -652,3 +652,126 @@ impl Drop for Redis {
         }
     }
 }
+
+/// A private PostgreSQL cluster in a temporary directory on a loopback port, for the tests that
+/// stop the database under a running server (the shared cluster of the other tests must stay
+/// up). `initdb` and `postgres` refuse to run as root: as root they run as `postgres`.
+pub struct Postgres {
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub url: String,
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    /// Makes and starts a cluster; panics naming what is missing (`scripts/test` installs
+    /// PostgreSQL).
+    pub fn start() -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(|v| v.ok().map(|v| v.path().join("bin")))
+                    .filter(|bin| bin.join("initdb").exists())
+                    .max()
+            })
+            .expect("PostgreSQL's server programs are not installed (scripts/test installs them)");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let data = dir.path().join("pg");
+        std::fs::create_dir(&data).expect("data directory");
+        let root = Self::is_root();
+        if root {
+            std::fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .expect("chmod");
+            let chown = std::process::Command::new("chown")
+                .args(["postgres"])
+                .arg(&data)
+                .status()
+                .expect("chown");
+            assert!(chown.success(), "chown postgres {}", data.display());
+        }
+        let postgres = Postgres {
+            url: String::new(),
+            bin,
+            data,
+            port: free_port(),
+            _dir: dir,
+        };
+        let initdb = postgres.run("initdb", &["-A", "trust", "-U", "postgres", "-D"]);
+        assert!(
+            initdb.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let mut postgres = postgres;
+        postgres.url = format!("postgres://postgres@127.0.0.1:{}/postgres", postgres.port);
+        postgres.resume();
+        postgres
+    }
+
+    fn is_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    }
+
+    /// Runs one of PostgreSQL's programs with `args` and then the data directory.
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let program = self.bin.join(program);
+        let mut command = if Self::is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            std::process::Command::new(program)
+        };
+        command
+            .args(args)
+            .arg(&self.data)
+            .output()
+            .expect("running PostgreSQL")
+    }
+
+    /// Starts it (again, after [`Postgres::crash`]) and waits until it accepts connections.
+    pub fn resume(&mut self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.data.display()
+        );
+        let log = self.data.join("server.log");
+        let log = log.to_str().expect("a UTF-8 path");
+        let out = self.run(
+            "pg_ctl",
+            &["-w", "-t", "30", "-l", log, "-o", &options, "start", "-D"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops it at once, as a crash would (`pg_ctl stop -m immediate`): connections drop and
+    /// new ones are refused until [`Postgres::resume`].
+    pub fn crash(&self) {
+        let out = self.run("pg_ctl", &["-m", "immediate", "-w", "stop", "-D"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.run("pg_ctl", &["-m", "immediate", "-w", "stop", "-D"]);
+    }
+}
