@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use flowgate_bench::{BareStore, VISITS, full_config, visit_order};
-use flowgate_core::ratelimit::{
-    Limits, Quota, RateLimitConfig, RateLimiter, Request, ScopeLimits, Window,
+use flowgate_bench::{
+    BareStore, LimitadorLimit, VISITS, full_config, limitador_limits, unconditional, visit_order,
 };
+use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 use governor::clock::FakeRelativeClock;
 use governor::state::keyed::DashMapStateStore;
 
@@ -264,62 +264,6 @@ fn governor_chain<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, B: Bo
     })
 }
 
-/// One of limitador's limits: the conditions it applies under (CEL), and `max` per `seconds`.
-struct LimitadorLimit {
-    conditions: Vec<String>,
-    max: u64,
-    seconds: u64,
-}
-
-/// Limits that apply whatever the request: `(max, seconds)` each.
-fn unconditional(limits: &[(u64, u64)]) -> Vec<LimitadorLimit> {
-    limits
-        .iter()
-        .map(|&(max, seconds)| LimitadorLimit {
-            conditions: Vec::new(),
-            max,
-            seconds,
-        })
-        .collect()
-}
-
-/// The limits of `config` as limitador's: every window of every scope, a scope's limits
-/// applying under conditions on the request's `platform` and `endpoint`. limitador counts in
-/// fixed windows and has no burst: each window allows its number per its length.
-fn limitador_limits(config: &RateLimitConfig) -> Vec<LimitadorLimit> {
-    let mut limits = Vec::new();
-    let mut scope = |conditions: Vec<String>, s: &ScopeLimits| {
-        limits.extend(s.windows().map(|(window, max)| LimitadorLimit {
-            conditions: conditions.clone(),
-            max: max.into(),
-            seconds: window.seconds(),
-        }));
-    };
-    let global = ScopeLimits {
-        minute: Some(config.requests_per_minute),
-        hour: Some(config.requests_per_hour),
-        day: Some(config.requests_per_day),
-        burst: None,
-    };
-    scope(Vec::new(), &global);
-    for (platform, s) in &config.platform_limits {
-        scope(vec![format!("platform == '{platform}'")], s);
-    }
-    for (endpoint, s) in &config.endpoint_limits {
-        scope(vec![format!("endpoint == '{endpoint}'")], s);
-    }
-    for (platform, endpoints) in &config.platform_endpoint_limits {
-        for (endpoint, s) in endpoints {
-            let both = vec![
-                format!("platform == '{platform}'"),
-                format!("endpoint == '{endpoint}'"),
-            ];
-            scope(both, s);
-        }
-    }
-    limits
-}
-
 /// limitador's in-memory limiter with `limits` in one namespace, each counted per key (a
 /// variable), checked for requests that carry `attributes` beside the key. Its context owns
 /// its strings, so every check copies the key, wherever it comes from (a parsed key is handed
@@ -335,17 +279,7 @@ fn limitador(
     let counters = key_count() as u64 * limits.len() as u64;
     let limiter = limitador::RateLimiter::new((counters * 2).max(key_count() as u64 * 4));
     for limit in limits {
-        let conditions = limit
-            .conditions
-            .iter()
-            .map(|c| limitador::limit::Predicate::parse(c).expect("condition"));
-        limiter.add_limit(limitador::limit::Limit::new(
-            "bench",
-            limit.max,
-            limit.seconds,
-            conditions,
-            vec!["key".try_into().expect("variable")],
-        ));
+        limiter.add_limit(limit.limit("bench"));
     }
     let namespace: limitador::limit::Namespace = "bench".into();
     let context = move |key: String| {

@@ -1,13 +1,14 @@
-# Sourced by the load scripts: start_server BIN starts BIN on 127.0.0.1:0 with a fresh SQLite
-# database in a temporary directory, creates an API token and sets limits with a platform and
-# an endpoint scope (so each decision judges 7 buckets). It sets PID, BASE, TOKEN and DIR;
+# Sourced by the load scripts: start_server BIN [VAR=value...] starts BIN on 127.0.0.1:0 with a
+# fresh SQLite database in a temporary directory (the variables may name another database, a
+# Redis...), creates an API token and sets limits with a platform and an endpoint scope (so
+# each decision judges 7 buckets). It sets PID, BASE, TOKEN and DIR;
 # drive SECONDS puts it under load;
 # stop_server stops it and removes DIR.
 
 start_server() {
   DIR=$(mktemp -d)
-  FLOWGATE_ADDR=127.0.0.1:0 FLOWGATE_DATABASE_URL="sqlite://$DIR/flowgate.db" \
-    FLOWGATE_ADMIN_PASSWORD=load-test-password FLOWGATE_LOG=warn "$1" > "$DIR/out" &
+  env FLOWGATE_ADDR=127.0.0.1:0 FLOWGATE_DATABASE_URL="sqlite://$DIR/flowgate.db" \
+    FLOWGATE_ADMIN_PASSWORD=load-test-password FLOWGATE_LOG=warn "${@:2}" "$1" > "$DIR/out" &
   PID=$!
   for _ in $(seq 100); do grep -q "listening on" "$DIR/out" 2>/dev/null && break; sleep 0.1; done
   BASE=$(sed -n 's/^flowgate listening on //p' "$DIR/out")

@@ -52,6 +52,85 @@ pub fn full_config() -> RateLimitConfig {
     c
 }
 
+/// One of limitador's limits: the conditions it applies under (CEL), and `max` per `seconds`.
+pub struct LimitadorLimit {
+    /// CEL conditions on the request's attributes.
+    pub conditions: Vec<String>,
+    /// How many per window.
+    pub max: u64,
+    /// The window, in seconds.
+    pub seconds: u64,
+}
+
+impl LimitadorLimit {
+    /// The limit in `namespace`, counted per value of the request's `key`.
+    #[must_use]
+    pub fn limit(&self, namespace: &str) -> limitador::limit::Limit {
+        let conditions = self
+            .conditions
+            .iter()
+            .map(|c| limitador::limit::Predicate::parse(c).expect("condition"));
+        limitador::limit::Limit::new(
+            namespace,
+            self.max,
+            self.seconds,
+            conditions,
+            vec!["key".try_into().expect("variable")],
+        )
+    }
+}
+
+/// Limits that apply whatever the request: `(max, seconds)` each.
+#[must_use]
+pub fn unconditional(limits: &[(u64, u64)]) -> Vec<LimitadorLimit> {
+    limits
+        .iter()
+        .map(|&(max, seconds)| LimitadorLimit {
+            conditions: Vec::new(),
+            max,
+            seconds,
+        })
+        .collect()
+}
+
+/// The limits of `config` as limitador's: every window of every scope, a scope's limits
+/// applying under conditions on the request's `platform` and `endpoint`. limitador counts in
+/// fixed windows and has no burst: each window allows its number per its length.
+#[must_use]
+pub fn limitador_limits(config: &RateLimitConfig) -> Vec<LimitadorLimit> {
+    let mut limits = Vec::new();
+    let mut scope = |conditions: Vec<String>, s: &ScopeLimits| {
+        limits.extend(s.windows().map(|(window, max)| LimitadorLimit {
+            conditions: conditions.clone(),
+            max: max.into(),
+            seconds: window.seconds(),
+        }));
+    };
+    let global = ScopeLimits {
+        minute: Some(config.requests_per_minute),
+        hour: Some(config.requests_per_hour),
+        day: Some(config.requests_per_day),
+        burst: None,
+    };
+    scope(Vec::new(), &global);
+    for (platform, s) in &config.platform_limits {
+        scope(vec![format!("platform == '{platform}'")], s);
+    }
+    for (endpoint, s) in &config.endpoint_limits {
+        scope(vec![format!("endpoint == '{endpoint}'")], s);
+    }
+    for (platform, endpoints) in &config.platform_endpoint_limits {
+        for (endpoint, s) in endpoints {
+            let both = vec![
+                format!("platform == '{platform}'"),
+                format!("endpoint == '{endpoint}'"),
+            ];
+            scope(both, s);
+        }
+    }
+    limits
+}
+
 /// The floor under a keyed check: what a limiter that keeps its keys in a hash table under
 /// locks does at the least, with nothing of a limiter around it. Each key is hashed as
 /// flowgate hashes it, its shard is locked as flowgate locks one (64 shards, the same spin

@@ -9,6 +9,10 @@
 //! decisions do not wait for Redis at all; a heartbeat every second looks for it, and the
 //! first one that reaches it ends the degraded state (the local buckets are dropped) and
 //! refreshes how many servers are alive.
+//!
+//! A script sent to a Redis that hangs (frozen, not down) may still run when it wakes, after
+//! the decision was answered without it: such a request is then counted twice (once locally,
+//! once late in Redis), which errs towards limiting more, never towards admitting more.
 
 use std::num::NonZeroU32;
 use std::str::FromStr;
