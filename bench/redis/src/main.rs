@@ -160,8 +160,10 @@ async fn main() {
     let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("user-{i}")).collect());
     let order = Arc::new(visit_order(KEYS));
     let client = redis::Client::open(url.as_str()).expect("a Redis URL");
+    // Emptying a million keys takes longer than the default response timeout.
+    let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let mut connection = client
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&patient)
         .await
         .expect("Redis answers");
     println!(
