@@ -61,6 +61,9 @@ struct DecisionJson {
     scope: String,
     window: String,
     buckets: Vec<BucketJson>,
+    /// Decided by the failure mode because the server could not reach Redis.
+    #[serde(default)]
+    degraded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,6 +71,9 @@ struct KeyState {
     key: String,
     wait_time: f64,
     buckets: Vec<BucketJson>,
+    /// Read from the failure mode's state because the server could not reach Redis.
+    #[serde(default)]
+    degraded: bool,
 }
 
 #[derive(Serialize)]
@@ -197,6 +203,9 @@ pub fn KeysScreen(
                     " — binding bucket "{format!("{} {}", d.scope, d.window)}
                     ": "{d.remaining}" of "{d.limit}" left, full in "{format!("{:.3}", d.reset_after)}" s"
                     {(!d.allowed).then(|| format!("; retry in {:.3} s", d.retry_after))}
+                    {d.degraded.then(|| view! {
+                        <p class="degraded">"Decided without Redis, by the server's failure mode: the shared buckets were unreachable."</p>
+                    })}
                 </div>
                 <table class="buckets">
                     <thead><tr><th>"Bucket"</th><th>"Limit"</th><th>"Remaining"</th><th>"Retry after (s)"</th></tr></thead>
@@ -210,6 +219,9 @@ pub fn KeysScreen(
             {move || watched.get().map(|(state, fetched_at)| view! {
                 <h2>"Buckets of "<span class="name">{state.key.clone()}</span></h2>
                 <p class="meta">{format!("wait time {:.3} s when fetched; refilling live, fetched again every {} s", state.wait_time, POLL.as_secs())}</p>
+                {state.degraded.then(|| view! {
+                    <p class="degraded">"Redis is unreachable: these are this server's own buckets of its failure mode, not the shared ones."</p>
+                })}
                 <ul class="bucket-bars">
                     {state.buckets.into_iter().filter_map(|b| b.status()).map(|b| {
                         let label = format!("{} {}", b.scope, b.window);

@@ -6,7 +6,7 @@
 //! One type per area ([`accounts`], [`versions`], [`stats`], [`tasks`], [`platforms`]) holds
 //! its statements. A statement is written once for both backends where SQL allows (parameters
 //! as `$1`, which both take; `TRUE`/`FALSE`; `RETURNING`), and compiled once per backend by
-//! [`with_pool!`], so each keeps its own driver's types with no run-time translation layer.
+//! `with_pool!`, so each keeps its own driver's types with no run-time translation layer.
 
 pub mod accounts;
 pub mod migrate;
