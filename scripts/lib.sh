@@ -1,7 +1,7 @@
 # Shared by scripts/run and scripts/test: install what is missing, quickly skip what is there.
 # Sourced, not run.
 
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -11,7 +11,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 WASM_BINDGEN=0.2.130
 TRUNK=0.21.14
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+step="starting"
+say() { step="$*"; printf '\033[1m==> %s\033[0m\n' "$*"; }
+# A failing command stops the script (set -e); this says in which step, below the failing
+# tool's own output. Functions and subshells inherit it (set -E): the first such line names
+# the command that failed, the next ones what it ran inside.
+trap 'printf "\033[1;31m==> failed (exit %s) in the step: %s; the failing command: %s\033[0m\n" "$?" "$step" "$BASH_COMMAND" >&2' ERR
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -86,7 +91,7 @@ build_npm_package() {
     version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)
     sed "s/@VERSION@/$version/" "$ROOT/wasm/npm/package.json.in" > "$pkg/package.json"
     cp "$ROOT/wasm/npm/README.md" "$pkg/README.md"
-    (cd "$pkg" && npm pack --silent --pack-destination "$pkg" | tail -n 1 | sed "s|^|$pkg/|")
+    (cd "$pkg" && npm pack --loglevel=error --pack-destination "$pkg" | tail -n 1 | sed "s|^|$pkg/|")
 }
 
 # Packs the npm package, installs the tarball into a scratch project as a user would, and runs
@@ -99,7 +104,7 @@ test_npm_package() {
     (
         cd "$scratch"
         npm init -y >/dev/null
-        npm install --no-audit --no-fund --silent "$tarball" typescript@5
+        npm install --no-audit --no-fund --loglevel=error "$tarball" typescript@5
         cp "$ROOT"/tests/node/*.test.mjs "$ROOT"/tests/node/types.ts .
         npx tsc --noEmit --strict --module nodenext --moduleResolution nodenext types.ts
         FLOWGATE_VECTORS="$ROOT/tests/vectors" node --test ./*.test.mjs

@@ -148,3 +148,48 @@ async fn redis_time_is_the_clock_and_full_buckets_expire() {
         .unwrap();
     assert_eq!(left, 0, "a full bucket leaves nothing behind");
 }
+
+/// Limits changed under live keys: the script keeps what each bucket owes, capped at its new
+/// capacity, as the in-process limiter's carry-over does, for a slower refill and for a
+/// smaller burst.
+#[tokio::test]
+async fn a_change_of_limits_carries_over_as_in_process() {
+    use flowgate_core::ratelimit::KeyedState;
+    let redis = Redis::start().await;
+    let limiter = RedisLimiter::new(&redis.url, Duration::from_secs(5)).unwrap();
+    let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(86_400);
+    let epoch = Duration::from_secs(epoch.as_secs());
+    let config = |per_minute, burst| RateLimitConfig {
+        requests_per_minute: per_minute,
+        max_burst: burst,
+        ..Default::default()
+    };
+    for (case, after) in [("slower", config(30, 10)), ("smaller burst", config(60, 4))] {
+        let before = Limits::new(&config(60, 10)).unwrap();
+        let after = Limits::new(&after).unwrap();
+        let key = format!("carry-{case}");
+        let mut local = KeyedState::with_seed(1);
+        let request = Request::default();
+        for _ in 0..10 {
+            let t = Duration::ZERO;
+            let remote = limiter
+                .is_allowed(&before, &key, &request, Some(epoch + t))
+                .await
+                .unwrap();
+            assert_eq!(
+                remote.decision,
+                local.is_allowed(&before, &key, &request, t).unwrap()
+            );
+        }
+        local.carry_over(&before, &after, Duration::from_secs(1));
+        for step in 0..40u64 {
+            let t = Duration::from_millis(1_000 + step * 750);
+            let remote = limiter
+                .is_allowed(&after, &key, &request, Some(epoch + t))
+                .await
+                .unwrap();
+            let expected = local.is_allowed(&after, &key, &request, t).unwrap();
+            assert_eq!(remote.decision, expected, "{case}, step {step}");
+        }
+    }
+}

@@ -122,6 +122,11 @@ impl Gcra {
         if tat <= now {
             return 0;
         }
+        if self.interval == from.interval {
+            // The same refill: the debt is the same time, to the nanosecond; a smaller
+            // capacity only caps it.
+            return tat.min(now.saturating_add(self.horizon));
+        }
         let debt = u128::from(tat - now);
         // Tokens owed, rounded up so a change of limits never hands out a token for free.
         let owed = debt.div_ceil(u128::from(from.interval.max(1)));
@@ -192,5 +197,8 @@ mod tests {
         // Never more owed than the new capacity.
         let tiny = Gcra::new(60, 2, 60 * SEC);
         assert_eq!(tiny.carry_over(&old, tat, 100 * SEC), 102 * SEC);
+        // The same refill keeps the debt exactly, even a part of a token.
+        let same = Gcra::new(60, 10, 60 * SEC);
+        assert_eq!(same.carry_over(&old, tat - 1, 100 * SEC), tat - 1);
     }
 }
