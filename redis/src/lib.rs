@@ -102,6 +102,17 @@ pub struct Checked {
     pub now: Duration,
 }
 
+/// A key's state, read at one instant.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    /// How long until the request asked about would pass.
+    pub wait: Duration,
+    /// The key's buckets: the global ones always, the others while they have not refilled.
+    pub buckets: Vec<BucketStatus>,
+    /// Redis' clock (or the given `now`), as time since the Unix epoch.
+    pub now: Duration,
+}
+
 /// The limiter state of every key, in one Redis.
 #[derive(Clone)]
 pub struct RedisLimiter {
@@ -267,20 +278,39 @@ impl RedisLimiter {
         Ok((plan.wait_time(&tats, now), Duration::from_micros(now)))
     }
 
-    /// `key`'s buckets as they stand (the global ones always, the others while they have not
-    /// refilled), and Redis' `now`.
+    /// `key`'s state at one instant, read in one step: how long until `request` would pass,
+    /// its buckets as they stand (the global ones always, the others while they have not
+    /// refilled), and Redis' `now`. Spends nothing.
     ///
     /// # Errors
-    /// When Redis fails.
-    pub async fn buckets(
+    /// As [`RedisLimiter::is_allowed`].
+    pub async fn key_state(
         &self,
         limits: &Limits,
         key: &str,
+        request: &Request<'_>,
         now: Option<Duration>,
-    ) -> Result<(Vec<BucketStatus>, Duration), Error> {
-        let plan = limits.remote_every();
-        let (tats, _, now) = self.run(&plan, key, false, now).await?;
-        Ok((plan.statuses(&tats, now), Duration::from_micros(now)))
+    ) -> Result<KeyState, Error> {
+        let plan = limits.remote_plan(request)?;
+        // Every bucket of the limits: the request's are among them.
+        let every = limits.remote_every();
+        let (tats, _, now) = self.run(&every, key, false, now).await?;
+        let by_name: std::collections::HashMap<String, u64> = every
+            .buckets()
+            .iter()
+            .map(|b| b.name())
+            .zip(tats.iter().copied())
+            .collect();
+        let request_tats: Vec<u64> = plan
+            .buckets()
+            .iter()
+            .map(|b| by_name.get(&b.name()).copied().unwrap_or(0))
+            .collect();
+        Ok(KeyState {
+            wait: plan.wait_time(&request_tats, now),
+            buckets: every.statuses(&tats, now),
+            now: Duration::from_micros(now),
+        })
     }
 
     /// Forgets every bucket `limits` gives `key`: it becomes a key never seen. Returns whether

@@ -383,18 +383,15 @@ impl Shared {
     async fn view(&self, key: &str, request: &Request<'_>) -> Result<KeyView, LimitError> {
         let limits = self.limits();
         if !self.is_degraded() {
-            let read = async {
-                let (wait, now) = self.redis.wait_time(&limits, key, request, None).await?;
-                let (buckets, _) = self.redis.buckets(&limits, key, Some(now)).await?;
-                Ok::<_, flowgate_redis::Error>(KeyView {
-                    now,
-                    wait,
-                    buckets,
-                    degraded: false,
-                })
-            };
-            match read.await {
-                Ok(view) => return Ok(view),
+            match self.redis.key_state(&limits, key, request, None).await {
+                Ok(state) => {
+                    return Ok(KeyView {
+                        now: state.now,
+                        wait: state.wait,
+                        buckets: state.buckets,
+                        degraded: false,
+                    });
+                }
                 Err(flowgate_redis::Error::Limit(e)) => return Err(e),
                 Err(e) => self.degrade(&e),
             }
