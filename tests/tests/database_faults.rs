@@ -38,15 +38,11 @@ async fn postgres_crashing_under_a_server_loses_no_acknowledged_write() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
 
+    // The update sent while the database is down, and sent again once it is back.
+    let ninety = json!({"current_step": "s", "progress_percent": 90});
     postgres.crash();
     // A write is refused as unavailable, to be sent again: never a 500, never a panic.
-    let refused = c
-        .put(
-            &progress,
-            &json!({"current_step": "s", "progress_percent": 90}),
-            auth,
-        )
-        .await;
+    let refused = c.put(&progress, &ninety, auth).await;
     assert_eq!(
         refused.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -92,13 +88,7 @@ async fn postgres_crashing_under_a_server_loses_no_acknowledged_write() {
         "{}",
         now.text
     );
-    let r = c
-        .put(
-            &progress,
-            &json!({"current_step": "s", "progress_percent": 90}),
-            auth,
-        )
-        .await;
+    let r = c.put(&progress, &ninety, auth).await;
     assert_eq!(
         (r.status, r.json["seq"].as_u64()),
         (StatusCode::OK, Some(4)),
