@@ -230,8 +230,10 @@ fn add_decision_headers(headers: &mut HeaderMap, d: &Decision) {
     let policy = out.split().freeze();
     out.put_slice(Pieces::of(&pieces.limit, d.scope, d.window));
     out.put_slice(numbers.format(d.remaining).as_bytes());
+    // `t`: until the binding bucket gains one more unit (the draft's meaning), not until it is
+    // full (that is the JSON's `reset_after`).
     out.put_slice(b";t=");
-    out.put_slice(numbers.format(secs_ceil(d.reset_after)).as_bytes());
+    out.put_slice(numbers.format(secs_ceil(d.next_token_after)).as_bytes());
     // Handed over without a copy; they are ASCII by construction.
     for (name, value) in [(&RATELIMIT_POLICY, policy), (&RATELIMIT, out.freeze())] {
         if let Ok(value) = HeaderValue::from_maybe_shared(value) {

@@ -21,9 +21,8 @@ pub(crate) struct Judged<'a> {
 
 /// The all-or-nothing rule of a check, written once for every place a key's buckets live (the
 /// in-process table, a Redis script's reply): judges `cost` against every bucket of `buckets`
-/// at arrival times `tats`, reports each into `decision` (started, not finished), and when
-/// every one holds the cost, leaves in `tats` the arrival times after spending. Returns whether
-/// it was allowed.
+/// at arrival times `tats`, fills `decision` with the answer, and when every one holds the
+/// cost, leaves in `tats` the arrival times after spending. Returns whether it was allowed.
 ///
 /// `unit_nanos` is how many nanoseconds one unit of the buckets' time is: 1 in process, 1,000
 /// for buckets kept in microseconds. Inlined, so that with 1 the scaling costs nothing.
@@ -36,6 +35,7 @@ pub(crate) fn judge_all<'a>(
     now: u64,
     unit_nanos: u64,
 ) -> bool {
+    let mut binding_of = buckets.clone();
     let mut verdicts: ArrayVec<Verdict, MAX_BUCKETS> = ArrayVec::new();
     for (b, &tat) in buckets.clone().zip(tats.iter()) {
         verdicts.push(b.gcra.judge(tat, now, cost));
@@ -67,6 +67,13 @@ pub(crate) fn judge_all<'a>(
         for (tat, v) in tats.iter_mut().zip(&verdicts) {
             *tat = v.tat;
         }
+    }
+    decision.finish();
+    // The binding bucket as reported: after spending when allowed, as it stands when not.
+    let binding = usize::from(decision.binding);
+    if let (Some(b), Some(&tat)) = (binding_of.nth(binding), tats.get(binding)) {
+        decision.next_token_after =
+            Duration::from_nanos(b.gcra.next_token_after(tat, now).saturating_mul(unit_nanos));
     }
     allowed
 }
@@ -227,6 +234,10 @@ pub struct Decision {
     /// Time until every applying bucket holds the cost; zero when allowed. A caller that waits
     /// exactly this long is admitted if nobody else spent meanwhile.
     pub retry_after: Duration,
+    /// Time until the binding bucket holds one more whole token than `remaining`; zero when
+    /// it is full. The `t` of the IETF `RateLimit` header field (where `reset_after` is until
+    /// it is full); for a denied request of cost 1, equal to `retry_after`.
+    pub next_token_after: Duration,
     buckets: ArrayVec<RawBucket, MAX_BUCKETS>,
     binding: u8,
 }
@@ -259,6 +270,7 @@ impl Decision {
             remaining: 0,
             reset_after: Duration::ZERO,
             retry_after: Duration::ZERO,
+            next_token_after: Duration::ZERO,
             buckets: ArrayVec::new(),
             binding: 0,
         }

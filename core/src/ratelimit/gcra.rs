@@ -109,6 +109,19 @@ impl Gcra {
         }
     }
 
+    /// Time until the bucket at arrival time `tat` holds one more whole token than it does at
+    /// `now`; 0 when it is full.
+    pub(crate) fn next_token_after(&self, tat: u64, now: u64) -> u64 {
+        let debt = tat.saturating_sub(now);
+        if debt == 0 {
+            return 0;
+        }
+        match debt % self.per_token {
+            0 => self.interval,
+            part => part,
+        }
+    }
+
     /// Whole tokens in `slack` nanoseconds of headroom.
     fn tokens(&self, slack: u64) -> u32 {
         u32::try_from(slack / self.per_token)
@@ -159,6 +172,10 @@ mod tests {
             (v.retry_after, v.reset_after, v.remaining, v.tat),
             (SEC, 3 * SEC, 0, tat)
         );
+        // The next token comes with the reported wait (cost 1).
+        assert_eq!(g.next_token_after(tat, 0), SEC);
+        assert_eq!(g.next_token_after(tat, SEC / 2), SEC / 2);
+        assert_eq!(g.next_token_after(0, 5), 0);
         // Waiting exactly the reported time is enough; a nanosecond less is not.
         assert!(!g.judge(tat, SEC - 1, 1).ok);
         assert!(g.judge(tat, SEC, 1).ok);

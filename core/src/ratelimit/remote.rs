@@ -186,7 +186,6 @@ impl RemotePlan {
             now_us,
             NANOS_PER_MICRO,
         );
-        decision.finish();
         decision
     }
 

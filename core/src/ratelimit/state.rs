@@ -997,7 +997,6 @@ fn evaluate(
     if judge_all(decision, buckets, tats_used, cost, now, 1) {
         state.spend(ids, &slots, &tats, now);
     }
-    decision.finish();
 }
 
 #[cfg(test)]

@@ -864,6 +864,39 @@ proptest! {
         }
     }
 
+    /// `next_token_after` is exact: the binding bucket holds `remaining` one nanosecond
+    /// before it and one more token at it; for a denied request of cost 1 it is the wait.
+    #[test]
+    fn next_token_after_is_exact(config in arb_config(), steps in arb_steps()) {
+        let limits = Limits::new(&config).unwrap();
+        let mut state = KeyedState::with_seed(11);
+        let mut now = 0u64;
+        for (dt, e, p, cost) in steps {
+            now += dt * 1_000_000;
+            let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
+            let t = Duration::from_nanos(now);
+            let Ok(d) = state.is_allowed(&limits, "k", &req, t) else { continue };
+            let next = d.next_token_after;
+            if !d.allowed && cost == 1 {
+                prop_assert_eq!(next, d.retry_after);
+            }
+            let binding = |at: Duration| {
+                state
+                    .buckets(&limits, "k", at)
+                    .into_iter()
+                    .find(|b| (b.scope, b.window) == (d.scope, d.window))
+                    .map(|b| b.remaining)
+            };
+            if next.is_zero() {
+                prop_assert_eq!(d.reset_after, Duration::ZERO);
+                continue;
+            }
+            prop_assert_eq!(binding(t + next - Duration::from_nanos(1)), Some(d.remaining));
+            // At `next` it holds one more (a scoped bucket that is full again is not listed).
+            prop_assert!(binding(t + next).is_none_or(|r| r > d.remaining));
+        }
+    }
+
     /// A denied check leaves every bucket exactly as it was.
     #[test]
     fn a_denied_check_spends_nothing(config in arb_config(), steps in arb_steps()) {
