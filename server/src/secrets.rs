@@ -10,6 +10,18 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+/// What a platform access token is sealed with: bound to its owner, so a sealed token copied
+/// to another user's row does not open.
+pub fn platform_token_context(user_id: i64) -> Vec<u8> {
+    format!("flowgate platform token of user {user_id}").into_bytes()
+}
+
+/// The name of the stored check value of the key.
+pub const KEY_CHECK: &str = "secret_key_check";
+
+/// What the check value seals.
+const KEY_CHECK_PLAIN: &str = "flowgate: the key that seals platform tokens";
+
 /// Seals and opens secrets.
 pub struct Vault {
     cipher: XChaCha20Poly1305,
@@ -91,6 +103,22 @@ impl Vault {
             )
             .map_err(|_| anyhow::anyhow!("the secret does not open with this key"))?;
         Ok(String::from_utf8(plain)?)
+    }
+}
+
+impl Vault {
+    /// A check value of this key: a constant sealed with it.
+    ///
+    /// # Errors
+    /// Only if the cipher fails.
+    pub fn check_value(&self) -> anyhow::Result<Vec<u8>> {
+        self.seal(KEY_CHECK_PLAIN, KEY_CHECK.as_bytes())
+    }
+
+    /// Whether `check` was made by [`Vault::check_value`] with this key.
+    pub fn matches(&self, check: &[u8]) -> bool {
+        self.open_sealed(check, KEY_CHECK.as_bytes())
+            .is_ok_and(|plain| plain == KEY_CHECK_PLAIN)
     }
 }
 

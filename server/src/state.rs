@@ -14,7 +14,7 @@ use crate::config::ServerConfig;
 use crate::fanout::Fanout;
 use crate::limiter::Decisions;
 use crate::live::Live;
-use crate::secrets::Vault;
+use crate::secrets::{self, Vault};
 use crate::store::versions::Table;
 use crate::store::{self, Backend, Store};
 use crate::versions::Versions;
@@ -103,6 +103,12 @@ impl AppState {
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
         let key_file = store::context_file(&config.database_url, ".secret-key");
         let vault = Vault::open(config.secret_key.as_deref(), key_file.as_deref())?;
+        let key_source = match (&config.secret_key, &key_file) {
+            (Some(_), _) => "FLOWGATE_SECRET_KEY".to_string(),
+            (None, Some(file)) => format!("the key file {}", file.display()),
+            (None, None) => "the key made for this process".to_string(),
+        };
+        check_key(&store, &vault, &key_source).await?;
         let fanout = Fanout::for_store(&store);
         Ok(AppState(Arc::new(Inner {
             store,
@@ -129,6 +135,42 @@ impl AppState {
     /// Ends every event stream: the server is stopping.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+}
+
+/// Refuses a key that is not the one the database's platform tokens were sealed with: the
+/// database keeps a check value of its key (made by the first server to start, or on the first
+/// start after an upgrade, once a stored token is seen to open), and a server with another key
+/// would otherwise start and silently fail to open every token.
+async fn check_key(store: &Store, vault: &Vault, source: &str) -> anyhow::Result<()> {
+    let refuse = || {
+        anyhow::anyhow!(
+            "{source} is not the key this database's platform tokens were sealed with: start \
+             every server with the same FLOWGATE_SECRET_KEY (after migrate-to: the contents of the \
+             old database's .secret-key file)"
+        )
+    };
+    let stored = match store.settings().get(secrets::KEY_CHECK).await? {
+        Some(check) => check,
+        None => {
+            // A database from before the check: the key must open what is stored.
+            if let Some((user_id, sealed)) = store.settings().any_sealed_token().await?
+                && vault
+                    .open_sealed(&sealed, &secrets::platform_token_context(user_id))
+                    .is_err()
+            {
+                return Err(refuse());
+            }
+            store
+                .settings()
+                .set_once(secrets::KEY_CHECK, &vault.check_value()?)
+                .await?
+        }
+    };
+    if vault.matches(&stored) {
+        Ok(())
+    } else {
+        Err(refuse())
     }
 }
 

@@ -371,3 +371,68 @@ async fn context_follows_the_rules_per_session_and_filters_posts() {
     );
     assert_problem(&app.get("/api/v1/posts", a).await, StatusCode::CONFLICT);
 }
+
+/// The key that seals platform tokens is checked at start: a server given another key refuses
+/// to start, naming the variable, rather than start and fail to open every stored token; and a
+/// database from before the check is checked against a token it holds.
+#[tokio::test]
+async fn a_server_with_another_platform_token_key_refuses_to_start() {
+    let first = "11".repeat(32);
+    let app = TestApp::with(|c| c.secret_key = Some(first.clone())).await;
+    let admin = app.admin_cookie().await;
+    let made = connection(
+        &app,
+        &admin,
+        json!({"name": "main", "platform_type": "mastodon", "instance_url": "https://m.example",
+            "username": "bot", "access_token": "platform-secret"}),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let config = app.state.config.clone();
+    app.state.store.close().await;
+
+    let reopen = |key: &str| {
+        let mut config = config.clone();
+        config.secret_key = Some(key.to_string());
+        flowgate_server::AppState::open(config)
+    };
+    let refused = reopen(&"22".repeat(32))
+        .await
+        .err()
+        .expect("another key is refused");
+    assert!(
+        refused.to_string().contains("FLOWGATE_SECRET_KEY"),
+        "{refused:#}"
+    );
+    let state = reopen(&first).await.expect("the same key starts");
+
+    // A database from before the check value: the key is tried on a stored token.
+    match &state.store {
+        flowgate_server::store::Store::Sqlite(pool) => {
+            sqlx::query("DELETE FROM settings")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        flowgate_server::store::Store::Postgres(pool) => {
+            sqlx::query("DELETE FROM settings")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    state.store.close().await;
+    assert!(
+        reopen(&"33".repeat(32)).await.is_err(),
+        "a key that does not open the stored token"
+    );
+    let state = reopen(&first).await.expect("the key that opens it");
+    let check = state
+        .store
+        .settings()
+        .get("secret_key_check")
+        .await
+        .unwrap();
+    assert!(check.is_some(), "the check value is stored again");
+    state.store.close().await;
+}

@@ -12,18 +12,13 @@ use serde::{Deserialize, Serialize};
 use super::check_name;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::secrets::platform_token_context;
 use crate::state::AppState;
 use crate::store;
 use crate::store::platforms::{
     ConnectionChange as StoredChange, ConnectionError, ConnectionRow,
     NewConnection as StoredConnection, NewPost as StoredPost, PostRow,
 };
-
-/// What an access token is sealed with: bound to its owner, so a sealed token copied to
-/// another user's row does not open.
-fn token_context(user_id: i64) -> Vec<u8> {
-    format!("flowgate platform token of user {user_id}").into_bytes()
-}
 
 fn check_token(token: &str) -> Result<(), ApiError> {
     check_name("/access_token", token, 4096)
@@ -84,7 +79,7 @@ pub(crate) async fn create(
     let url = instance_url(&body.instance_url)?;
     let sealed = state
         .vault
-        .seal(&body.access_token, &token_context(user.id))?;
+        .seal(&body.access_token, &platform_token_context(user.id))?;
     let new = StoredConnection {
         name: &body.name,
         platform_type: body.platform_type.as_str(),
@@ -134,7 +129,7 @@ pub(crate) async fn update(
     let sealed = match &body.access_token {
         Some(token) => {
             check_token(token)?;
-            Some(state.vault.seal(token, &token_context(user.id))?)
+            Some(state.vault.seal(token, &platform_token_context(user.id))?)
         }
         None => None,
     };

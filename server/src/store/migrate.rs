@@ -73,6 +73,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
             "retry_stats",
             &[("operation", Text), ("stats", Text), ("updated_at", Text)],
         ),
+        ("settings", &[("name", Text), ("value", Bytes)]),
         (
             "platform_connections",
             &[

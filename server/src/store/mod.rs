@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod migrate;
 pub mod platforms;
 mod postgres;
+pub mod settings;
 mod sqlite;
 pub mod stats;
 pub mod tasks;
@@ -127,6 +128,11 @@ impl Store {
     /// Platform connections, contexts and posts.
     pub fn platforms(&self) -> platforms::Platforms<'_> {
         platforms::Platforms(self)
+    }
+
+    /// Values the server keeps about itself.
+    pub fn settings(&self) -> settings::Settings<'_> {
+        settings::Settings(self)
     }
 }
 
