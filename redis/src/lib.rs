@@ -186,10 +186,15 @@ impl RedisLimiter {
         })
     }
 
-    /// How long a call may take.
-    #[must_use]
-    pub fn timeout(&self) -> Duration {
-        self.timeout
+    /// `call` on the connection, given up after the timeout.
+    async fn within<T, F: Future<Output = redis::RedisResult<T>>>(
+        &self,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.timeout, call(self.connection.clone()))
+            .await
+            .map_err(|_| Error::Timeout)?
+            .map_err(Error::Redis)
     }
 
     /// Runs the decision script over `plan`'s buckets of `key`: spending `plan`'s cost when
@@ -212,13 +217,11 @@ impl RedisLimiter {
         };
         invocation.arg(if spend { plan.cost() } else { 0 });
         for bucket in plan.buckets() {
-            invocation.arg(bucket.interval_us).arg(bucket.capacity);
+            invocation.arg(bucket.interval_us()).arg(bucket.capacity());
         }
-        let mut connection = self.connection.clone();
-        let reply: Vec<i64> =
-            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-                .await
-                .map_err(|_| Error::Timeout)??;
+        let reply: Vec<i64> = self
+            .within(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
         let n = plan.buckets().len();
         let (head, tats) = reply.split_at_checked(2).unwrap_or((&[], &[]));
         let &[spent, now] = head else {
@@ -295,16 +298,15 @@ impl RedisLimiter {
         // Every bucket of the limits: the request's are among them.
         let every = limits.remote_every();
         let (tats, _, now) = self.run(&every, key, false, now).await?;
-        let by_name: std::collections::HashMap<String, u64> = every
-            .buckets()
-            .iter()
-            .map(|b| b.name())
-            .zip(tats.iter().copied())
-            .collect();
+        // Both plans are made from the same limits, so the request's buckets are equal to
+        // some of every's.
         let request_tats: Vec<u64> = plan
             .buckets()
             .iter()
-            .map(|b| by_name.get(&b.name()).copied().unwrap_or(0))
+            .map(|b| {
+                let i = every.buckets().iter().position(|e| e == b);
+                i.and_then(|i| tats.get(i).copied()).unwrap_or(0)
+            })
             .collect();
         Ok(KeyState {
             wait: plan.wait_time(&request_tats, now),
@@ -325,12 +327,11 @@ impl RedisLimiter {
             .iter()
             .map(|b| bucket_key(key, &b.name()))
             .collect();
-        let mut connection = self.connection.clone();
         let mut delete = redis::cmd("DEL");
         delete.arg(&keys);
-        let removed: u64 = tokio::time::timeout(self.timeout, delete.query_async(&mut connection))
-            .await
-            .map_err(|_| Error::Timeout)??;
+        let removed: u64 = self
+            .within(|mut c| async move { delete.query_async(&mut c).await })
+            .await?;
         Ok(removed > 0)
     }
 
@@ -345,19 +346,16 @@ impl RedisLimiter {
             .key(SERVERS_KEY)
             .arg(id)
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+        self.within(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await
-            .map_err(|_| Error::Timeout)?
-            .map_err(Error::Redis)
     }
 
     /// Whether Redis answers a `PING` within the timeout.
     pub async fn ping(&self) -> bool {
-        let mut connection = self.connection.clone();
         let ping = redis::cmd("PING");
-        let pong = ping.query_async::<String>(&mut connection);
-        matches!(tokio::time::timeout(self.timeout, pong).await, Ok(Ok(_)))
+        self.within(|mut c| async move { ping.query_async::<String>(&mut c).await })
+            .await
+            .is_ok()
     }
 }
 

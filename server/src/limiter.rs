@@ -85,20 +85,9 @@ pub struct KeyView {
     pub degraded: bool,
 }
 
-/// Redis' part of a decision: unreachable, or a request that can never pass.
+/// Redis cannot be reached now, and what was asked needs it (resetting a key).
 #[derive(Debug)]
-pub enum Unavailable {
-    /// The request can never pass.
-    Limit(LimitError),
-    /// Redis cannot be reached now (resetting a key needs it).
-    Redis,
-}
-
-impl From<LimitError> for Unavailable {
-    fn from(e: LimitError) -> Self {
-        Unavailable::Limit(e)
-    }
-}
+pub struct Unreachable;
 
 /// The decision service's buckets.
 #[derive(Debug)]
@@ -210,9 +199,8 @@ impl Decisions {
     /// Forgets every bucket of `key`; whether it had any.
     ///
     /// # Errors
-    /// [`Unavailable::Redis`] when the shared state cannot be reached: the reset did not
-    /// happen.
-    pub async fn reset(&self, key: &str) -> Result<bool, Unavailable> {
+    /// [`Unreachable`] when the shared state cannot be reached: the reset did not happen.
+    pub async fn reset(&self, key: &str) -> Result<bool, Unreachable> {
         match self {
             Decisions::Local(limiter) => Ok(limiter.reset_limits(key)),
             Decisions::Shared(shared) => {
@@ -221,7 +209,7 @@ impl Decisions {
                     .redis
                     .reset(&limits, key)
                     .await
-                    .map_err(|_| Unavailable::Redis)?;
+                    .map_err(|_| Unreachable)?;
                 if let Some((_, local)) = &*shared
                     .fallback
                     .read()
@@ -332,25 +320,27 @@ impl Shared {
                 let empty: Vec<u64> = plan
                     .buckets()
                     .iter()
-                    .map(|b| now_us + b.interval_us * u64::from(b.capacity))
+                    .map(|b| now_us + b.interval_us() * u64::from(b.capacity()))
                     .collect();
                 let mut decision = plan.decide(&empty, now_us);
                 decision.allowed = false;
                 decision.retry_after = Duration::from_secs(1);
                 Ok(decision)
             }
-            FailureMode::Local => self.fallback().is_allowed(key, request, since_unix_epoch()),
+            FailureMode::Local => self
+                .fallback()?
+                .is_allowed(key, request, since_unix_epoch()),
         }
     }
 
     /// The local buckets of `local` mode: made full when first needed, for the servers seen.
-    fn fallback(&self) -> Arc<RateLimiter> {
+    fn fallback(&self) -> Result<Arc<RateLimiter>, LimitError> {
         let n = self.servers_seen().max(1);
         if let Some((made_for, local)) =
             &*self.fallback.read().unwrap_or_else(PoisonError::into_inner)
             && *made_for == n
         {
-            return Arc::clone(local);
+            return Ok(Arc::clone(local));
         }
         let mut slot = self
             .fallback
@@ -359,7 +349,7 @@ impl Shared {
         if let Some((made_for, local)) = &*slot
             && *made_for == n
         {
-            return Arc::clone(local);
+            return Ok(Arc::clone(local));
         }
         let config = self
             .limits
@@ -371,13 +361,10 @@ impl Shared {
             NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN),
         );
         // A share of a valid document is valid: every limit stays at least 1.
-        let local = Arc::new(RateLimiter::new(&share).unwrap_or_else(|_| {
-            RateLimiter::new(&RateLimitConfig::default().divided_among(NonZeroU32::MIN))
-                .expect("the default limits are valid")
-        }));
+        let local = Arc::new(RateLimiter::new(&share)?);
         tracing::info!(servers = n, "local buckets with 1/{n} of every limit");
         *slot = Some((n, Arc::clone(&local)));
-        local
+        Ok(local)
     }
 
     async fn view(&self, key: &str, request: &Request<'_>) -> Result<KeyView, LimitError> {
@@ -400,7 +387,7 @@ impl Shared {
         let now = since_unix_epoch();
         let (wait, buckets) = match self.failure {
             FailureMode::Local => {
-                let local = self.fallback();
+                let local = self.fallback()?;
                 (local.wait_time(key, request, now)?, local.buckets(key, now))
             }
             // Nothing is counted: the answer is the mode's, whatever the key did.

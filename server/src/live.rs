@@ -231,7 +231,7 @@ impl Live {
         if uuid::Uuid::try_parse(id).is_err() {
             return Err(ApiError::NotFound("no such task"));
         }
-        let row = store.tasks().get(id, Some(user_id)).await?;
+        let row = store.tasks().get(id, user_id).await?;
         let row = row.ok_or(ApiError::NotFound("no such task"))?;
         Ok(Task::from_row(row)?)
     }
@@ -410,7 +410,7 @@ impl Live {
     /// Brings a slot up to the stored task, publishing it when it is newer.
     async fn catch_up(slot: &Slot, store: &Store, id: &str) -> Result<(), ApiError> {
         let mut task = slot.task.lock().await;
-        let Some(row) = store.tasks().get(id, Some(slot.user_id)).await? else {
+        let Some(row) = store.tasks().get(id, slot.user_id).await? else {
             return Ok(());
         };
         if u64::try_from(row.seq).unwrap_or(0) <= task.progress.status().seq {

@@ -19,7 +19,7 @@
 //! let limits = Limits::new(&RateLimitConfig { requests_per_minute: 60, max_burst: 2, ..Default::default() })?;
 //! let plan = limits.remote_plan(&Request::default())?;
 //! assert_eq!(plan.buckets()[0].name(), "global:minute");
-//! assert_eq!(plan.buckets()[0].interval_us, 1_000_000);
+//! assert_eq!(plan.buckets()[0].interval_us(), 1_000_000);
 //! // The store read arrival times of 0 (full buckets) at now = 5 s: allowed.
 //! let now_us = 5_000_000;
 //! let decision = plan.decide(&[0, 0, 0], now_us);
@@ -51,10 +51,6 @@ pub struct RemoteBucket {
     pub window: Window,
     /// Its limit per window.
     pub limit: u32,
-    /// Tokens it holds when full.
-    pub capacity: u32,
-    /// Microseconds per token: `ceil(window / limit)`.
-    pub interval_us: u64,
     platform: Option<String>,
     endpoint: Option<String>,
     gcra: Gcra,
@@ -62,18 +58,30 @@ pub struct RemoteBucket {
 
 impl RemoteBucket {
     fn new(spec: &BucketSpec) -> RemoteBucket {
-        let capacity = spec.gcra.capacity();
-        let gcra = Gcra::new(spec.limit, capacity, spec.window.seconds() * 1_000_000);
         RemoteBucket {
             scope: spec.scope,
             window: spec.window,
             limit: spec.limit,
-            capacity,
-            interval_us: gcra.interval(),
             platform: spec.platform.clone(),
             endpoint: spec.endpoint.clone(),
-            gcra,
+            gcra: Gcra::new(
+                spec.limit,
+                spec.gcra.capacity(),
+                spec.window.seconds() * 1_000_000,
+            ),
         }
+    }
+
+    /// Tokens it holds when full.
+    #[must_use]
+    pub const fn capacity(&self) -> u32 {
+        self.gcra.capacity()
+    }
+
+    /// Microseconds per token: `ceil(window / limit)`.
+    #[must_use]
+    pub const fn interval_us(&self) -> u64 {
+        self.gcra.interval()
     }
 
     /// The bucket's name within its key, the same on every server and for every version of
@@ -221,16 +229,9 @@ impl RemotePlan {
             .zip(tats_us)
             .filter(|&(b, &tat)| b.scope == Scope::Global || tat > now_us)
             .map(|(b, &tat)| {
-                let v = b.gcra.judge(tat, now_us, 0);
-                BucketStatus {
-                    scope: b.scope,
-                    window: b.window,
-                    limit: b.limit,
-                    capacity: b.capacity,
-                    remaining: v.remaining,
-                    reset_after: Duration::from_micros(v.reset_after),
-                    retry_after: Duration::ZERO,
-                }
+                let mut v = b.gcra.judge(tat, now_us, 0);
+                v.reset_after = v.reset_after.saturating_mul(NANOS_PER_MICRO);
+                BucketStatus::from_verdict(b.scope, b.window, b.limit, b.capacity(), &v)
             })
             .collect()
     }
@@ -359,7 +360,7 @@ mod tests {
         .unwrap();
         let every = limits.remote_every();
         let b = &every.buckets()[0];
-        assert_eq!(b.interval_us, 8_571_429);
-        assert!(b.interval_us * 7 >= 60_000_000);
+        assert_eq!(b.interval_us(), 8_571_429);
+        assert!(b.interval_us() * 7 >= 60_000_000);
     }
 }

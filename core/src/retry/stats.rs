@@ -188,7 +188,9 @@ pub struct OperationStats {
 }
 
 impl OperationStats {
-    fn add(&mut self, report: &RetryReport) {
+    /// Counts one report of this operation. Validate it first ([`RetryReport::validate`]):
+    /// an inconsistent report is counted as it says. [`RetryStats::record`] does both.
+    pub fn add(&mut self, report: &RetryReport) {
         self.calls += 1;
         self.attempts += u64::from(report.attempts);
         self.retries += u64::from(report.attempts.saturating_sub(1));

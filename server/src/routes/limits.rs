@@ -13,7 +13,7 @@ use super::{check_name, etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::fanout::Notice;
-use crate::limiter::Unavailable;
+use crate::limiter::Unreachable;
 use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
 use crate::store::versions::Table;
@@ -245,11 +245,10 @@ pub(crate) async fn reset_key(
 ) -> Result<StatusCode, ApiError> {
     user.require_admin()?;
     check_name("/key", &key, MAX_KEY)?;
-    let had_state = state.decisions.reset(&key).await.map_err(|e| match e {
-        Unavailable::Limit(e) => cost_error(e),
-        Unavailable::Redis => ApiError::Unavailable(anyhow::anyhow!(
+    let had_state = state.decisions.reset(&key).await.map_err(|Unreachable| {
+        ApiError::Unavailable(anyhow::anyhow!(
             "Redis is unreachable: the key was not reset"
-        )),
+        ))
     })?;
     tracing::info!(by = %user.username, had_state, "key reset");
     Ok(StatusCode::NO_CONTENT)

@@ -16,7 +16,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::fanout::Notice;
 use crate::state::AppState;
-use crate::store::{self, stats::CountError};
+use crate::store;
 
 fn retry_error(e: RetryError) -> ApiError {
     match e {
@@ -77,21 +77,13 @@ pub(crate) async fn report(
     report.validate().map_err(retry_error)?;
     // Counted in the database, in one transaction per report: reports sent to several servers
     // at once all count.
-    let counted = state
+    let stats = state
         .store
         .stats()
         .count(&report.operation, &store::now_rfc3339(), |stats| {
-            let mut one =
-                RetryStats::from_iter([(report.operation.clone(), std::mem::take(stats))]);
-            *stats = one.record(&report)?.clone();
-            Ok(())
+            stats.add(&report);
         })
-        .await;
-    let stats = match counted {
-        Ok(stats) => stats,
-        Err(CountError::Count(e)) => return Err(retry_error(e)),
-        Err(CountError::Database(e)) => return Err(e.into()),
-    };
+        .await?;
     Ok(Json(Recorded {
         operation: report.operation,
         stats,

@@ -20,7 +20,6 @@ pub mod versions;
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use sqlx::{PgPool, SqlitePool};
 
 pub use postgres::redacted;
@@ -188,15 +187,6 @@ pub fn now_rfc3339() -> String {
 /// A timestamp as RFC 3339 in UTC with microseconds.
 pub fn rfc3339(t: jiff::Timestamp) -> String {
     format!("{t:.6}")
-}
-
-/// Parses a stored RFC 3339 time.
-///
-/// # Errors
-/// When the text is not one.
-pub fn parse_time(text: &str) -> anyhow::Result<jiff::Timestamp> {
-    text.parse()
-        .with_context(|| format!("stored time {text:?}"))
 }
 
 #[cfg(test)]

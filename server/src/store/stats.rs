@@ -9,21 +9,6 @@ use super::{Store, with_pool};
 #[derive(Debug, Clone, Copy)]
 pub struct Stats<'a>(pub(super) &'a Store);
 
-/// The statistics of one operation could not be counted.
-#[derive(Debug)]
-pub enum CountError<E> {
-    /// The database failed.
-    Database(sqlx::Error),
-    /// The count itself refused (an invalid report).
-    Count(E),
-}
-
-impl<E> From<sqlx::Error> for CountError<E> {
-    fn from(e: sqlx::Error) -> Self {
-        CountError::Database(e)
-    }
-}
-
 impl Stats<'_> {
     /// Every operation's statistics as stored (JSON).
     pub async fn all(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
@@ -37,12 +22,12 @@ impl Stats<'_> {
     /// Counts into `operation`'s statistics with `count`, in one transaction that holds the
     /// operation's row from the read to the write: concurrent counts, on any server, wait for
     /// each other instead of overwriting each other. Returns the statistics as stored.
-    pub async fn count<E>(
+    pub async fn count(
         &self,
         operation: &str,
         now: &str,
-        count: impl FnOnce(&mut OperationStats) -> Result<(), E>,
-    ) -> Result<OperationStats, CountError<E>> {
+        count: impl FnOnce(&mut OperationStats),
+    ) -> Result<OperationStats, sqlx::Error> {
         let empty = serde_json::to_string(&OperationStats::default())
             .map_err(|e| sqlx::Error::Encode(e.into()))?;
         with_pool!(self.0, pool => {
@@ -62,7 +47,7 @@ impl Stats<'_> {
             .await?;
             let mut stats: OperationStats = serde_json::from_str(&stored)
                 .map_err(|e| sqlx::Error::Decode(e.into()))?;
-            count(&mut stats).map_err(CountError::Count)?;
+            count(&mut stats);
             let text = serde_json::to_string(&stats).map_err(|e| sqlx::Error::Encode(e.into()))?;
             sqlx::query("UPDATE retry_stats SET stats = $1 WHERE operation = $2")
                 .bind(text)

@@ -45,16 +45,9 @@ const TASK_COLUMNS: &str = "id, user_id, platform_connection_id, settings, statu
      details, seq, eta_seconds, error_message, created_at, started_at, updated_at, completed_at";
 
 impl Tasks<'_> {
-    /// Task `id`, if `user_id` owns it (any owner when `None`: a change heard from another
-    /// server names only the task).
-    pub async fn get(
-        &self,
-        id: &str,
-        user_id: Option<i64>,
-    ) -> Result<Option<TaskRow>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND ($2 IS NULL OR user_id = $2)"
-        );
+    /// Task `id`, if `user_id` owns it.
+    pub async fn get(&self, id: &str, user_id: i64) -> Result<Option<TaskRow>, sqlx::Error> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2");
         with_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
     }
 
