@@ -28,6 +28,10 @@ apt_updated=
 ensure_apt() {
     local cmd=$1; shift
     command -v "$cmd" >/dev/null && return 0
+    apt_install "$@"
+}
+
+apt_install() {
     say "installing $* (Debian packages)"
     if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
@@ -36,7 +40,7 @@ ensure_apt() {
 ensure_rust_targets() {
     local installed
     installed=$(rustup target list --installed)
-    for t in wasm32-unknown-unknown thumbv7em-none-eabihf; do
+    for t in wasm32-unknown-unknown wasm32-wasip2 thumbv7em-none-eabihf; do
         grep -qx "$t" <<<"$installed" || { say "adding Rust target $t"; rustup target add "$t"; }
     done
 }
@@ -112,6 +116,59 @@ test_npm_package() {
     local status=$?
     rm -rf "$scratch"
     return $status
+}
+
+# Builds the WebAssembly component (component/): for wasm32-wasip2 cargo writes the component
+# itself. Prints its path.
+build_component() {
+    ensure_rust_targets
+    local wasm="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-wasip2/wasm/flowgate_component.wasm"
+    say "building the WebAssembly component (wasm32-wasip2, profile wasm)" >&2
+    (cd "$ROOT" && cargo build -p flowgate-component --target wasm32-wasip2 --profile wasm) >&2
+    say "flowgate_component.wasm: $(wc -c < "$wasm") B, $(gzip -9 -c "$wasm" | wc -c) B gzipped (BENCHMARKS.md)" >&2
+    echo "$wasm"
+}
+
+# A Python virtual environment with the component tests' pinned packages
+# (tests/component/python/requirements.txt); prints its python.
+component_python() {
+    local venv="${FLOWGATE_VENV:-$HOME/.cache/flowgate/venv}"
+    local requirements="$ROOT/tests/component/python/requirements.txt"
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        apt_install python3-venv >&2
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating a Python environment in $venv" >&2
+        python3 -m venv "$venv" >&2
+    fi
+    if ! cmp -s "$requirements" "$venv/requirements.txt"; then
+        say "installing the Python packages of the component tests (wasmtime-py, pytest)" >&2
+        "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements" >&2
+        cp "$requirements" "$venv/requirements.txt"
+    fi
+    echo "$venv/bin/python"
+}
+
+# The component from its two real hosts, as their users load it: jco-transpiled in Node, and
+# wasmtime-py in Python; both run the shared vectors.
+test_component() {
+    local wasm python scratch
+    wasm=$(build_component)
+    export FLOWGATE_COMPONENT="$wasm" FLOWGATE_VECTORS="$ROOT/tests/vectors"
+    say "the component in Node, through jco transpile"
+    scratch=$(mktemp -d)
+    (
+        cd "$ROOT/tests/component/js"
+        npm ci --no-audit --no-fund --loglevel=error
+        npx jco transpile "$wasm" -o "$scratch" --name flowgate >/dev/null
+        echo '{"type":"module"}' > "$scratch/package.json"
+        FLOWGATE_COMPONENT_JS="$scratch/flowgate.js" node --test component.test.mjs
+    )
+    rm -rf "$scratch"
+    say "the component in Python, through wasmtime-py"
+    python=$(component_python)
+    (cd "$ROOT/tests/component/python" && "$python" -m pytest -q -p no:cacheprovider)
+    (cd "$ROOT/tests/component/python" && "$python" example.py)
 }
 
 # A loopback port nobody listens on.

@@ -29,6 +29,24 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// A name-like field (a key, an endpoint, a username): non-empty after trimming, at most `max`
+/// bytes, no control characters.
+///
+/// # Errors
+/// A [`FieldError`] at `pointer` saying which of the three it breaks.
+pub fn check_name(pointer: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    let detail = if value.trim().is_empty() {
+        alloc::string::String::from("must not be empty")
+    } else if value.len() > max {
+        alloc::format!("must be at most {max} bytes")
+    } else if value.chars().any(char::is_control) {
+        alloc::string::String::from("must not contain control characters")
+    } else {
+        return Ok(());
+    };
+    Err(FieldError::new(pointer, detail))
+}
+
 /// Writes `what: ` and every error, `; `-separated: how each module's error shows a list of
 /// field problems.
 pub(crate) fn write_errors(

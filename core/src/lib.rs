@@ -44,11 +44,13 @@ extern crate alloc;
 extern crate std;
 
 pub mod context;
+#[cfg(feature = "serde")]
+pub mod document;
 pub mod progress;
 pub mod ratelimit;
 pub mod retry;
 
 mod field;
 mod time;
-pub use field::{FieldError, pointer_token};
-pub use time::{duration_from_secs_f64, nanos};
+pub use field::{FieldError, check_name, pointer_token};
+pub use time::{Rfc3339, duration_from_secs_f64, nanos};

@@ -273,6 +273,18 @@ impl TaskProgress {
         &self.status
     }
 
+    /// Whether `user_id` owns the task: only its owner may update, read or watch it.
+    ///
+    /// # Errors
+    /// [`Error::NotOwner`] for anyone else.
+    pub fn check_owner(&self, user_id: i64) -> Result<(), Error> {
+        if self.status.user_id == user_id {
+            Ok(())
+        } else {
+            Err(Error::NotOwner)
+        }
+    }
+
     /// Applies `update` at `now`; on success `seq` has grown by one.
     ///
     /// # Errors
@@ -422,9 +434,7 @@ impl ProgressTracker {
 
     fn owned(&self, task_id: &str, user_id: i64) -> Result<&Tracked, Error> {
         let tracked = self.tasks.get(task_id).ok_or(Error::UnknownTask)?;
-        if tracked.progress.status.user_id != user_id {
-            return Err(Error::NotOwner);
-        }
+        tracked.progress.check_owner(user_id)?;
         Ok(tracked)
     }
 

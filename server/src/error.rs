@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_core::FieldError;
+use flowgate_core::document::DocumentError;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -261,55 +262,14 @@ where
 }
 
 /// Parses `bytes` as `T`: 400 if it is not JSON, 422 with a pointer if it is not an object or
-/// has the wrong shape. A good body is read once, straight into `T`; a bad one is read again
-/// with its path tracked (which allocates for every key, so only then), and once more to tell
-/// the two failures apart.
+/// has the wrong shape (the core's document rule, which the component answers by too).
 pub fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
-    let not_json =
-        |e: serde_json::Error| ApiError::BadRequest(format!("the body is not valid JSON: {e}"));
-    let is_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(|_| ());
-    // Every body this API takes is an object; serde would otherwise read a struct from an
-    // array, field by field.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return match is_json() {
-            Ok(()) => Err(ApiError::field("", "must be a JSON object")),
-            Err(e) => Err(not_json(e)),
-        };
-    }
-    if let Ok(value) = serde_json::from_slice(bytes) {
-        return Ok(value);
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // The path ends at the offending field, an unknown one included.
-        let pointer = pointer_of(e.path());
-        let inner = e.into_inner();
-        match is_json() {
-            // Valid JSON of the wrong shape.
-            Ok(()) => ApiError::Validation(vec![FieldError::new(pointer, inner.to_string())]),
-            Err(syntax) => not_json(syntax),
+    flowgate_core::document::from_json(bytes).map_err(|e| match e {
+        DocumentError::NotJson(e) => {
+            ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
         }
-    })?;
-    // Anything after the object is not JSON any more.
-    de.end().map_err(not_json)?;
-    Ok(value)
-}
-
-/// A serde path as a JSON Pointer.
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut pointer = String::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                pointer.push('/');
-                pointer.push_str(&flowgate_core::pointer_token(key));
-            }
-            Segment::Unknown => {}
-        }
-    }
-    pointer
+        DocumentError::Shape(e) => ApiError::Validation(vec![e]),
+    })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::store::Store;
 use crate::store::tasks::TaskRow;
-use crate::store::{self, Store};
 
 /// A task as the API shows it: the core's `ProgressStatus` with RFC 3339 times, and the task's
 /// own fields beside it.
@@ -86,12 +86,7 @@ fn since_epoch(rfc3339: &str) -> anyhow::Result<Duration> {
 }
 
 fn rfc3339(since_epoch: Duration) -> String {
-    let t = jiff::Timestamp::UNIX_EPOCH
-        .checked_add(
-            jiff::SignedDuration::try_from(since_epoch).unwrap_or(jiff::SignedDuration::ZERO),
-        )
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    store::rfc3339(t)
+    flowgate_core::Rfc3339(since_epoch).to_string()
 }
 
 /// Wall-clock time since the Unix epoch: what progress times are kept in.
@@ -458,5 +453,23 @@ fn progress_error(e: flowgate_core::progress::Error) -> ApiError {
         Error::Finished { .. } | Error::BackToQueued => ApiError::Conflict(e.to_string()),
         Error::UnknownTask | Error::NotOwner => ApiError::NotFound("no such task"),
         other => ApiError::Conflict(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The core's RFC 3339 (which the WebAssembly component shows too) is jiff's, to the
+        /// microsecond, for any time up to the year 9999.
+        #[test]
+        fn times_read_as_jiff_writes_them(secs in 0u64..253_402_300_800, nanos in 0u32..1_000_000_000) {
+            let t = jiff::Timestamp::new(secs as i64, nanos as i32).unwrap();
+            prop_assert_eq!(rfc3339(Duration::new(secs, nanos)), crate::store::rfc3339(t));
+            let micros = Duration::new(secs, nanos / 1_000 * 1_000);
+            prop_assert_eq!(since_epoch(&rfc3339(micros)).unwrap(), micros);
+        }
     }
 }

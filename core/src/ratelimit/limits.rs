@@ -13,6 +13,7 @@ use super::config::{RateLimitConfig, ScopeLimits, Window};
 use super::decision::Judged;
 use super::gcra::Gcra;
 use super::{Error, MAX_BUCKETS};
+use crate::{FieldError, check_name};
 
 /// Which kind of scope a bucket belongs to, in tie-break order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,6 +49,12 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The longest key accepted where keys come from outside (the server's API, the component), in
+/// bytes.
+pub const MAX_KEY_LEN: usize = 256;
+/// The longest endpoint or platform name accepted there, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
 /// One request to check: where it goes and what it costs (default 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request<'a> {
@@ -71,6 +78,23 @@ impl Default for Request<'_> {
 }
 
 impl<'a> Request<'a> {
+    /// Whether `key` and the request's names are acceptable from outside: each non-empty, of
+    /// bounded length (`MAX_KEY_LEN`, `MAX_NAME_LEN`), without control characters. The
+    /// limiter itself takes any string; this is the rule of the API in front of it.
+    ///
+    /// # Errors
+    /// The first offending field, as `/key`, `/endpoint` or `/platform`.
+    pub fn check_names(&self, key: &str) -> Result<(), FieldError> {
+        check_name("/key", key, MAX_KEY_LEN)?;
+        if let Some(e) = self.endpoint {
+            check_name("/endpoint", e, MAX_NAME_LEN)?;
+        }
+        if let Some(p) = self.platform {
+            check_name("/platform", p, MAX_NAME_LEN)?;
+        }
+        Ok(())
+    }
+
     /// A request of cost 1 to `endpoint` on `platform`.
     #[must_use]
     pub const fn new(endpoint: Option<&'a str>, platform: Option<&'a str>) -> Self {

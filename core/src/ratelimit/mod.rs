@@ -36,7 +36,7 @@ pub use decision::{Admission, BucketStatus, Decision};
 pub use endpoint::extract_endpoint_from_url;
 #[cfg(feature = "std")]
 pub use limiter::RateLimiter;
-pub use limits::{Limits, Quota, Request, Scope};
+pub use limits::{Limits, MAX_KEY_LEN, MAX_NAME_LEN, Quota, Request, Scope};
 pub use remote::{RemoteBucket, RemotePlan};
 pub use state::KeyedState;
 

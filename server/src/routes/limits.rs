@@ -18,11 +18,6 @@ use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
 use crate::store::versions::Table;
 
-/// The longest key accepted, in bytes.
-const MAX_KEY: usize = 256;
-/// The longest endpoint or platform name accepted, in bytes.
-const MAX_NAME: usize = 128;
-
 /// `GET /api/v1/limits`: the document in force, its version as `ETag` (304 for an
 /// `If-None-Match` that names it).
 pub(crate) async fn get(
@@ -143,14 +138,13 @@ fn check_request_fields(
     endpoint: Option<&str>,
     platform: Option<&str>,
 ) -> Result<(), ApiError> {
-    check_name("/key", key, MAX_KEY)?;
-    if let Some(e) = endpoint {
-        check_name("/endpoint", e, MAX_NAME)?;
+    LimitRequest {
+        endpoint,
+        platform,
+        cost: 1,
     }
-    if let Some(p) = platform {
-        check_name("/platform", p, MAX_NAME)?;
-    }
-    Ok(())
+    .check_names(key)
+    .map_err(|e| ApiError::Validation(vec![e]))
 }
 
 fn cost_error(e: LimitError) -> ApiError {
@@ -244,7 +238,7 @@ pub(crate) async fn reset_key(
     ApiPath(key): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     user.require_admin()?;
-    check_name("/key", &key, MAX_KEY)?;
+    check_name("/key", &key, flowgate_core::ratelimit::MAX_KEY_LEN)?;
     let had_state = state.decisions.reset(&key).await.map_err(|Unreachable| {
         ApiError::Unavailable(anyhow::anyhow!(
             "Redis is unreachable: the key was not reset"

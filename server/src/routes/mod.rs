@@ -98,22 +98,7 @@ pub(crate) fn versioned_response<T: Serialize>(
     }
 }
 
-/// A name-like field: non-empty after trimming, at most `max` bytes, no control characters.
+/// A name-like field, by the core's rule, as a 422 problem.
 pub(crate) fn check_name(pointer: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        return Err(ApiError::field(pointer, "must not be empty"));
-    }
-    if value.len() > max {
-        return Err(ApiError::field(
-            pointer,
-            format!("must be at most {max} bytes"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            pointer,
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
+    flowgate_core::check_name(pointer, value, max).map_err(|e| ApiError::Validation(vec![e]))
 }
