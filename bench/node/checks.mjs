@@ -1,6 +1,7 @@
 // Checks per second from Node through the npm package's Node build (wasm/pkg, built by
 // `scripts/test` or `source scripts/lib.sh && build_npm_package`).
 // Usage: node bench/node/checks.mjs
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const { RateLimiter } = require("../../wasm/pkg/node/flowgate_wasm.js");
@@ -22,15 +23,8 @@ function measure(name, config, options, keys, method = "isAllowed") {
   }
 }
 
+const { scenarios } = JSON.parse(readFileSync(new URL("../scenarios.json", import.meta.url), "utf8"));
 const keys = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
-const global = { requests_per_minute: 60, max_burst: 10 };
-const full = {
-  platform_limits: { mastodon: { minute: 300, hour: 5000, day: 50000 } },
-  endpoint_limits: { media: { minute: 30, hour: 500, day: 5000 } },
-  platform_endpoint_limits: { mastodon: { media: { minute: 20, hour: 300, day: 3000 } } },
-};
-const media = { endpoint: "media", platform: "mastodon" };
 for (const method of ["isAllowed", "check"]) {
-  measure("global limits, 1,000 keys", global, {}, keys, method);
-  measure("4 scopes x 3 windows, 1,000 keys", full, { ...media }, keys, method);
+  for (const s of scenarios) measure(s.name, s.limits, { ...s.request }, keys, method);
 }

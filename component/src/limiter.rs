@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::time::Duration;
 
-use flowgate_core::document::from_json;
+use flowgate_core::document::from_json_tracked as from_json;
 use flowgate_core::ratelimit::{
     self, BucketStatus, Decision, KeyedState, Limits, RateLimitConfig, Request, Scope, Window,
 };

@@ -7,7 +7,7 @@ use core::cell::RefCell;
 use core::time::Duration;
 
 use flowgate_core::FieldError;
-use flowgate_core::document::from_json;
+use flowgate_core::document::from_json_tracked as from_json;
 use flowgate_core::retry::{
     self, Failure, FailureKind, FailureRecord, OperationStats, Outcome, RetryConfig, RetryReport,
     RetryStats, Step, StopReason,

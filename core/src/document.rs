@@ -44,9 +44,30 @@ impl std::error::Error for DocumentError {}
 /// document itself when it is JSON but not an object (serde would otherwise read a struct
 /// from an array, field by field).
 pub fn from_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, DocumentError> {
+    if is_object(bytes)
+        && let Ok(value) = serde_json::from_slice(bytes)
+    {
+        return Ok(value);
+    }
+    from_json_tracked(bytes)
+}
+
+/// Whether the text opens a JSON object: serde would otherwise read a struct from an array,
+/// field by field.
+fn is_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// [`from_json`] in one tracked reading of the document, good or bad: the same answers from
+/// half the code, for builds where size matters more than the speed of good documents (the
+/// WebAssembly component reads a limits document once per limiter).
+///
+/// # Errors
+/// As [`from_json`].
+pub fn from_json_tracked<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, DocumentError> {
     let not_json = |e: serde_json::Error| DocumentError::NotJson(e.to_string());
     let is_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(|_| ());
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !is_object(bytes) {
         return match is_json() {
             Ok(()) => Err(DocumentError::Shape(FieldError::new(
                 "",
@@ -54,9 +75,6 @@ pub fn from_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Docume
             ))),
             Err(e) => Err(not_json(e)),
         };
-    }
-    if let Ok(value) = serde_json::from_slice(bytes) {
-        return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -95,6 +113,21 @@ mod tests {
 
     fn read(text: &str) -> Result<RateLimitConfig, DocumentError> {
         from_json(text.as_bytes())
+    }
+
+    #[test]
+    fn both_readings_answer_alike() {
+        let texts = [
+            r#"{"max_burst": 3}"#,
+            r#"{"max_brust": 3}"#,
+            "[]",
+            "{",
+            r#"{"a": 1} x"#,
+        ];
+        for text in texts {
+            let tracked = from_json_tracked::<RateLimitConfig>(text.as_bytes());
+            assert_eq!(read(text), tracked, "{text}");
+        }
     }
 
     #[test]

@@ -79,6 +79,11 @@ impl Default for RetryConfig {
 /// The longest delay a policy may name: one day. Longer waits are not retries any more.
 pub const MAX_DELAY_LIMIT: f64 = 86_400.0;
 
+/// The most attempts a policy may make. A schedule is materialised in places (the delays a
+/// policy lists, a report's `delays`), so a policy of four billion attempts would be four
+/// billion numbers; a thousand attempts of up to a day each is already years of retrying.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 1_000;
+
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -121,7 +126,8 @@ impl RetryConfig {
     /// Every problem in the policy, or `Ok`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] listing each offending field: `max_attempts` of 0; a delay or
+    /// [`Error::InvalidConfig`] listing each offending field: `max_attempts` of 0 or above
+    /// [`MAX_ATTEMPTS_LIMIT`]; a delay or
     /// factor that is NaN, infinite, negative or above a day; a `backoff_factor` below 1; a
     /// `jitter_factor` outside 0..=1; a status code outside 100..=599; an empty error
     /// substring.
@@ -131,6 +137,11 @@ impl RetryConfig {
             errors.push(FieldError::new(
                 "/max_attempts",
                 "must be at least 1 (the first call counts)",
+            ));
+        } else if self.max_attempts > MAX_ATTEMPTS_LIMIT {
+            errors.push(FieldError::new(
+                "/max_attempts",
+                format!("must be at most {MAX_ATTEMPTS_LIMIT}"),
             ));
         }
         for (field, value) in [

@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub use after::parse_retry_after;
-pub use config::{MAX_DELAY_LIMIT, RetryConfig, Schedule, Step, StopReason};
+pub use config::{MAX_ATTEMPTS_LIMIT, MAX_DELAY_LIMIT, RetryConfig, Schedule, Step, StopReason};
 pub use driver::{RetryExhausted, retry, retry_reported};
 pub use failure::{Classify, Failure, FailureKind};
 #[cfg(feature = "std")]

@@ -278,6 +278,23 @@ fn retry_after_on_429_and_503_raises_the_wait_and_stops_beyond_max_delay() {
 }
 
 #[test]
+fn a_policy_of_more_attempts_than_the_limit_is_refused() {
+    let attempts = |max_attempts| {
+        RetryConfig {
+            max_attempts,
+            ..Default::default()
+        }
+        .validate()
+    };
+    assert!(attempts(MAX_ATTEMPTS_LIMIT).is_ok());
+    let Err(Error::InvalidConfig(errors)) = attempts(MAX_ATTEMPTS_LIMIT + 1) else {
+        panic!("expected an error")
+    };
+    assert_eq!(errors[0].pointer, "/max_attempts");
+    assert!(attempts(u32::MAX).is_err());
+}
+
+#[test]
 fn bad_policies_are_reported_field_by_field() {
     let c = RetryConfig {
         max_attempts: 0,

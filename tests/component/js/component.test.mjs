@@ -232,3 +232,65 @@ test("a task's progress: ownership, details, terminal statuses, RFC 3339 times",
   assert.deepEqual(errOf(() => task.update(7n, { currentStep: "again", progressPercent: 1n }, start)), { tag: "finished", val: "completed" });
   assert.equal(task.eta(start + 30_000n * MS), 0n);
 });
+
+test("no input makes the component trap: every call answers or throws a typed error", () => {
+  // A small deterministic generator, so that a failure names its seed and comes back.
+  let state = 0x9e3779b9;
+  const next = () => (state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0);
+  const pick = (xs) => xs[next() % xs.length];
+  const u64s = [0n, 1n, 999n, 10n ** 18n, 2n ** 63n, 2n ** 64n - 1n];
+  const strings = ["", " ", "k", "\u0000", "é".repeat(300), "media", "{", "[]", "null", "1e999", "-5", "Sun, 06 Nov 1994 08:49:37 GMT"];
+  const documents = [
+    ...strings,
+    '{"requests_per_minute": 4294967295, "max_burst": 4294967295}',
+    '{"requests_per_minute": 4294967296}',
+    '{"endpoint_limits": {"": {"minute": 1}}}',
+    '{"platform_endpoint_limits": {"m": {"e": {"day": 0, "burst": 0}}}}',
+    '{"base_delay": 86400, "max_delay": 86400, "backoff_factor": 1e308, "max_attempts": 4294967295}',
+    '{"jitter_factor": -0.5}',
+    '{"retry_status_codes": [0, 65535]}',
+  ];
+  const typed = (f) => {
+    try {
+      f();
+    } catch (e) {
+      // A trap is a WebAssembly.RuntimeError; a typed error is jco's ComponentError.
+      assert.ok(e.payload !== undefined, `trapped: ${e}`);
+    }
+  };
+  for (let i = 0; i < 3000; i++) {
+    const seed = state;
+    const at = `case ${i} (seed ${seed})`;
+    try {
+      const limits = pick(documents);
+      let l;
+      typed(() => (l = RateLimiter.fromJson(limits, pick(u64s))));
+      l ??= new RateLimiter(pick(u64s));
+      const request = { endpoint: pick([undefined, ...strings]), platform: pick([undefined, ...strings]), cost: pick([0, 1, 7, 2 ** 32 - 1]) };
+      const key = pick(strings);
+      const now = pick(u64s);
+      typed(() => l.isAllowed(key, request, now));
+      typed(() => l.check(key, request, now));
+      typed(() => l.waitTime(key, request, now));
+      typed(() => l.keyState(key, now));
+      typed(() => l.reset(key));
+      l.sweep(pick(u64s));
+      let p;
+      typed(() => (p = RetryPolicy.fromJson(pick(documents))));
+      p ??= new RetryPolicy();
+      const f = pick([{ tag: "timeout" }, { tag: "other", val: pick(strings) }, { tag: "status", val: { code: pick([0, 429, 503, 65535]), retryAfterNs: pick([undefined, ...u64s]) } }]);
+      p.delays(pick(u64s));
+      p.shouldRetry(f);
+      typed(() => p.nextStep(pick([0, 1, 2, 2 ** 32 - 1]), f, pick(u64s)));
+      typed(() => parseRetryAfter(pick(strings), pick([undefined, ...u64s])));
+      const stats = new RetryStats();
+      typed(() => stats.addReport({ operation: pick(strings), attempts: pick([0, 1, 2]), outcome: "exhausted", delays: [pick([0, -1, NaN, Infinity, 1e308])], failures: [] }));
+      const task = new TaskProgress(pick(strings), pick([0n, -1n, 2n ** 63n - 1n]), pick(u64s));
+      typed(() => task.update(pick([0n, -1n]), { currentStep: pick(strings), progressPercent: pick([-(2n ** 63n), 0n, 50n, 100n, 2n ** 63n - 1n]), status: pick([undefined, "queued", "running", "completed"]), details: pick([undefined, ...strings, '{"a": [1, {"b": null}]}']) }, pick(u64s)));
+      typed(() => task.status(0n));
+      task.eta(pick(u64s));
+    } catch (e) {
+      assert.fail(`${at}: ${e.stack}`);
+    }
+  }
+});
