@@ -26,6 +26,10 @@ use crate::limiter::FailureMode;
 /// buckets, with `FLOWGATE_REDIS_FAILURE` (`local`, `closed` or `open`: what decisions are
 /// while Redis is unreachable; default `local`) and `FLOWGATE_REDIS_TIMEOUT_MS` (how long a
 /// decision waits for Redis; default 50).
+///
+/// Behind reverse proxies, `FLOWGATE_TRUSTED_PROXIES` lists their networks (CIDRs or addresses,
+/// comma-separated): only from those are `Forwarded` and `X-Forwarded-For` believed, so that
+/// each client behind them counts as itself (IPv6 clients by their /64).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "flowgate-server", version)]
 pub struct Args {
@@ -101,6 +105,8 @@ pub struct ServerConfig {
     /// Redis for the decision service's buckets, shared by several servers; none keeps them
     /// in this process.
     pub redis: Option<RedisConfig>,
+    /// The reverse proxies whose forwarded addresses are believed (none by default).
+    pub trusted_proxies: flowgate_tower::TrustedProxies,
 }
 
 /// Where the shared buckets are and what happens without them.
@@ -213,6 +219,7 @@ impl ServerConfig {
             secret_key: None,
             workers: default_workers(),
             redis: None,
+            trusted_proxies: flowgate_tower::TrustedProxies::default(),
         }
     }
 
@@ -238,6 +245,10 @@ impl ServerConfig {
             .filter(|k| !k.is_empty());
         config.redis =
             RedisConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        if let Ok(list) = std::env::var("FLOWGATE_TRUSTED_PROXIES") {
+            config.trusted_proxies =
+                flowgate_tower::TrustedProxies::parse(&list).context("FLOWGATE_TRUSTED_PROXIES")?;
+        }
         config.initial_limits = RateLimitConfig::from_env("RATE_LIMIT").context("RATE_LIMIT_*")?;
         config.api_limits = default_api_limits()
             .with_env("FLOWGATE_API")

@@ -24,14 +24,15 @@ mod workers;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
+use flowgate_tower::{InProcess, RateLimitLayer};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{
@@ -153,10 +154,17 @@ fn service(
             "/posts",
             get(platforms::list_posts).post(platforms::create_post),
         )
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit_http::limit_api,
-        ));
+        // Per client: its token when it sends one, else its address. Allowed responses carry
+        // the RateLimit header fields; a denial is the layer's 429 quota-exceeded problem.
+        // No RateLimit fields where a password is tried: they would tell a guesser its budget.
+        // (Paths here are the nested router's, without `/api/v1`.)
+        .layer(
+            RateLimitLayer::with(
+                ratelimit_http::api_client(state.config.trusted_proxies.clone()),
+                InProcess::shared(Arc::clone(&state.api_limiter)),
+            )
+            .without_headers_for(|r| r.uri.path().starts_with("/auth/")),
+        );
     let api = api
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);

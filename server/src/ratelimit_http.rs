@@ -1,82 +1,36 @@
-//! Decisions over HTTP: their JSON form, the IETF `RateLimit` / `RateLimit-Policy` header fields
-//! (draft-ietf-httpapi-ratelimit-headers-11) and `Retry-After`; and the tower layer that limits
-//! the server's own API with its own limiter.
+//! Decisions over HTTP: their JSON form, with the IETF `RateLimit` / `RateLimit-Policy` header
+//! fields and `Retry-After` of `flowgate_tower::headers`; and who a request to the server's
+//! own API counts against, for the `flowgate-tower` layer that limits it.
 
-use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use bytes::{BufMut as _, BytesMut};
-use flowgate_core::ratelimit::{BucketStatus, Decision, Request as LimitRequest, Scope, Window};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use flowgate_core::ratelimit::{BucketStatus, Decision};
+use flowgate_tower::headers::{ByBucket, add_decision_headers};
+use flowgate_tower::{BearerToken, KeyError, KeyExtractor, RequestHead, TrustedProxies};
 use serde::Serialize;
 
-use crate::auth::{self, bearer_token};
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// `RateLimit-Policy`: one item per applying bucket.
-pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-/// `RateLimit`: the binding bucket.
-pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-
-/// The text of a decision's JSON and header fields that depends only on a bucket's scope and
-/// window, made once. Written name by name, a decision of seven buckets took about 120 small
-/// copies (`memcpy` calls); with these pieces it takes 1,800 instructions fewer in all
-/// (callgrind, BENCHMARKS.md).
+/// The text of a decision's JSON that depends only on a bucket's scope and window, made once
+/// (with the header fields' own pieces, 1,800 instructions fewer per decision of seven
+/// buckets: callgrind, BENCHMARKS.md).
 struct Pieces {
     /// `,"scope":"…","window":"…","buckets":[`, after the decision's own counts.
-    decision: Table,
+    decision: ByBucket,
     /// `{"scope":"…","window":"…","limit":`, opening a bucket's object.
-    bucket: Table,
-    /// `"scope-window";q=`, a `RateLimit-Policy` item up to its quota.
-    policy: Table,
-    /// `"scope-window";r=`, the `RateLimit` item up to its remaining tokens.
-    limit: Table,
-    /// `;w=60`, a `RateLimit-Policy` item's window, by window.
-    window: [Box<[u8]>; 3],
+    bucket: ByBucket,
 }
 
-/// One piece per scope and window, indexed by their declaration order.
-type Table = [[Box<[u8]>; 3]; 4];
-
-const SCOPES: [Scope; 4] = [
-    Scope::Global,
-    Scope::Platform,
-    Scope::Endpoint,
-    Scope::PlatformEndpoint,
-];
-
-static PIECES: std::sync::LazyLock<Pieces> = std::sync::LazyLock::new(|| {
-    let table = |piece: fn(&str, &str) -> String| -> Table {
-        SCOPES.map(|s| Window::ALL.map(|w| piece(s.as_str(), w.as_str()).into_bytes().into()))
-    };
-    Pieces {
-        decision: table(|s, w| format!(",\"scope\":\"{s}\",\"window\":\"{w}\",\"buckets\":[")),
-        bucket: table(|s, w| format!("{{\"scope\":\"{s}\",\"window\":\"{w}\",\"limit\":")),
-        policy: table(|s, w| format!("\"{s}-{w}\";q=")),
-        limit: table(|s, w| format!("\"{s}-{w}\";r=")),
-        window: Window::ALL.map(|w| format!(";w={}", w.seconds()).into_bytes().into()),
-    }
+static PIECES: LazyLock<Pieces> = LazyLock::new(|| Pieces {
+    decision: ByBucket::new(|s, w| format!(",\"scope\":\"{s}\",\"window\":\"{w}\",\"buckets\":[")),
+    bucket: ByBucket::new(|s, w| format!("{{\"scope\":\"{s}\",\"window\":\"{w}\",\"limit\":")),
 });
-
-impl Pieces {
-    fn of(table: &Table, scope: Scope, window: Window) -> &[u8] {
-        &table[scope as usize][window as usize]
-    }
-}
 
 /// Seconds with millisecond precision, rounded up: a client that waits this long is never early.
 pub fn secs_ms_ceil(d: Duration) -> f64 {
     d.as_nanos().div_ceil(1_000_000) as f64 / 1000.0
-}
-
-/// Whole seconds, rounded up (for `Retry-After` and the header fields' `t`).
-pub fn secs_ceil(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// One bucket in JSON.
@@ -148,12 +102,12 @@ fn write_decision(out: &mut Vec<u8>, d: &Decision, degraded: bool) {
     });
     out.extend_from_slice(numbers.format(d.limit).as_bytes());
     write_counts(out, d.remaining, d.reset_after, d.retry_after);
-    out.extend_from_slice(Pieces::of(&pieces.decision, d.scope, d.window));
+    out.extend_from_slice(pieces.decision.get(d.scope, d.window));
     for (i, b) in d.buckets().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(Pieces::of(&pieces.bucket, b.scope, b.window));
+        out.extend_from_slice(pieces.bucket.get(b.scope, b.window));
         out.extend_from_slice(numbers.format(b.limit).as_bytes());
         out.extend_from_slice(b",\"capacity\":");
         out.extend_from_slice(numbers.format(b.capacity).as_bytes());
@@ -206,178 +160,37 @@ fn write_secs_ms(out: &mut Vec<u8>, d: Duration) {
     }
 }
 
-/// `RateLimit-Policy`, `RateLimit` and (when denied) `Retry-After` for a decision.
-pub fn decision_headers(d: &Decision) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    add_decision_headers(&mut headers, d);
-    headers
-}
-
-fn add_decision_headers(headers: &mut HeaderMap, d: &Decision) {
-    // Both fields are written piece by piece (itoa for the numbers: `format!` showed in the
-    // decision service's profile) into one buffer, which the two values then share.
-    let pieces = &*PIECES;
-    let mut numbers = itoa::Buffer::new();
-    let mut out = BytesMut::with_capacity(48 * (d.buckets().len() + 1));
-    for (i, b) in d.buckets().enumerate() {
-        if i > 0 {
-            out.put_slice(b", ");
-        }
-        out.put_slice(Pieces::of(&pieces.policy, b.scope, b.window));
-        out.put_slice(numbers.format(b.limit).as_bytes());
-        out.put_slice(&pieces.window[b.window as usize]);
-    }
-    let policy = out.split().freeze();
-    out.put_slice(Pieces::of(&pieces.limit, d.scope, d.window));
-    out.put_slice(numbers.format(d.remaining).as_bytes());
-    // `t`: until the binding bucket gains one more unit (the draft's meaning), not until it is
-    // full (that is the JSON's `reset_after`).
-    out.put_slice(b";t=");
-    out.put_slice(numbers.format(secs_ceil(d.next_token_after)).as_bytes());
-    // Handed over without a copy; they are ASCII by construction.
-    for (name, value) in [(&RATELIMIT_POLICY, policy), (&RATELIMIT, out.freeze())] {
-        if let Ok(value) = HeaderValue::from_maybe_shared(value) {
-            headers.insert(name.clone(), value);
-        }
-    }
-    if !d.allowed {
-        headers.insert(header::RETRY_AFTER, secs_ceil(d.retry_after).into());
+/// Who a request to the server's own API counts against: its bearer token (hashed) when it
+/// sends one, else its client's address (through the trusted proxies).
+pub fn api_client(
+    proxies: TrustedProxies,
+) -> impl Fn(&RequestHead<'_>) -> Result<String, KeyError> + Clone + Send + Sync + 'static {
+    move |request| {
+        BearerToken
+            .extract(request)
+            .or_else(|_| Ok(format!("addr:{}", client_addr(&proxies, request))))
     }
 }
 
-/// Limits the server's own API per client: by bearer token when one is sent, else by client
-/// address. Allowed responses carry the `RateLimit` header fields; denied requests get a 429
-/// problem with `Retry-After`. The Rust form of the reference API's `rate_limited` decorator,
-/// as a layer.
-pub async fn limit_api(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let key = client_key(&request);
-    let decision = match state
-        .api_limiter
-        .is_allowed(&key, &LimitRequest::default(), state.now())
-    {
-        Ok(d) => d,
-        // The default request (cost 1) fits every valid configuration.
-        Err(e) => return ApiError::Internal(anyhow::anyhow!("API limiter: {e}")).into_response(),
-    };
-    let headers = decision_headers(&decision);
-    if !decision.allowed {
-        return ApiError::TooManyRequests {
-            detail: format!(
-                "too many requests to the API; retry in {} s",
-                secs_ceil(decision.retry_after)
-            ),
-            headers,
-        }
-        .into_response();
-    }
-    let mut response = next.run(request).await;
-    response.headers_mut().extend(headers);
-    response
-}
-
-/// Who a request counts against: its token, else its address.
-fn client_key(request: &Request) -> String {
-    if let Ok(Some(token)) = bearer_token(request.headers()) {
-        return format!("token:{}", hex::encode(&auth::digest(token)[..16]));
-    }
-    format!("addr:{}", client_addr(request))
-}
-
-/// The client's address (`unknown` when the server runs without connection info, as in tests).
-pub fn client_addr(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(
-            || "unknown".to_string(),
-            |ConnectInfo(addr)| addr.ip().to_string(),
-        )
+/// The client's address as the API's limiter and the login limits count it: through the
+/// trusted proxies, an IPv6 client by its /64; `unknown` when the server runs without
+/// connection info (tests that call the router directly).
+pub fn client_addr(proxies: &TrustedProxies, request: &RequestHead<'_>) -> String {
+    proxies
+        .extract(request)
+        .unwrap_or_else(|_| String::from("unknown"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowgate_core::ratelimit::{RateLimitConfig, RateLimiter};
+    use flowgate_core::ratelimit::{RateLimitConfig, RateLimiter, Request as LimitRequest};
 
     #[test]
     fn times_round_up() {
         assert_eq!(secs_ms_ceil(Duration::from_nanos(1)), 0.001);
         assert_eq!(secs_ms_ceil(Duration::from_millis(1500)), 1.5);
         assert_eq!(secs_ms_ceil(Duration::ZERO), 0.0);
-        assert_eq!(secs_ceil(Duration::from_millis(1001)), 2);
-        assert_eq!(secs_ceil(Duration::from_secs(2)), 2);
-    }
-
-    #[test]
-    fn header_fields_follow_the_draft_syntax() {
-        let limiter = RateLimiter::new(&RateLimitConfig {
-            max_burst: 1,
-            ..Default::default()
-        })
-        .unwrap();
-        let t = Duration::ZERO;
-        limiter
-            .is_allowed("k", &LimitRequest::default(), t)
-            .unwrap();
-        let denied = limiter
-            .is_allowed("k", &LimitRequest::default(), t)
-            .unwrap();
-        let h = decision_headers(&denied);
-        assert_eq!(
-            h[&RATELIMIT_POLICY],
-            "\"global-minute\";q=60;w=60, \"global-hour\";q=1000;w=3600, \"global-day\";q=10000;w=86400"
-        );
-        assert_eq!(h[&RATELIMIT], "\"global-minute\";r=0;t=1");
-        assert_eq!(h[header::RETRY_AFTER], "1");
-    }
-
-    /// The pieces are indexed by declaration order: the lists they are made from must follow it.
-    #[test]
-    fn pieces_are_made_in_declaration_order() {
-        // A new scope stops this from compiling until it joins SCOPES.
-        let _every_scope = |s: Scope| match s {
-            Scope::Global | Scope::Platform | Scope::Endpoint | Scope::PlatformEndpoint => {}
-        };
-        for (i, scope) in SCOPES.into_iter().enumerate() {
-            assert_eq!(scope as usize, i);
-        }
-        for (i, window) in Window::ALL.into_iter().enumerate() {
-            assert_eq!(window as usize, i);
-        }
-    }
-
-    #[test]
-    fn header_fields_name_scoped_buckets() {
-        let scope = |minute, hour, day| flowgate_core::ratelimit::ScopeLimits {
-            minute,
-            hour,
-            day,
-            burst: None,
-        };
-        let limiter = RateLimiter::new(&RateLimitConfig {
-            requests_per_minute: 100,
-            max_burst: 100,
-            platform_limits: [("mastodon".to_owned(), scope(Some(2), None, Some(9)))].into(),
-            endpoint_limits: [("media".to_owned(), scope(None, Some(5), None))].into(),
-            platform_endpoint_limits: [(
-                "mastodon".to_owned(),
-                [("media".to_owned(), scope(None, None, Some(1)))].into(),
-            )]
-            .into(),
-            ..Default::default()
-        })
-        .unwrap();
-        let request = LimitRequest::new(Some("media"), Some("mastodon"));
-        let d = limiter.is_allowed("k", &request, Duration::ZERO).unwrap();
-        let h = decision_headers(&d);
-        assert_eq!(
-            h[&RATELIMIT_POLICY],
-            "\"global-minute\";q=100;w=60, \"global-hour\";q=1000;w=3600, \
-             \"global-day\";q=10000;w=86400, \"platform-minute\";q=2;w=60, \
-             \"platform-day\";q=9;w=86400, \"endpoint-hour\";q=5;w=3600, \
-             \"platform_endpoint-day\";q=1;w=86400"
-        );
-        assert_eq!(h[&RATELIMIT], "\"platform_endpoint-day\";r=0;t=86400");
     }
 
     /// The decision document as serde writes it: the reference for [`write_decision`].

@@ -43,8 +43,8 @@ pub struct Inner {
     pub decisions: Decisions,
     /// The limits document, every version of it.
     pub limits: Versions<RateLimitConfig>,
-    /// The limiter of the server's own API.
-    pub api_limiter: RateLimiter,
+    /// The limiter of the server's own API (the `flowgate-tower` layer's buckets).
+    pub api_limiter: Arc<RateLimiter>,
     /// The limiter of login attempts.
     pub login_limiter: RateLimiter,
     /// The retry policy, every version of it.
@@ -98,7 +98,8 @@ impl AppState {
             }
         }
         .context("the stored limits")?;
-        let api_limiter = RateLimiter::new(&config.api_limits).context("FLOWGATE_API_* limits")?;
+        let api_limiter =
+            Arc::new(RateLimiter::new(&config.api_limits).context("FLOWGATE_API_* limits")?);
         let login_limiter =
             RateLimiter::new(&config.login_limits).context("FLOWGATE_LOGIN_* limits")?;
         let key_file = store::context_file(&config.database_url, ".secret-key");

@@ -165,6 +165,11 @@ async fn login_attempts_are_rate_limited_per_client() {
     for _ in 0..7 {
         let r = app.try_login("admin", "guess").await;
         codes.push(r.status.as_u16());
+        // No RateLimit fields on logins, allowed or not: they would tell a guesser its budget
+        // (the draft's security considerations).
+        for field in ["ratelimit", "ratelimit-policy"] {
+            assert!(r.headers.get(field).is_none(), "{field} on a {}", r.status);
+        }
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             assert_problem(&r, StatusCode::TOO_MANY_REQUESTS);
             assert!(

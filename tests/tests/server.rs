@@ -333,6 +333,10 @@ async fn a_malformed_environment_variable_stops_the_server_naming_it() {
             vec![("FLOWGATE_REDIS_FAILURE", "open")],
             "FLOWGATE_REDIS_URL",
         ),
+        (
+            vec![("FLOWGATE_TRUSTED_PROXIES", "10.0.0.0/8, the-proxy")],
+            "FLOWGATE_TRUSTED_PROXIES",
+        ),
     ];
     for (vars, named) in cases {
         let out = tokio::process::Command::new(flowgate_tests::server_binary())
@@ -387,4 +391,49 @@ async fn without_a_password_the_first_admin_gets_a_random_one_in_a_private_file(
     );
     let c = flowgate_tests::Client::new_for(&base);
     c.login("admin", &password).await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_api_budget() {
+    // This test's requests come from 127.0.0.1: trusted, it is a proxy whose forwarded clients
+    // count apart; untrusted, whatever its requests claim, they are all its own.
+    for (trusted, apart) in [("127.0.0.0/8", true), ("10.0.0.0/8, 192.0.2.7", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(
+            dir.path(),
+            &[
+                ("FLOWGATE_TRUSTED_PROXIES", trusted),
+                ("FLOWGATE_API_REQUESTS_PER_MINUTE", "60"),
+                ("FLOWGATE_API_MAX_BURST", "2"),
+            ],
+        )
+        .await;
+        let from = |client: &'static str| {
+            let url = format!("{}/api/v1/limits", server.client().base);
+            async move {
+                let response = reqwest::Client::new()
+                    .get(url)
+                    .header("x-forwarded-for", client)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                (status, response.text().await.unwrap())
+            }
+        };
+        // Unauthenticated requests count too (401 until the budget is spent, then 429).
+        assert_eq!(from("203.0.113.1").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(from("203.0.113.1").await.0, StatusCode::UNAUTHORIZED);
+        let (status, body) = from("203.0.113.1").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{trusted}");
+        assert!(body.contains("#quota-exceeded"), "{body}");
+        let other = from("203.0.113.2").await.0;
+        let expected = if apart {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(other, expected, "trusting {trusted}");
+        server.stop().await;
+    }
 }

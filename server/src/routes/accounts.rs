@@ -11,9 +11,9 @@ use super::{ClientAddr, check_name};
 use crate::auth::{self, AuthUser, Role, SESSION_COOKIE, Via};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::fanout::Notice;
-use crate::ratelimit_http::{decision_headers, secs_ceil};
 use crate::state::AppState;
 use crate::store::{self, accounts::Account};
+use flowgate_tower::headers::secs_ceil;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,12 +55,16 @@ fn spend_login_attempt(state: &AppState, addr: &str, what: &str) -> Result<(), A
     if decision.allowed {
         return Ok(());
     }
+    // Retry-After only: the RateLimit fields would tell a guesser its budget (the draft's
+    // security considerations).
+    let mut headers = HeaderMap::new();
+    headers.insert(header::RETRY_AFTER, secs_ceil(decision.retry_after).into());
     Err(ApiError::TooManyRequests {
         detail: format!(
             "too many {what} attempts; retry in {} s",
             secs_ceil(decision.retry_after)
         ),
-        headers: decision_headers(&decision),
+        headers,
     })
 }
 

@@ -8,35 +8,41 @@ pub(crate) mod platforms;
 pub(crate) mod retry;
 pub(crate) mod tasks;
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use flowgate_tower::RequestHead;
+
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::versions::Versioned;
 
-/// The client's address, or `unknown` where the server runs without connection info (tests
-/// that call the router directly).
+/// The client's address as the limits count it (through the trusted proxies, an IPv6 client
+/// by its /64), or `unknown` where the server runs without connection info (tests that call
+/// the router directly).
 pub(crate) struct ClientAddr(pub(crate) String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(
-                    || "unknown".to_string(),
-                    |ConnectInfo(a)| a.ip().to_string(),
-                ),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let head = RequestHead {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        };
+        Ok(ClientAddr(crate::ratelimit_http::client_addr(
+            &state.config.trusted_proxies,
+            &head,
+        )))
     }
 }
 
