@@ -775,3 +775,17 @@ impl Drop for Postgres {
         let _ = self.run("pg_ctl", &["-m", "immediate", "-w", "stop", "-D"]);
     }
 }
+
+/// Serves `app` on 127.0.0.1:0 with its peer addresses recorded, as a user of the tower layer
+/// serves theirs; returns its base URL.
+pub async fn serve_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.expect("serving");
+    });
+    format!("http://{addr}")
+}

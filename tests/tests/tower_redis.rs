@@ -2,14 +2,13 @@
 //! share one real Redis and so one budget; with Redis stopped the layer answers 503, or lets
 //! requests through when told to fail open.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use flowgate_core::ratelimit::RateLimitConfig;
 use flowgate_redis::RedisLimiter;
-use flowgate_tests::Redis;
+use flowgate_tests::{Redis, serve_app};
 use flowgate_tower::{Global, RateLimitLayer, Redis as RedisBackend};
 use reqwest::StatusCode;
 
@@ -24,17 +23,7 @@ async fn service(redis: &Redis, fail_open: bool) -> String {
     let app = Router::new()
         .route("/", get(|| async { "ok" }))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}/")
+    format!("{}/", serve_app(app).await)
 }
 
 async fn status(url: &str) -> (StatusCode, Option<String>) {

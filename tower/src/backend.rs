@@ -15,8 +15,12 @@ pub enum BackendError {
     /// The request could never pass (a cost of 0, or more than a bucket holds): the
     /// configuration's fault, answered 500.
     Limit(ratelimit::Error),
-    /// The store is unreachable or failed (Redis down): answered 503.
+    /// The store is unreachable or failed (Redis down, the decision service unreachable or
+    /// failing): answered 503.
     Unavailable(String),
+    /// The decision service refused the question (a bad token, a key it does not take):
+    /// the configuration's fault, answered 500.
+    Refused(String),
 }
 
 impl fmt::Display for BackendError {
@@ -24,6 +28,7 @@ impl fmt::Display for BackendError {
         match self {
             BackendError::Limit(e) => write!(f, "{e}"),
             BackendError::Unavailable(e) => write!(f, "the limiter's store is unavailable: {e}"),
+            BackendError::Refused(e) => write!(f, "the decision service refused: {e}"),
         }
     }
 }
@@ -156,5 +161,158 @@ impl Backend for Redis {
                 Err(e) => Err(BackendError::Unavailable(e.to_string())),
             }
         })
+    }
+}
+
+/// The decisions of a flowgate server's decision service (`POST /api/v1/limits/check`), over
+/// HTTP: every service asking the same server shares its buckets, under the limits managed in
+/// its console. One request per decision; a timeout (default 1 s) or a 5xx is
+/// [`BackendError::Unavailable`].
+#[cfg(feature = "remote")]
+#[derive(Clone)]
+pub struct Remote {
+    client: reqwest::Client,
+    url: String,
+    authorization: http::HeaderValue,
+}
+
+#[cfg(feature = "remote")]
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the token.
+        f.debug_struct("Remote")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The decision service's answer, as much of it as a decision needs.
+#[cfg(feature = "remote")]
+#[derive(serde::Deserialize)]
+struct Reported {
+    allowed: bool,
+    buckets: Vec<ReportedBucket>,
+}
+
+#[cfg(feature = "remote")]
+#[derive(serde::Deserialize)]
+struct ReportedBucket {
+    scope: ratelimit::Scope,
+    window: ratelimit::Window,
+    limit: u32,
+    capacity: u32,
+    remaining: u32,
+    reset_after: f64,
+    retry_after: f64,
+}
+
+#[cfg(feature = "remote")]
+impl Remote {
+    /// Asks the flowgate server at `base_url` (`https://flowgate.internal:8080`) with the API
+    /// token `token`.
+    ///
+    /// # Errors
+    /// When the token cannot be a header value, or the HTTP client cannot be built.
+    pub fn new(base_url: &str, token: &str) -> Result<Self, BackendError> {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(1))
+            .build()
+            .map_err(|e| BackendError::Refused(e.to_string()))?;
+        Remote::with_client(client, base_url, token)
+    }
+
+    /// As [`Remote::new`], with a client of your own (timeouts, TLS roots, a proxy).
+    ///
+    /// # Errors
+    /// When the token cannot be a header value.
+    pub fn with_client(
+        client: reqwest::Client,
+        base_url: &str,
+        token: &str,
+    ) -> Result<Self, BackendError> {
+        let mut authorization = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| BackendError::Refused("the token is not a header value".into()))?;
+        authorization.set_sensitive(true);
+        Ok(Remote {
+            client,
+            url: format!("{}/api/v1/limits/check", base_url.trim_end_matches('/')),
+            authorization,
+        })
+    }
+
+    async fn ask(
+        client: reqwest::Client,
+        url: String,
+        authorization: http::HeaderValue,
+        key: String,
+        request: Owned,
+    ) -> Result<Decision, BackendError> {
+        let body = serde_json::json!({
+            "key": key,
+            "endpoint": request.endpoint,
+            "platform": request.platform,
+            "cost": request.cost,
+        });
+        let unavailable = |e: reqwest::Error| BackendError::Unavailable(e.to_string());
+        let response = client
+            .post(&url)
+            .header(http::header::AUTHORIZATION, authorization)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status();
+        // `t` of the `RateLimit` field: the one figure the JSON does not carry.
+        let next_token_after = response
+            .headers()
+            .get(&crate::headers::RATELIMIT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(';')
+                    .find_map(|p| p.trim().strip_prefix("t=")?.parse().ok())
+            })
+            .map_or(std::time::Duration::ZERO, std::time::Duration::from_secs);
+        let text = response.text().await.map_err(unavailable)?;
+        if status.is_server_error() {
+            return Err(BackendError::Unavailable(format!("{status}: {text}")));
+        }
+        if !status.is_success() {
+            return Err(BackendError::Refused(format!("{status}: {text}")));
+        }
+        let reported: Reported = serde_json::from_str(&text).map_err(|e| {
+            BackendError::Unavailable(format!("an answer that is not a decision: {e}"))
+        })?;
+        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
+        let buckets = reported
+            .buckets
+            .into_iter()
+            .map(|b| ratelimit::BucketStatus {
+                scope: b.scope,
+                window: b.window,
+                limit: b.limit,
+                capacity: b.capacity,
+                remaining: b.remaining,
+                reset_after: secs(b.reset_after),
+                retry_after: secs(b.retry_after),
+            });
+        Decision::from_report(reported.allowed, buckets, next_token_after).ok_or_else(|| {
+            BackendError::Unavailable("an answer without the buckets of a decision".into())
+        })
+    }
+}
+
+#[cfg(feature = "remote")]
+impl Backend for Remote {
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Decision, BackendError>> + Send>>;
+
+    fn decide(&self, key: String, request: Owned) -> Self::Future {
+        Box::pin(Remote::ask(
+            self.client.clone(),
+            self.url.clone(),
+            self.authorization.clone(),
+            key,
+            request,
+        ))
     }
 }

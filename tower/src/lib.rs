@@ -38,7 +38,8 @@
 //! Who a request counts against is a [`KeyExtractor`]: [`PeerIp`] (the default),
 //! [`TrustedProxies`] (the client behind proxies you name), [`Header`], [`BearerToken`],
 //! [`Global`], or a closure. Where the buckets live is a [`Backend`]: [`InProcess`] (the
-//! default), or Redis with the `redis` feature, so that many processes share them.
+//! default), Redis with the `redis` feature, or a flowgate server's decision service with
+//! the `remote` feature, so that many processes share them.
 
 mod backend;
 pub mod headers;
@@ -58,6 +59,8 @@ use tower_service::Service;
 
 #[cfg(feature = "redis")]
 pub use backend::Redis;
+#[cfg(feature = "remote")]
+pub use backend::Remote;
 pub use backend::{Backend, BackendError, InProcess, Owned};
 pub use key::{BearerToken, Global, Header, KeyError, KeyExtractor, PeerIp, RequestHead};
 pub use proxy::{BadNetwork, TrustedProxies};

@@ -155,5 +155,6 @@ pub(crate) fn backend_error<B>(e: &BackendError) -> http::Response<LimitedBody<B
             response
         }
         BackendError::Limit(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        BackendError::Refused(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

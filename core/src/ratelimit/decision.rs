@@ -250,6 +250,40 @@ impl Decision {
         self.buckets.iter().map(RawBucket::status)
     }
 
+    /// A decision as another flowgate reported it (the decision service's JSON and its
+    /// `RateLimit` field's `t`): whether it was allowed, every applying bucket in tie-break
+    /// order, and the time until the binding bucket gains a token. The binding bucket is picked
+    /// by the same rule as a decision made here; `None` for no buckets or more than
+    /// [`MAX_BUCKETS`], which no flowgate reports.
+    #[must_use]
+    pub fn from_report(
+        allowed: bool,
+        buckets: impl IntoIterator<Item = BucketStatus>,
+        next_token_after: Duration,
+    ) -> Option<Decision> {
+        let mut d = Decision::pending();
+        d.start(allowed);
+        for b in buckets {
+            d.buckets
+                .try_push(RawBucket {
+                    scope: b.scope,
+                    window: b.window,
+                    limit: b.limit,
+                    capacity: b.capacity,
+                    remaining: b.remaining,
+                    reset_after: nanos(b.reset_after),
+                    retry_after: nanos(b.retry_after),
+                })
+                .ok()?;
+        }
+        if d.buckets.is_empty() {
+            return None;
+        }
+        d.finish();
+        d.next_token_after = next_token_after;
+        Some(d)
+    }
+
     /// The binding bucket (the one the flattened fields describe).
     #[must_use]
     pub fn binding(&self) -> BucketStatus {

@@ -720,6 +720,23 @@ fn reconfigure_takes_effect_at_once_and_rejects_bad_config_without_change() {
 const PLATFORMS: [&str; 2] = ["mastodon", "pixelfed"];
 const ENDPOINTS: [&str; 2] = ["media", "statuses"];
 
+/// The requests of generated steps and the clock reading of each: each step advances the
+/// clock by its milliseconds and names an endpoint, a platform and a cost.
+fn timed_requests(
+    steps: Vec<(u64, Option<usize>, Option<usize>, u32)>,
+) -> impl Iterator<Item = (Request<'static>, Duration)> {
+    let mut now = 0u64;
+    steps.into_iter().map(move |(dt, e, p, cost)| {
+        now += dt * 1_000_000;
+        let request = Request {
+            endpoint: e.map(|i| ENDPOINTS[i]),
+            platform: p.map(|i| PLATFORMS[i]),
+            cost,
+        };
+        (request, Duration::from_nanos(now))
+    })
+}
+
 fn arb_scope() -> impl Strategy<Value = ScopeLimits> {
     (
         proptest::option::of(1u32..40),
@@ -843,11 +860,7 @@ proptest! {
     fn retry_after_is_exact(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
         let mut state = KeyedState::with_seed(9);
-        let mut now = 0u64;
-        for (dt, e, p, cost) in steps {
-            now += dt * 1_000_000;
-            let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
-            let t = Duration::from_nanos(now);
+        for (req, t) in timed_requests(steps) {
             let Ok(d) = state.is_allowed(&limits, "k", &req, t) else { continue };
             if d.allowed {
                 prop_assert_eq!(d.retry_after, Duration::ZERO);
@@ -935,6 +948,20 @@ proptest! {
                 (d, a) => prop_assert!(false, "is_allowed said {d:?}, check said {a:?}"),
             }
             prop_assert_eq!(full.buckets(&limits, "k", t), short.buckets(&limits, "k", t));
+        }
+    }
+
+    /// A decision rebuilt from its report (what the decision service sends: allowed, the
+    /// buckets, `t`) is the decision: the binding bucket is picked by the same rule.
+    #[test]
+    fn a_decision_rebuilt_from_its_report_is_the_decision(config in arb_config(), steps in arb_steps()) {
+        let limits = Limits::new(&config).unwrap();
+        let mut state = KeyedState::with_seed(5);
+        for (req, t) in timed_requests(steps) {
+            if let Ok(d) = state.is_allowed(&limits, "k", &req, t) {
+                let rebuilt = Decision::from_report(d.allowed, d.buckets(), d.next_token_after);
+                prop_assert_eq!(rebuilt.as_ref(), Some(&d));
+            }
         }
     }
 
