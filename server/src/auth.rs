@@ -23,6 +23,14 @@ pub const SESSION_COOKIE: &str = "flowgate_session";
 /// How long a checked session or token is trusted before the database is asked again.
 const CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// How long a session or token the database does not know is answered without asking it
+/// again: a client sending made-up credentials costs one read per credential per this long.
+const MISS_TTL: Duration = Duration::from_secs(5);
+
+/// The most entries either map of the cache holds before it drops the expired ones; past it
+/// again, it starts over (a flood of made-up credentials cannot grow it without bound).
+const CACHE_CAP: usize = 100_000;
+
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -224,9 +232,27 @@ fn origin_of_url(url: &str) -> Option<String> {
 pub struct AuthCache {
     // A std lock: held for one map operation, never across an await.
     entries: RwLock<HashMap<[u8; 32], (AuthUser, Instant)>>,
+    /// Sessions and tokens the database did not know, and when it said so.
+    misses: RwLock<HashMap<[u8; 32], Instant>>,
 }
 
 impl AuthCache {
+    fn missed(&self, hash: &[u8; 32]) -> bool {
+        let misses = self.misses.read().unwrap_or_else(PoisonError::into_inner);
+        misses.get(hash).is_some_and(|at| at.elapsed() < MISS_TTL)
+    }
+
+    fn miss(&self, hash: [u8; 32]) {
+        let mut misses = self.misses.write().unwrap_or_else(PoisonError::into_inner);
+        if misses.len() >= CACHE_CAP {
+            misses.retain(|_, at| at.elapsed() < MISS_TTL);
+            if misses.len() >= CACHE_CAP {
+                misses.clear();
+            }
+        }
+        misses.insert(hash, Instant::now());
+    }
+
     fn get(&self, hash: &[u8; 32]) -> Option<AuthUser> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         entries
@@ -237,7 +263,7 @@ impl AuthCache {
 
     fn put(&self, hash: [u8; 32], user: AuthUser) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() > 100_000 {
+        if entries.len() > CACHE_CAP {
             entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
         }
         entries.insert(hash, (user, Instant::now()));
@@ -257,14 +283,24 @@ impl AuthCache {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.forget_misses();
     }
 
-    /// Forgets every entry of a user (after their tokens or account changed).
+    /// Forgets every entry of a user (after their tokens or account changed), and every
+    /// credential found unknown: a deactivated user's tokens were, and may work again now.
     pub fn forget_user(&self, user_id: i64) {
         self.entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|_, (u, _)| u.id != user_id);
+        self.forget_misses();
+    }
+
+    fn forget_misses(&self) {
+        self.misses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -272,6 +308,9 @@ impl AuthCache {
 async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthUser>, ApiError> {
     if let Some(user) = state.auth_cache.get(&hash) {
         return Ok(Some(user));
+    }
+    if state.auth_cache.missed(&hash) {
+        return Ok(None);
     }
     let user = state
         .store
@@ -286,8 +325,9 @@ async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthU
                 id: p.token_id.unwrap_or_default(),
             },
         });
-    if let Some(user) = &user {
-        state.auth_cache.put(hash, user.clone());
+    match &user {
+        Some(user) => state.auth_cache.put(hash, user.clone()),
+        None => state.auth_cache.miss(hash),
     }
     Ok(user)
 }
@@ -296,6 +336,9 @@ async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthU
 async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthUser>, ApiError> {
     if let Some(user) = state.auth_cache.get(&hash) {
         return Ok(Some(user));
+    }
+    if state.auth_cache.missed(&hash) {
+        return Ok(None);
     }
     let now = jiff::Timestamp::now().as_second();
     let user = state
@@ -309,10 +352,43 @@ async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<Aut
             role: p.role,
             via: Via::Session(hash),
         });
-    if let Some(user) = &user {
-        state.auth_cache.put(hash, user.clone());
+    match &user {
+        Some(user) => state.auth_cache.put(hash, user.clone()),
+        None => state.auth_cache.miss(hash),
     }
     Ok(user)
+}
+
+/// The caller, when its credentials verified: put in a request's extensions by [`identify`]
+/// before the API's limiter, which counts a verified caller by its user and anyone else by
+/// address (so that made-up credentials buy no fresh budget).
+#[derive(Debug, Clone)]
+pub struct Verified(pub AuthUser);
+
+/// Checks the request's bearer token or session cookie (through the cache, which remembers
+/// unknown ones too) and records the user in its extensions when they verify. Never refuses:
+/// what a missing or bad credential gets is each handler's answer.
+pub async fn identify(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let user = match bearer_token(headers) {
+        Ok(Some(token)) => user_for_token(&state, digest(token)).await.ok().flatten(),
+        Ok(None) => match session_cookie(headers) {
+            Some(cookie) => user_for_session(&state, digest(cookie))
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        },
+        Err(_) => None,
+    };
+    if let Some(user) = user {
+        request.extensions_mut().insert(Verified(user));
+    }
+    next.run(request).await
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -322,34 +398,43 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // A bearer token wins when both are sent: a worker's identity is the one it chose.
-        let user =
-            if let Some(token) = bearer_token(&parts.headers)? {
-                user_for_token(state, digest(token))
-                    .await?
-                    .ok_or(ApiError::Unauthorized("the bearer token is not valid"))?
-            } else if let Some(cookie) = session_cookie(&parts.headers) {
-                let user = user_for_session(state, digest(cookie)).await?.ok_or(
-                    ApiError::Unauthorized("the session has expired; log in again"),
-                )?;
-                let changes_state =
-                    !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-                if changes_state
-                    && !same_origin(&parts.headers, state.config.public_origin.as_deref())
-                {
-                    return Err(ApiError::Forbidden(
-                    "a change made with a session cookie must come from the console's own origin"
-                        .into(),
-                ));
-                }
-                user
-            } else {
-                return Err(ApiError::Unauthorized(
-                    "log in, or send Authorization: Bearer <token>",
-                ));
-            };
+        let user = match parts.extensions.get::<Verified>() {
+            // Checked already by `identify`, in front of the API's limiter.
+            Some(Verified(user)) => user.clone(),
+            None => lookup(state, &parts.headers).await?,
+        };
+        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if matches!(user.via, Via::Session(_))
+            && changes_state
+            && !same_origin(&parts.headers, state.config.public_origin.as_deref())
+        {
+            return Err(ApiError::Forbidden(
+                "a change made with a session cookie must come from the console's own origin"
+                    .into(),
+            ));
+        }
         Ok(user)
     }
+}
+
+/// The user of the request's credentials; a bearer token wins when both are sent (a worker's
+/// identity is the one it chose).
+async fn lookup(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+    if let Some(token) = bearer_token(headers)? {
+        return user_for_token(state, digest(token))
+            .await?
+            .ok_or(ApiError::Unauthorized("the bearer token is not valid"));
+    }
+    if let Some(cookie) = session_cookie(headers) {
+        return user_for_session(state, digest(cookie))
+            .await?
+            .ok_or(ApiError::Unauthorized(
+                "the session has expired; log in again",
+            ));
+    }
+    Err(ApiError::Unauthorized(
+        "log in, or send Authorization: Bearer <token>",
+    ))
 }
 
 #[cfg(test)]
@@ -366,6 +451,24 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn unknown_credentials_are_remembered_boundedly_and_forgotten_on_account_changes() {
+        let cache = AuthCache::default();
+        let hash = |i: usize| {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            h
+        };
+        cache.miss(hash(1));
+        assert!(cache.missed(&hash(1)) && !cache.missed(&hash(2)));
+        for i in 0..CACHE_CAP + 10 {
+            cache.miss(hash(i));
+        }
+        assert!(cache.misses.read().unwrap().len() <= CACHE_CAP);
+        cache.forget_user(7);
+        assert!(!cache.missed(&hash(CACHE_CAP + 9)));
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn service(
             "/posts",
             get(platforms::list_posts).post(platforms::create_post),
         )
-        // Per client: its token when it sends one, else its address. Allowed responses carry
+        // Per client: its user when its credentials verify, else its address. Allowed responses carry
         // the RateLimit header fields; a denial is the layer's 429 quota-exceeded problem.
         // No RateLimit fields where a password is tried: they would tell a guesser its budget.
         // (Paths here are the nested router's, without `/api/v1`.)
@@ -164,7 +164,12 @@ fn service(
                 InProcess::shared(Arc::clone(&state.api_limiter)),
             )
             .without_headers_for(|r| r.uri.path().starts_with("/auth/")),
-        );
+        )
+        // Outside the limiter, so that it can count a verified caller by its user.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ));
     let api = api
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);

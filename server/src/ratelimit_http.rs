@@ -10,7 +10,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use flowgate_core::ratelimit::{BucketStatus, Decision};
 use flowgate_tower::headers::{ByBucket, add_decision_headers};
-use flowgate_tower::{BearerToken, KeyError, KeyExtractor, RequestHead, TrustedProxies};
+use flowgate_tower::{KeyError, KeyExtractor, RequestHead, TrustedProxies};
+
+use crate::auth::Verified;
 use serde::Serialize;
 
 /// The text of a decision's JSON that depends only on a bucket's scope and window, made once
@@ -160,15 +162,17 @@ fn write_secs_ms(out: &mut Vec<u8>, d: Duration) {
     }
 }
 
-/// Who a request to the server's own API counts against: its bearer token (hashed) when it
-/// sends one, else its client's address (through the trusted proxies).
+/// Who a request to the server's own API counts against: its user when its credentials
+/// verified (`auth::identify` runs first), else its client's address through the trusted
+/// proxies, so that made-up tokens share their sender's budget instead of each buying a new one.
 pub fn api_client(
     proxies: TrustedProxies,
 ) -> impl Fn(&RequestHead<'_>) -> Result<String, KeyError> + Clone + Send + Sync + 'static {
     move |request| {
-        BearerToken
-            .extract(request)
-            .or_else(|_| Ok(format!("addr:{}", client_addr(&proxies, request))))
+        Ok(match request.extensions.get::<Verified>() {
+            Some(Verified(user)) => format!("user:{}", user.id),
+            None => format!("addr:{}", client_addr(&proxies, request)),
+        })
     }
 }
 

@@ -437,3 +437,48 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_api_budget() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_api_counts_a_verified_caller_by_user_and_made_up_tokens_by_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("FLOWGATE_API_REQUESTS_PER_MINUTE", "60"),
+            ("FLOWGATE_API_MAX_BURST", "6"),
+        ],
+    )
+    .await;
+    let c = server.client();
+    // The login counts against the address (no credentials yet); making the two tokens, with
+    // the session cookie, against the user: 4 of the user's 6 are left.
+    let (cookie, first) = c.admin().await;
+    let second = c.token(&cookie, "second").await;
+
+    // Two tokens of one user share the user's budget.
+    let mut codes = Vec::new();
+    for token in [&first, &first, &second, &second, &first] {
+        codes.push(
+            c.get("/api/v1/auth/me", Auth::Bearer(token))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes, [200, 200, 200, 200, 429]);
+
+    // Made-up tokens buy no fresh budget: each counts against its sender's address, of which
+    // the login spent 1.
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let made_up = format!("fg_made-up-{i}");
+        codes.push(
+            c.get("/api/v1/limits", Auth::Bearer(&made_up))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes, [401, 401, 401, 401, 401, 429]);
+    server.stop().await;
+}
