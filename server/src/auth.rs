@@ -120,13 +120,64 @@ pub fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Hashes a password with argon2id (on a blocking thread: it takes tens of milliseconds by
-/// design).
+/// Password hashing's share of the machine. argon2 takes tens of milliseconds of a core by
+/// design; run for every login at once, a burst of logins would take every worker's blocking
+/// pool and starve everything else. So hashes run a few at a time (about one per core), a
+/// bounded number wait their turn, and beyond that a login is answered 503 with `Retry-After`
+/// at once, as PostgreSQL refuses connections past `max_connections` rather than queueing
+/// without end.
+#[derive(Debug)]
+pub struct PasswordWork {
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    queue: usize,
+}
+
+impl PasswordWork {
+    /// `workers` hashes at once, and at most `queue` more waiting.
+    #[must_use]
+    pub fn new(workers: usize, queue: usize) -> Self {
+        PasswordWork {
+            permits: tokio::sync::Semaphore::new(workers.max(1)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            queue,
+        }
+    }
+
+    /// Runs `work` on a blocking thread when a permit is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        use std::sync::atomic::Ordering;
+        let permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(ApiError::Busy(
+                        "too many password checks at once; try again in a moment",
+                    ));
+                }
+                let permit = self.permits.acquire().await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                permit.map_err(|_| ApiError::Busy("the server is stopping"))?
+            }
+        };
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()));
+        drop(permit);
+        result
+    }
+}
+
+/// Hashes a password with argon2id (on a blocking thread, in turn: see [`PasswordWork`]).
 ///
 /// # Errors
-/// Only if argon2 itself fails.
-pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+/// 503 when too many wait already; 500 only if argon2 itself fails.
+pub async fn hash_password(work: &PasswordWork, password: String) -> Result<String, ApiError> {
+    work.run(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt =
@@ -137,12 +188,20 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
             .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
     })
     .await?
+    .map_err(ApiError::Internal)
 }
 
 /// Whether `password` matches the stored `hash`; a missing user is checked against a dummy
 /// hash so that the answer takes as long either way.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
+///
+/// # Errors
+/// 503 when too many checks wait already.
+pub async fn verify_password(
+    work: &PasswordWork,
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, ApiError> {
+    work.run(move || {
         let stored = hash.as_deref().unwrap_or(DUMMY_HASH);
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;
@@ -153,7 +212,6 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
         ok && hash.is_some()
     })
     .await
-    .unwrap_or(false)
 }
 
 /// An argon2id hash of a random password nobody knows, with the default parameters.
@@ -541,9 +599,37 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_verify_only_against_their_hash() {
-        let hash = hash_password("correct horse".into()).await.unwrap();
-        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
-        assert!(!verify_password("wrong".into(), Some(hash)).await);
-        assert!(!verify_password("anything".into(), None).await);
+        let work = PasswordWork::new(1, 0);
+        let hash = hash_password(&work, "correct horse".into()).await.unwrap();
+        let verify = |password: &str, hash| verify_password(&work, password.into(), hash);
+        assert!(verify("correct horse", Some(hash.clone())).await.unwrap());
+        assert!(!verify("wrong", Some(hash)).await.unwrap());
+        assert!(!verify("anything", None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn password_checks_beyond_the_queue_are_refused_at_once() {
+        // One at a time and one waiting: of four at once, two are refused with 503.
+        let work = std::sync::Arc::new(PasswordWork::new(1, 1));
+        let checks = (0..4).map(|_| {
+            let work = std::sync::Arc::clone(&work);
+            tokio::spawn(async move { verify_password(&work, "x".into(), None).await })
+        });
+        let mut busy = 0;
+        for check in checks.collect::<Vec<_>>() {
+            match check.await.unwrap() {
+                Ok(ok) => assert!(!ok),
+                Err(e) => {
+                    assert_eq!(e.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+                    busy += 1;
+                }
+            }
+        }
+        assert_eq!(busy, 2);
+        // Once they are done, the next is served.
+        assert_eq!(
+            verify_password(&work, "x".into(), None).await.ok(),
+            Some(false)
+        );
     }
 }

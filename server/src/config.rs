@@ -107,6 +107,9 @@ pub struct ServerConfig {
     pub redis: Option<RedisConfig>,
     /// The reverse proxies whose forwarded addresses are believed (none by default).
     pub trusted_proxies: flowgate_tower::TrustedProxies,
+    /// How many password checks may wait for a free core before logins are answered 503
+    /// (`FLOWGATE_PASSWORD_QUEUE`); as many run at once as there are cores.
+    pub password_queue: usize,
 }
 
 /// Where the shared buckets are and what happens without them.
@@ -220,6 +223,7 @@ impl ServerConfig {
             workers: default_workers(),
             redis: None,
             trusted_proxies: flowgate_tower::TrustedProxies::default(),
+            password_queue: 32,
         }
     }
 
@@ -245,6 +249,13 @@ impl ServerConfig {
             .filter(|k| !k.is_empty());
         config.redis =
             RedisConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        if let Ok(queue) = std::env::var("FLOWGATE_PASSWORD_QUEUE") {
+            config.password_queue = queue.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "FLOWGATE_PASSWORD_QUEUE {queue:?} must be a whole number, 0 or more"
+                )
+            })?;
+        }
         if let Ok(list) = std::env::var("FLOWGATE_TRUSTED_PROXIES") {
             config.trusted_proxies =
                 flowgate_tower::TrustedProxies::parse(&list).context("FLOWGATE_TRUSTED_PROXIES")?;

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: a backend the server needs (the database) cannot be reached
     /// now; nothing was changed, and the same request may be sent again.
     Unavailable(anyhow::Error),
+    /// 503 with `Retry-After`: the server is at a capacity it keeps on purpose (password
+    /// hashing's queue is full); the detail says which.
+    Busy(&'static str),
 }
 
 /// The problem document.
@@ -83,7 +86,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -132,6 +135,10 @@ impl IntoResponse for ApiError {
                     "the database cannot be reached now; nothing was changed, try again".into(),
                     None,
                 )
+            }
+            ApiError::Busy(detail) => {
+                extra.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                ((*detail).to_string(), None)
             }
         };
         if status == StatusCode::UNAUTHORIZED {

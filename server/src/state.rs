@@ -47,6 +47,8 @@ pub struct Inner {
     pub api_limiter: Arc<RateLimiter>,
     /// The limiter of login attempts.
     pub login_limiter: RateLimiter,
+    /// Password hashing, a few at a time.
+    pub password_work: auth::PasswordWork,
     /// The retry policy, every version of it.
     pub retry_policy: Versions<RetryConfig>,
     /// Recently checked sessions and tokens.
@@ -111,6 +113,10 @@ impl AppState {
         };
         check_key(&store, &vault, &key_source).await?;
         let fanout = Fanout::for_store(&store);
+        let password_work = auth::PasswordWork::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            config.password_queue,
+        );
         Ok(AppState(Arc::new(Inner {
             store,
             config,
@@ -119,6 +125,7 @@ impl AppState {
             limits,
             api_limiter,
             login_limiter,
+            password_work,
             retry_policy,
             auth_cache: AuthCache::default(),
             live: Live::default(),
@@ -196,7 +203,9 @@ async fn bootstrap_admin(store: &Store, config: &ServerConfig) -> anyhow::Result
             (password, Some(path))
         }
     };
-    let hash = auth::hash_password(password).await?;
+    let hash = auth::hash_password(&auth::PasswordWork::new(1, 0), password)
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing the first admin's password: {e:?}"))?;
     let created = store
         .accounts()
         .create_user("admin", &hash, Role::Admin, &store::now_rfc3339())

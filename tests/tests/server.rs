@@ -337,6 +337,10 @@ async fn a_malformed_environment_variable_stops_the_server_naming_it() {
             vec![("FLOWGATE_TRUSTED_PROXIES", "10.0.0.0/8, the-proxy")],
             "FLOWGATE_TRUSTED_PROXIES",
         ),
+        (
+            vec![("FLOWGATE_PASSWORD_QUEUE", "lots")],
+            "FLOWGATE_PASSWORD_QUEUE",
+        ),
     ];
     for (vars, named) in cases {
         let out = tokio::process::Command::new(flowgate_tests::server_binary())
@@ -480,5 +484,44 @@ async fn the_api_counts_a_verified_caller_by_user_and_made_up_tokens_by_address(
         );
     }
     assert_eq!(codes, [401, 401, 401, 401, 401, 429]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn guesses_at_one_account_from_many_addresses_count_together() {
+    let dir = tempfile::tempdir().unwrap();
+    // This test's requests pass for a trusted proxy's, each from another forwarded client.
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("FLOWGATE_TRUSTED_PROXIES", "127.0.0.0/8"),
+            ("FLOWGATE_LOGIN_REQUESTS_PER_MINUTE", "6"),
+            ("FLOWGATE_LOGIN_MAX_BURST", "3"),
+        ],
+    )
+    .await;
+    let url = format!("{}/api/v1/auth/login", server.client().base);
+    let guess = |username: &'static str, client: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-forwarded-for", client)
+                .json(&json!({"username": username, "password": "guess"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut codes = Vec::new();
+    for i in 1..=4 {
+        codes.push(guess("admin", format!("203.0.113.{i}")).await);
+    }
+    assert_eq!(codes, [401, 401, 401, 429]);
+    // Case makes no new budget; another account has its own.
+    assert_eq!(guess("ADMIN", "203.0.113.9".into()).await, 429);
+    assert_eq!(guess("nobody", "203.0.113.10".into()).await, 401);
     server.stop().await;
 }

@@ -45,12 +45,12 @@ impl From<&AuthUser> for Me {
     }
 }
 
-/// Counts one attempt at a password (`what`: `login`, `password`) against the client address's
-/// login limit; refuses it with 429 when the limit is spent.
-fn spend_login_attempt(state: &AppState, addr: &str, what: &str) -> Result<(), ApiError> {
+/// Counts one attempt at a password (`what`: `login`, `password`) against the login limit of
+/// `key` (a client address, or `user:<name>`); refuses it with 429 when the limit is spent.
+fn spend_login_attempt(state: &AppState, key: &str, what: &str) -> Result<(), ApiError> {
     let decision = state
         .login_limiter
-        .is_allowed(addr, &LimitRequest::default(), state.now())
+        .is_allowed(key, &LimitRequest::default(), state.now())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
     if decision.allowed {
         return Ok(());
@@ -86,6 +86,14 @@ pub(crate) async fn login(
         ));
     }
     spend_login_attempt(&state, &addr, "login")?;
+    // Per account too: guesses at one account from many addresses (a botnet, or addresses
+    // rotated behind a trusted proxy) count together. Names are compared as stored, lowercased
+    // so that case does not make new budgets.
+    spend_login_attempt(
+        &state,
+        &format!("user:{}", body.username.to_lowercase()),
+        "login",
+    )?;
     // No username holds U+0000 (names are checked when made), and a text database refuses it.
     let found = if body.username.contains('\0') {
         None
@@ -96,7 +104,7 @@ pub(crate) async fn login(
         Some((id, hash, role)) => (Some(hash), Some((id, role))),
         None => (None, None),
     };
-    let ok = auth::verify_password(body.password, hash).await;
+    let ok = auth::verify_password(&state.password_work, body.password, hash).await?;
     let (Some((id, role)), true) = (found, ok) else {
         tracing::info!(client = %addr, "failed login");
         return Err(ApiError::Unauthorized("invalid username or password"));
@@ -218,7 +226,7 @@ pub(crate) async fn create_user(
         ));
     }
     check_password("/password", &body.password)?;
-    let hash = auth::hash_password(body.password).await?;
+    let hash = auth::hash_password(&state.password_work, body.password).await?;
     let created = state
         .store
         .accounts()
@@ -308,14 +316,14 @@ pub(crate) async fn change_password(
     spend_login_attempt(&state, &addr, "password")?;
     check_password("/new_password", &body.new_password)?;
     let hash = state.store.accounts().password_hash(user.id).await?;
-    if !auth::verify_password(body.current_password, hash).await {
+    if !auth::verify_password(&state.password_work, body.current_password, hash).await? {
         tracing::info!(user = %user.username, "failed password change");
         return Err(ApiError::field(
             "/current_password",
             "is not your current password",
         ));
     }
-    let hash = auth::hash_password(body.new_password).await?;
+    let hash = auth::hash_password(&state.password_work, body.new_password).await?;
     let keep = match &user.via {
         Via::Session(hash) => Some(hash),
         Via::Token { .. } => None,
