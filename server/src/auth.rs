@@ -289,18 +289,32 @@ fn origin_of_url(url: &str) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct AuthCache {
     // A std lock: held for one map operation, never across an await.
-    entries: RwLock<HashMap<[u8; 32], (AuthUser, Instant)>>,
+    entries: RwLock<HashMap<Credential, (AuthUser, Instant)>>,
     /// Sessions and tokens the database did not know, and when it said so.
-    misses: RwLock<HashMap<[u8; 32], Instant>>,
+    misses: RwLock<HashMap<Credential, Instant>>,
+}
+
+/// A credential as the cache knows it: its kind and its hash. The kind is part of the key so
+/// that a session's secret sent as a bearer token is not taken for one (it would skip the
+/// origin check that sessions get).
+type Credential = (Kind, [u8; 32]);
+
+/// What a credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Token,
+    Session,
 }
 
 impl AuthCache {
-    fn missed(&self, hash: &[u8; 32]) -> bool {
+    fn missed(&self, credential: &Credential) -> bool {
         let misses = self.misses.read().unwrap_or_else(PoisonError::into_inner);
-        misses.get(hash).is_some_and(|at| at.elapsed() < MISS_TTL)
+        misses
+            .get(credential)
+            .is_some_and(|at| at.elapsed() < MISS_TTL)
     }
 
-    fn miss(&self, hash: [u8; 32]) {
+    fn miss(&self, credential: Credential) {
         let mut misses = self.misses.write().unwrap_or_else(PoisonError::into_inner);
         if misses.len() >= CACHE_CAP {
             misses.retain(|_, at| at.elapsed() < MISS_TTL);
@@ -308,31 +322,31 @@ impl AuthCache {
                 misses.clear();
             }
         }
-        misses.insert(hash, Instant::now());
+        misses.insert(credential, Instant::now());
     }
 
-    fn get(&self, hash: &[u8; 32]) -> Option<AuthUser> {
+    fn get(&self, credential: &Credential) -> Option<AuthUser> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         entries
-            .get(hash)
+            .get(credential)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
             .map(|(user, _)| user.clone())
     }
 
-    fn put(&self, hash: [u8; 32], user: AuthUser) {
+    fn put(&self, credential: Credential, user: AuthUser) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() > CACHE_CAP {
             entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
         }
-        entries.insert(hash, (user, Instant::now()));
+        entries.insert(credential, (user, Instant::now()));
     }
 
-    /// Forgets one session or token.
-    pub fn forget(&self, hash: &[u8; 32]) {
+    /// Forgets one session (at logout).
+    pub fn forget_session(&self, hash: &[u8; 32]) {
         self.entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(hash);
+            .remove(&(Kind::Session, *hash));
     }
 
     /// Forgets every entry (what changed while this server was not told is unknown).
@@ -364,10 +378,11 @@ impl AuthCache {
 
 /// The user behind a bearer token, if any.
 async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthUser>, ApiError> {
-    if let Some(user) = state.auth_cache.get(&hash) {
+    let credential = (Kind::Token, hash);
+    if let Some(user) = state.auth_cache.get(&credential) {
         return Ok(Some(user));
     }
-    if state.auth_cache.missed(&hash) {
+    if state.auth_cache.missed(&credential) {
         return Ok(None);
     }
     let user = state
@@ -384,18 +399,19 @@ async fn user_for_token(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthU
             },
         });
     match &user {
-        Some(user) => state.auth_cache.put(hash, user.clone()),
-        None => state.auth_cache.miss(hash),
+        Some(user) => state.auth_cache.put(credential, user.clone()),
+        None => state.auth_cache.miss(credential),
     }
     Ok(user)
 }
 
 /// The user behind a session cookie, if the session is current.
 async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<AuthUser>, ApiError> {
-    if let Some(user) = state.auth_cache.get(&hash) {
+    let credential = (Kind::Session, hash);
+    if let Some(user) = state.auth_cache.get(&credential) {
         return Ok(Some(user));
     }
-    if state.auth_cache.missed(&hash) {
+    if state.auth_cache.missed(&credential) {
         return Ok(None);
     }
     let now = jiff::Timestamp::now().as_second();
@@ -411,8 +427,8 @@ async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<Aut
             via: Via::Session(hash),
         });
     match &user {
-        Some(user) => state.auth_cache.put(hash, user.clone()),
-        None => state.auth_cache.miss(hash),
+        Some(user) => state.auth_cache.put(credential, user.clone()),
+        None => state.auth_cache.miss(credential),
     }
     Ok(user)
 }
@@ -517,7 +533,7 @@ mod tests {
         let hash = |i: usize| {
             let mut h = [0u8; 32];
             h[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            h
+            (Kind::Token, h)
         };
         cache.miss(hash(1));
         assert!(cache.missed(&hash(1)) && !cache.missed(&hash(2)));

@@ -78,8 +78,8 @@ pub enum Command {
     },
 }
 
-/// Everything the server needs to start.
-#[derive(Debug, Clone)]
+/// Everything the server needs to start. Its `Debug` form shows no secret.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The database URL (`sqlite://path`, `sqlite::memory:`).
     pub database_url: String,
@@ -110,6 +110,35 @@ pub struct ServerConfig {
     /// How many password checks may wait for a free core before logins are answered 503
     /// (`FLOWGATE_PASSWORD_QUEUE`); as many run at once as there are cores.
     pub password_queue: usize,
+}
+
+use crate::store::redacted as redacted_url;
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |secret: &Option<String>| secret.as_ref().map(|_| "<hidden>");
+        f.debug_struct("ServerConfig")
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("console_dir", &self.console_dir)
+            .field("public_origin", &self.public_origin)
+            .field("admin_password", &hidden(&self.admin_password))
+            .field("initial_limits", &self.initial_limits)
+            .field("api_limits", &self.api_limits)
+            .field("login_limits", &self.login_limits)
+            .field("session_ttl", &self.session_ttl)
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("workers", &self.workers)
+            .field(
+                "redis",
+                &self
+                    .redis
+                    .as_ref()
+                    .map(|r| (redacted_url(&r.url), r.failure, r.timeout)),
+            )
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("password_queue", &self.password_queue)
+            .finish()
+    }
 }
 
 /// Where the shared buckets are and what happens without them.
@@ -274,6 +303,31 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configuration_shows_no_secret() {
+        let mut config = ServerConfig::new("postgres://flowgate:db-password@db/flowgate");
+        config.admin_password = Some("admin-password".into());
+        config.secret_key = Some("platform-token-key".into());
+        config.redis = Some(RedisConfig {
+            url: "redis://:redis-password@cache:6379".into(),
+            failure: FailureMode::Local,
+            timeout: Duration::from_millis(50),
+        });
+        let shown = format!("{config:?}");
+        for secret in [
+            "db-password",
+            "admin-password",
+            "platform-token-key",
+            "redis-password",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("postgres://flowgate:***@db/flowgate"),
+            "{shown}"
+        );
+    }
 
     fn redis(vars: &[(&str, &str)]) -> anyhow::Result<Option<RedisConfig>> {
         RedisConfig::from_vars(|name| {

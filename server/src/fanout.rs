@@ -189,7 +189,7 @@ async fn apply(state: &AppState, notice: Notice) {
             Ok(())
         }
         Notice::Session(hash) => {
-            state.auth_cache.forget(hash);
+            state.auth_cache.forget_session(hash);
             Ok(())
         }
         Notice::Task(id) => state

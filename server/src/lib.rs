@@ -186,6 +186,7 @@ fn service(
     // route's layers are boxed services, cloned (allocated) again for every request.
     ServiceBuilder::new()
         .map_response(IntoResponse::into_response)
+        .map_request(drop_odd_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), NextRequestId::default()))
         .layer(
             // Method and path only: headers (cookies, tokens) and bodies are never logged.
@@ -201,6 +202,24 @@ fn service(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .service(routes)
+}
+
+/// A client's own `X-Request-Id` is kept (to follow a request across services) only when it
+/// looks like an id: 1 to 64 characters of letters, digits and `-_.:`. Anything else would be
+/// written into the log as it came; the server gives such a request an id of its own.
+fn drop_odd_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let odd = request.headers().get(&REQUEST_ID).is_some_and(|id| {
+        let id = id.as_bytes();
+        id.is_empty()
+            || id.len() > 64
+            || !id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if odd {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
 }
 
 /// With buckets in Redis: this server's heartbeat every second, which also counts the servers

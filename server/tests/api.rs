@@ -159,6 +159,54 @@ async fn a_wrong_username_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test]
+async fn a_login_replaces_the_session_the_browser_held() {
+    let app = TestApp::new().await;
+    let old = app.admin_cookie().await;
+    let again = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
+            Auth::Cookie(&old),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let new = again.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(!new.contains(&old));
+    assert_eq!(
+        app.get("/api/v1/auth/me", Auth::Cookie(&old)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_new_token_is_kept_by_no_cache_and_a_session_secret_is_no_bearer_token() {
+    let app = TestApp::new().await;
+    let cookie = app.admin_cookie().await;
+    let made = app
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "t"}),
+            Auth::Cookie(&cookie),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    assert_eq!(made.headers[header::CACHE_CONTROL], "no-store");
+    // The session's secret, sent as a bearer token after the session was used (and cached).
+    assert_eq!(
+        app.get("/api/v1/auth/me", Auth::Cookie(&cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", Auth::Bearer(&cookie))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn login_attempts_are_rate_limited_per_client() {
     let app = TestApp::new().await;
     let mut codes = Vec::new();

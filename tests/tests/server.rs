@@ -525,3 +525,51 @@ async fn guesses_at_one_account_from_many_addresses_count_together() {
     assert_eq!(guess("nobody", "203.0.113.10".into()).await, 401);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn odd_request_ids_are_replaced_and_dotfiles_beside_the_console_are_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = dir.path().join("console");
+    std::fs::create_dir_all(&console).unwrap();
+    std::fs::write(
+        console.join("index.html"),
+        "<!doctype html><title>console</title>",
+    )
+    .unwrap();
+    std::fs::write(console.join(".env"), "SECRET=left-beside-the-console").unwrap();
+    let console_dir = console.display().to_string();
+    let server = Server::start(dir.path(), &[("FLOWGATE_CONSOLE_DIR", &console_dir)]).await;
+    let base = server.client().base;
+    let http = reqwest::Client::new();
+
+    let id_of = |sent: String| {
+        let (http, url) = (http.clone(), format!("{base}/healthz"));
+        async move {
+            let r = http
+                .get(url)
+                .header("x-request-id", sent)
+                .send()
+                .await
+                .unwrap();
+            r.headers()["x-request-id"].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(id_of("trace-4711.a:b_c".into()).await, "trace-4711.a:b_c");
+    for odd in ["two words".to_string(), "<script>".into(), "a".repeat(65)] {
+        assert_ne!(id_of(odd.clone()).await, odd);
+    }
+    assert!(!server.logs().contains("two words"));
+
+    for path in ["/.env", "/%2eenv", "/assets/../.env"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("left-beside-the-console"),
+            "{path}: {status} {body}"
+        );
+    }
+    let index = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(index.status(), StatusCode::OK);
+    server.stop().await;
+}

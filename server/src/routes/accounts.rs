@@ -75,6 +75,7 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
+    previous: Option<axum::Extension<auth::Verified>>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
     // A login form on another site must not sign the browser in (login CSRF).
@@ -109,6 +110,19 @@ pub(crate) async fn login(
         tracing::info!(client = %addr, "failed login");
         return Err(ApiError::Unauthorized("invalid username or password"));
     };
+    // A new session replaces the one the browser held, if any: a session id planted before the
+    // login (session fixation) is worth nothing after it.
+    if let Some(axum::Extension(auth::Verified(old))) = previous
+        && let Via::Session(hash) = old.via
+    {
+        state
+            .store
+            .accounts()
+            .end_session(&hash, &old.context_owner())
+            .await?;
+        state.auth_cache.forget_session(&hash);
+        state.fanout.notify(Notice::Session(hash)).await;
+    }
     let secret = auth::new_secret();
     let ttl = state.config.session_ttl;
     let expires_at =
@@ -159,7 +173,7 @@ pub(crate) async fn logout(
             .accounts()
             .end_session(&hash, &user.context_owner())
             .await?;
-        state.auth_cache.forget(&hash);
+        state.auth_cache.forget_session(&hash);
         state.fanout.notify(Notice::Session(hash)).await;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -355,12 +369,13 @@ pub(crate) struct TokenJson {
     token: Option<String>,
 }
 
-/// `POST /api/v1/tokens`: a new API token for the caller, shown this once.
+/// `POST /api/v1/tokens`: a new API token for the caller, shown this once (and kept by no
+/// cache: `Cache-Control: no-store`).
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewToken>,
-) -> Result<(StatusCode, Json<TokenJson>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     check_name("/name", &body.name, 100)?;
     let token = format!("fg_{}", auth::new_secret());
     let created_at = store::now_rfc3339();
@@ -372,6 +387,7 @@ pub(crate) async fn create_token(
     tracing::info!(user = %user.username, token_id = id, "created API token");
     Ok((
         StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
         Json(TokenJson {
             id,
             name: body.name,

@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::response::Html;
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -16,7 +18,9 @@ pub(crate) fn router(dir: &Path) -> Router<AppState> {
     let index = dir.join("index.html");
     if index.is_file() {
         let files = ServeDir::new(dir).fallback(ServeFile::new(index));
-        Router::new().fallback_service(files)
+        Router::new()
+            .fallback_service(files)
+            .layer(axum::middleware::from_fn(no_dotfiles))
     } else {
         tracing::warn!(dir = %dir.display(), "the admin console is not built; / explains how");
         let page = not_built_page(dir);
@@ -24,6 +28,17 @@ pub(crate) fn router(dir: &Path) -> Router<AppState> {
             move || async move { (StatusCode::NOT_FOUND, Html(page)) },
         ))
     }
+}
+
+/// 404 for any path with a segment starting with a dot (`/.env`, `/.git/config`): nothing
+/// the console ships is one, and a file left beside it must not be served.
+async fn no_dotfiles(request: Request, next: Next) -> Response {
+    if request.uri().path().split('/').any(|segment| {
+        segment.starts_with('.') || segment.starts_with("%2e") || segment.starts_with("%2E")
+    }) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
 }
 
 fn not_built_page(dir: &Path) -> String {
