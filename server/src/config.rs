@@ -110,6 +110,9 @@ pub struct ServerConfig {
     /// How many password checks may wait for a free core before logins are answered 503
     /// (`FLOWGATE_PASSWORD_QUEUE`); as many run at once as there are cores.
     pub password_queue: usize,
+    /// The most keys the in-process decision service holds at once (`FLOWGATE_MAX_KEYS`):
+    /// a new key beyond it is answered 503, and no key still limiting is dropped for it.
+    pub max_keys: usize,
 }
 
 use crate::store::redacted as redacted_url;
@@ -137,6 +140,7 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("trusted_proxies", &self.trusted_proxies)
             .field("password_queue", &self.password_queue)
+            .field("max_keys", &self.max_keys)
             .finish()
     }
 }
@@ -253,6 +257,7 @@ impl ServerConfig {
             redis: None,
             trusted_proxies: flowgate_tower::TrustedProxies::default(),
             password_queue: 32,
+            max_keys: 1_000_000,
         }
     }
 
@@ -278,6 +283,11 @@ impl ServerConfig {
             .filter(|k| !k.is_empty());
         config.redis =
             RedisConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
+        if let Ok(max) = std::env::var("FLOWGATE_MAX_KEYS") {
+            config.max_keys = max.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                anyhow::anyhow!("FLOWGATE_MAX_KEYS {max:?} must be a whole number, 1 or more")
+            })?;
+        }
         if let Ok(queue) = std::env::var("FLOWGATE_PASSWORD_QUEUE") {
             config.password_queue = queue.trim().parse().map_err(|_| {
                 anyhow::anyhow!(

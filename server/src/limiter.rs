@@ -127,12 +127,14 @@ fn since_unix_epoch() -> Duration {
 }
 
 impl Decisions {
-    /// In-process buckets for `config`.
+    /// In-process buckets for `config`, for at most about `max_keys` keys at once.
     ///
     /// # Errors
     /// When `config` is invalid.
-    pub fn local(config: &RateLimitConfig) -> Result<Decisions, LimitError> {
-        Ok(Decisions::Local(RateLimiter::new(config)?))
+    pub fn local(config: &RateLimitConfig, max_keys: usize) -> Result<Decisions, LimitError> {
+        Ok(Decisions::Local(
+            RateLimiter::new(config)?.with_max_keys(max_keys),
+        ))
     }
 
     /// Buckets in `redis` for `config`, with `failure` for when it is unreachable.

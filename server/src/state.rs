@@ -92,7 +92,7 @@ impl AppState {
         .await?;
         let in_force = limits.current().document;
         let decisions = match &config.redis {
-            None => Decisions::local(&in_force),
+            None => Decisions::local(&in_force, config.max_keys),
             Some(redis) => {
                 let client = RedisLimiter::new(&redis.url, redis.timeout)
                     .map_err(|e| anyhow::anyhow!("FLOWGATE_REDIS_URL: {e}"))?;

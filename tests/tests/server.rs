@@ -341,6 +341,7 @@ async fn a_malformed_environment_variable_stops_the_server_naming_it() {
             vec![("FLOWGATE_PASSWORD_QUEUE", "lots")],
             "FLOWGATE_PASSWORD_QUEUE",
         ),
+        (vec![("FLOWGATE_MAX_KEYS", "0")], "FLOWGATE_MAX_KEYS"),
     ];
     for (vars, named) in cases {
         let out = tokio::process::Command::new(flowgate_tests::server_binary())
@@ -571,5 +572,53 @@ async fn odd_request_ids_are_replaced_and_dotfiles_beside_the_console_are_not_se
     }
     let index = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(index.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_decision_service_refuses_new_keys_with_503_and_keeps_deciding_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 keys at most: one per shard of the limiter.
+    let server = Server::start(dir.path(), &[("FLOWGATE_MAX_KEYS", "64")]).await;
+    let c = server.client();
+    let (_, token) = c.admin().await;
+    let decide = |key: String| {
+        let c = &c;
+        let token = &token;
+        async move {
+            c.post(
+                "/api/v1/limits/check",
+                &json!({"key": key}),
+                Auth::Bearer(token),
+            )
+            .await
+        }
+    };
+    let mut held = Vec::new();
+    let mut refused = None;
+    for i in 0..400 {
+        let key = format!("key-{i}");
+        let r = decide(key.clone()).await;
+        match r.status {
+            StatusCode::OK => held.push(key),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused = Some(r);
+                break;
+            }
+            other => panic!("{key}: {other} {}", r.text),
+        }
+    }
+    let refused = refused.expect("a new key is refused once the limiter is full");
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert!(
+        refused.text.contains("FLOWGATE_MAX_KEYS"),
+        "{}",
+        refused.text
+    );
+    assert!(held.len() <= 64, "{} keys held", held.len());
+    // The keys it holds are still decided.
+    for key in &held {
+        assert_eq!(decide(key.clone()).await.status, StatusCode::OK, "{key}");
+    }
     server.stop().await;
 }

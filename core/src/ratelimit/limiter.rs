@@ -105,6 +105,20 @@ impl RateLimiter {
         }
     }
 
+    /// The same limiter holding at most about `max` keys at once, a 64th of them in each shard
+    /// (so a new key may be refused once its shard is full, at about `max` keys in all when
+    /// keys spread evenly); see [`KeyedState::with_max_keys`].
+    #[must_use]
+    pub fn with_max_keys(self, max: usize) -> RateLimiter {
+        let per_shard = max.div_ceil(SHARDS).max(1);
+        for shard in &self.shards {
+            let mut shard = shard.0.lock();
+            let state = core::mem::replace(&mut shard.state, KeyedState::with_seed(0));
+            shard.state = state.with_max_keys(per_shard);
+        }
+        self
+    }
+
     #[inline(always)]
     fn shard(&self, key: &str) -> (u64, spin::mutex::SpinMutexGuard<'_, Shard>) {
         let hash = hash_key(&self.hasher, key);

@@ -58,6 +58,12 @@ pub enum Error {
     },
     /// A request of cost 0 says nothing and spends nothing; it is refused rather than answered.
     ZeroCost,
+    /// The request is for a key the limiter has no room for: it holds its maximum of live keys
+    /// (every one still limiting). The request may be sent again later.
+    TooManyKeys {
+        /// The most keys held at once.
+        max: usize,
+    },
     /// The cost is more than a bucket can ever hold, so the request could never pass.
     CostExceedsCapacity {
         /// The request's cost.
@@ -79,6 +85,11 @@ impl fmt::Display for Error {
             }
             Error::Env { variable, detail } => write!(f, "{variable}: {detail}"),
             Error::ZeroCost => f.write_str("cost must be at least 1"),
+            Error::TooManyKeys { max } => write!(
+                f,
+                "the limiter holds its maximum of {max} live keys, all still limiting; a new \
+                 key waits until one refills"
+            ),
             Error::CostExceedsCapacity {
                 cost,
                 capacity,

@@ -526,6 +526,8 @@ pub struct KeyedState {
     /// since then: a key that came back in between keeps its entry, so a key used every few
     /// seconds is not dropped and inserted again over and over.
     swept_at: u64,
+    /// The most keys held at once: a new key beyond it is refused (after a sweep for room).
+    max_keys: usize,
 }
 
 impl KeyedState {
@@ -538,7 +540,18 @@ impl KeyedState {
             hasher: FixedState::with_seed(seed),
             inserts_until_sweep: MIN_INSERTS_BETWEEN_SWEEPS,
             swept_at: 0,
+            max_keys: usize::MAX,
         }
+    }
+
+    /// The same state holding at most `max` keys at once: a request for a new key beyond it
+    /// first drops the keys whose buckets are all full (they decide as a new key would), and
+    /// is refused with [`Error::TooManyKeys`] if that makes no room. A key that is still
+    /// limiting is never dropped to make room: that would hand its client a fresh budget.
+    #[must_use]
+    pub fn with_max_keys(mut self, max: usize) -> KeyedState {
+        self.max_keys = max;
+        self
     }
 
     /// Whether `key` has an entry.
@@ -610,7 +623,7 @@ impl KeyedState {
         // Filled where it is returned: a decision is a few hundred bytes, and copying it through
         // the layers was a measurable part of a check (most of all in WebAssembly).
         let mut decision = Decision::pending();
-        with_state!(self.state_mut(limits, hash, key, now), state => {
+        with_state!(self.state_mut(limits, hash, key, now)?, state => {
             evaluate(&mut decision, limits, &ids, state.buckets_mut(), request.cost, now);
         });
         Ok(decision)
@@ -665,7 +678,7 @@ impl KeyedState {
         let mut ids = Applying::new();
         limits.applying(request, &mut ids)?;
         Ok(
-            with_state!(self.state_mut(limits, hash, key, now), state => {
+            with_state!(self.state_mut(limits, hash, key, now)?, state => {
                 admit(limits, &ids, state.buckets_mut(), request.cost, now)
             }),
         )
@@ -700,7 +713,13 @@ impl KeyedState {
     /// whatever the check then says: its buckets are full and [`Limits::applying`] has refused
     /// any cost above the smallest capacity, so its first check is always allowed and spends.
     #[inline(always)]
-    fn state_mut(&mut self, limits: &Limits, hash: u64, key: &str, now: u64) -> StateMut<'_> {
+    fn state_mut(
+        &mut self,
+        limits: &Limits,
+        hash: u64,
+        key: &str,
+        now: u64,
+    ) -> Result<StateMut<'_>, Error> {
         // An empty table takes the layout that suits the limits; one with keys keeps its own
         // unless it cannot hold them (a caller of this no_std store may switch limits without
         // `carry_over`), and then its keys move, buckets as they are.
@@ -716,6 +735,7 @@ impl KeyedState {
             hasher,
             inserts_until_sweep,
             swept_at,
+            max_keys,
         } = self;
         macro_rules! find_or_insert {
             ($t:expr) => {{
@@ -723,6 +743,14 @@ impl KeyedState {
                     Ok(found) => &mut found.into_mut().state,
                     Err(absent) => {
                         let table = absent.into_table();
+                        if table.len() >= *max_keys {
+                            // Room from the keys that decide as a new one would; never from
+                            // one that is still limiting.
+                            sweep(table, now);
+                            if table.len() >= *max_keys {
+                                return Err(Error::TooManyKeys { max: *max_keys });
+                            }
+                        }
                         match inserts_until_sweep.checked_sub(1) {
                             Some(left) => *inserts_until_sweep = left,
                             None => {
@@ -743,11 +771,11 @@ impl KeyedState {
                 }
             }};
         }
-        match tables {
+        Ok(match tables {
             Tables::Narrow(t) => StateMut::Narrow(find_or_insert!(t)),
             Tables::Wide(t) => StateMut::Wide(find_or_insert!(t)),
             Tables::Inline(t) => StateMut::Inline(find_or_insert!(t)),
-        }
+        })
     }
 
     /// The time until `request` would be allowed for `key` (zero if now); spends nothing.

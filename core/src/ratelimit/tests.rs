@@ -435,6 +435,47 @@ fn a_bucket_new_to_a_key_may_take_a_refilled_one_s_slot_and_both_keep_their_debt
 }
 
 #[test]
+fn a_full_state_refuses_new_keys_but_never_drops_one_still_limiting() {
+    let limits = Limits::new(&RateLimitConfig {
+        requests_per_minute: 60,
+        max_burst: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut state = KeyedState::with_seed(1).with_max_keys(2);
+    let t = |ms: u64| Duration::from_millis(ms);
+    let req = Request::default();
+    assert!(state.is_allowed(&limits, "a", &req, t(0)).unwrap().allowed);
+    assert!(state.is_allowed(&limits, "b", &req, t(0)).unwrap().allowed);
+    // Both still owe time: a third key has no room, and neither is dropped for it.
+    assert_eq!(
+        state.is_allowed(&limits, "c", &req, t(500)),
+        Err(Error::TooManyKeys { max: 2 })
+    );
+    assert_eq!(
+        state.check(&limits, "c", &req, t(500)).unwrap_err(),
+        Error::TooManyKeys { max: 2 }
+    );
+    assert!(state.holds("a") && state.holds("b"));
+    // Known keys are still decided, and spend.
+    assert!(
+        state
+            .is_allowed(&limits, "a", &req, t(500))
+            .unwrap()
+            .allowed
+    );
+    // Once b has refilled in every window (its day bucket last, 8.64 s after its one request)
+    // it decides as a new key would: it makes room. a, spent twice, still owes.
+    assert!(
+        state
+            .is_allowed(&limits, "c", &req, t(9_000))
+            .unwrap()
+            .allowed
+    );
+    assert!(!state.holds("b") && state.holds("a"));
+}
+
+#[test]
 fn reset_forgets_a_key() {
     let limits = Limits::new(&RateLimitConfig {
         max_burst: 1,

@@ -152,6 +152,10 @@ fn cost_error(e: LimitError) -> ApiError {
         LimitError::ZeroCost | LimitError::CostExceedsCapacity { .. } => {
             ApiError::field("/cost", e.to_string())
         }
+        LimitError::TooManyKeys { .. } => ApiError::Busy(
+            "the limiter holds its maximum of live keys (FLOWGATE_MAX_KEYS), all still \
+             limiting; a new key can be decided once one refills",
+        ),
         other => ApiError::Internal(anyhow::anyhow!("limiter: {other}")),
     }
 }
