@@ -161,6 +161,23 @@ pub struct ProgressUpdate {
     pub status: Option<TaskStatus>,
 }
 
+/// The most `details` may weigh, as compact JSON, in bytes: every update's details are stored
+/// and streamed to every subscriber.
+pub const MAX_DETAILS_LEN: usize = 16 * 1024;
+
+/// The deepest `details` may nest (an object in an object is 2): deeper documents cost
+/// recursion to read and write, and no progress report needs them.
+pub const MAX_DETAILS_DEPTH: usize = 8;
+
+/// The depth of a JSON value: 0 for a scalar, 1 for a flat object or array.
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The longest `current_step` accepted, in bytes.
 pub const MAX_STEP_LEN: usize = 1_000;
 
@@ -194,7 +211,7 @@ impl ProgressUpdate {
     ///
     /// # Errors
     /// [`Error::InvalidUpdate`]: a percent outside 0..=100, a step over [`MAX_STEP_LEN`] or
-    /// holding U+0000.
+    /// holding U+0000, details over [`MAX_DETAILS_LEN`] bytes or [`MAX_DETAILS_DEPTH`] levels.
     pub fn validate(&self) -> Result<(), Error> {
         let mut errors = Vec::new();
         if !(0..=100).contains(&self.progress_percent) {
@@ -215,6 +232,23 @@ impl ProgressUpdate {
                 "/current_step",
                 "must not contain U+0000 (NUL)",
             ));
+        }
+        if let Some(details) = &self.details {
+            // An object, so one level more than its deepest value.
+            let nested = 1 + details.values().map(depth).max().unwrap_or(0);
+            if nested > MAX_DETAILS_DEPTH {
+                errors.push(FieldError::new(
+                    "/details",
+                    alloc::format!("must nest at most {MAX_DETAILS_DEPTH} levels deep"),
+                ));
+            } else if serde_json::to_string(details).map_or(usize::MAX, |json| json.len())
+                > MAX_DETAILS_LEN
+            {
+                errors.push(FieldError::new(
+                    "/details",
+                    alloc::format!("must be at most {MAX_DETAILS_LEN} bytes of JSON"),
+                ));
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -568,6 +602,38 @@ impl fmt::Display for Error {
 
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod details_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with(details: serde_json::Value) -> Result<(), Error> {
+        let serde_json::Value::Object(map) = details else {
+            panic!("details are an object")
+        };
+        ProgressUpdate::new("step", 10).with_details(map).validate()
+    }
+
+    #[test]
+    fn details_are_bounded_in_bytes_and_in_depth() {
+        assert!(with(json!({"images": 4, "done": [1, 2, {"ok": true}]})).is_ok());
+        let mut deep = json!(1);
+        for _ in 0..MAX_DETAILS_DEPTH {
+            deep = json!({ "a": deep });
+        }
+        assert!(with(deep.clone()).is_ok(), "exactly the deepest allowed");
+        let Err(Error::InvalidUpdate(e)) = with(json!({ "a": deep })) else {
+            panic!("one level too deep")
+        };
+        assert_eq!(e[0].pointer, "/details");
+        let big = "x".repeat(MAX_DETAILS_LEN);
+        let Err(Error::InvalidUpdate(e)) = with(json!({ "note": big })) else {
+            panic!("too big")
+        };
+        assert!(e[0].detail.contains("bytes"), "{}", e[0].detail);
+    }
+}
 
 #[cfg(feature = "serde")]
 mod secs {

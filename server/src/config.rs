@@ -113,9 +113,29 @@ pub struct ServerConfig {
     /// The most keys the in-process decision service holds at once (`FLOWGATE_MAX_KEYS`):
     /// a new key beyond it is answered 503, and no key still limiting is dropped for it.
     pub max_keys: usize,
+    /// The most tasks watched or being updated at once (`FLOWGATE_MAX_LIVE_TASKS`): beyond
+    /// it, a new subscriber or update of another task is answered 503.
+    pub max_live_tasks: usize,
+    /// The most unfinished (queued or running) tasks a user may have
+    /// (`FLOWGATE_MAX_OPEN_TASKS`): beyond it, creating one is answered 409.
+    pub max_open_tasks: u64,
 }
 
 use crate::store::redacted as redacted_url;
+
+/// A whole number of 1 or more from the environment variable `name`, if set.
+fn positive(name: &str) -> anyhow::Result<Option<usize>> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(value) => value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n: &usize| n > 0)
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("{name} {value:?} must be a whole number, 1 or more")),
+    }
+}
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +161,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("password_queue", &self.password_queue)
             .field("max_keys", &self.max_keys)
+            .field("max_live_tasks", &self.max_live_tasks)
+            .field("max_open_tasks", &self.max_open_tasks)
             .finish()
     }
 }
@@ -258,6 +280,8 @@ impl ServerConfig {
             trusted_proxies: flowgate_tower::TrustedProxies::default(),
             password_queue: 32,
             max_keys: 1_000_000,
+            max_live_tasks: 100_000,
+            max_open_tasks: 1_000,
         }
     }
 
@@ -283,11 +307,11 @@ impl ServerConfig {
             .filter(|k| !k.is_empty());
         config.redis =
             RedisConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
-        if let Ok(max) = std::env::var("FLOWGATE_MAX_KEYS") {
-            config.max_keys = max.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                anyhow::anyhow!("FLOWGATE_MAX_KEYS {max:?} must be a whole number, 1 or more")
-            })?;
-        }
+        config.max_keys = positive("FLOWGATE_MAX_KEYS")?.unwrap_or(config.max_keys);
+        config.max_live_tasks =
+            positive("FLOWGATE_MAX_LIVE_TASKS")?.unwrap_or(config.max_live_tasks);
+        config.max_open_tasks =
+            positive("FLOWGATE_MAX_OPEN_TASKS")?.map_or(config.max_open_tasks, |n| n as u64);
         if let Ok(queue) = std::env::var("FLOWGATE_PASSWORD_QUEUE") {
             config.password_queue = queue.trim().parse().map_err(|_| {
                 anyhow::anyhow!(

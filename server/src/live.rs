@@ -189,11 +189,24 @@ struct Slot {
     tx: watch::Sender<Arc<Snapshot>>,
 }
 
-/// The live tasks.
-#[derive(Default)]
+/// The live tasks: a slot for each task being watched or updated right now, and no other
+/// (an idle task is read again from the database when next needed).
 pub struct Live {
     // A std lock: held only to find or insert a slot, never across an await.
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// The most slots at once (`FLOWGATE_MAX_LIVE_TASKS`).
+    max: usize,
+}
+
+impl Live {
+    /// No slots yet, and at most `max` at once.
+    #[must_use]
+    pub fn new(max: usize) -> Self {
+        Live {
+            slots: Mutex::default(),
+            max,
+        }
+    }
 }
 
 /// A progress update as the API takes it: the core's update and, for a failure, its message.
@@ -302,6 +315,12 @@ impl Live {
             tx,
         });
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.len() >= self.max && !slots.contains_key(id) {
+            return Err(ApiError::Busy(
+                "too many tasks are being watched or updated at once \
+                 (FLOWGATE_MAX_LIVE_TASKS); try again shortly",
+            ));
+        }
         // Another request may have loaded it meanwhile: keep the first.
         Ok(Arc::clone(slots.entry(id.to_string()).or_insert(fresh)))
     }
@@ -349,9 +368,10 @@ impl Live {
             Self::catch_up(&slot, store, id).await?;
             result = Self::apply(&slot, store, body.clone()).await;
         }
-        // A finished task (just now, or before this refused update) needs no slot unless
-        // someone watches it.
-        self.forget_if_unwatched(id);
+        // A task needs no slot once nobody watches it and no other update is under way: the
+        // next update or subscriber reads it again from the database.
+        drop(slot);
+        self.forget_if_idle(id);
         result
     }
 
@@ -426,12 +446,13 @@ impl Live {
             .collect()
     }
 
-    /// Drops a finished task's slot once nobody watches it.
-    pub fn forget_if_unwatched(&self, id: &str) {
+    /// Drops a task's slot once nobody watches it and no update holds it, finished or not.
+    pub fn forget_if_idle(&self, id: &str) {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the map holds it (updates hold a clone while they run).
         if let Some(slot) = slots.get(id)
             && slot.tx.receiver_count() == 0
-            && slot.tx.borrow().terminal
+            && Arc::strong_count(slot) == 1
         {
             slots.remove(id);
         }

@@ -436,3 +436,71 @@ async fn a_server_with_another_platform_token_key_refuses_to_start() {
     assert!(check.is_some(), "the check value is stored again");
     state.store.close().await;
 }
+
+#[tokio::test]
+async fn task_slots_live_only_while_watched_or_updated_and_are_bounded() {
+    let app = TestApp::with(|c| {
+        c.max_live_tasks = 1;
+        c.max_open_tasks = 2;
+    })
+    .await;
+    let admin = app.admin_cookie().await;
+    let a = Auth::Cookie(&admin);
+    let new_task = || async { app.post("/api/v1/tasks", json!({}), a).await };
+    let first = new_task().await.body["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = new_task().await.body["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Two unfinished tasks are the most this user may have.
+    let third = new_task().await;
+    assert_problem(&third, StatusCode::CONFLICT);
+    assert!(
+        third.text.contains("FLOWGATE_MAX_OPEN_TASKS"),
+        "{}",
+        third.text
+    );
+
+    // A running task nobody watches keeps no slot between its updates.
+    let running = json!({"current_step": "captioning", "progress_percent": 10});
+    let path = |id: &str| format!("/api/v1/tasks/{id}/progress");
+    assert_eq!(
+        app.put(&path(&first), running.clone(), a).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.state.live.slots(), 0);
+
+    // One slot at most: while the first task is watched, an update of the second waits.
+    let user = app.get("/api/v1/auth/me", a).await.body["id"]
+        .as_i64()
+        .unwrap();
+    let watching = app
+        .state
+        .live
+        .subscribe(&app.state.store, &first, user)
+        .await
+        .unwrap();
+    let busy = app.put(&path(&second), running.clone(), a).await;
+    assert_problem(&busy, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy.headers.contains_key(header::RETRY_AFTER));
+    assert!(
+        busy.text.contains("FLOWGATE_MAX_LIVE_TASKS"),
+        "{}",
+        busy.text
+    );
+    // The watched task is still updated and streamed.
+    let done = json!({"current_step": "done", "progress_percent": 100, "status": "completed"});
+    assert_eq!(app.put(&path(&first), done, a).await.status, StatusCode::OK);
+    assert!(watching.borrow().terminal);
+    drop(watching);
+    app.state.live.forget_if_idle(&first);
+    assert_eq!(
+        app.put(&path(&second), running, a).await.status,
+        StatusCode::OK
+    );
+    // One finished: room for a new task.
+    assert_eq!(new_task().await.status, StatusCode::CREATED);
+}

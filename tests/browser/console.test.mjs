@@ -29,6 +29,15 @@ async function page(viewport = { width: 1280, height: 900 }) {
   return p;
 }
 
+/** The input's value once it is `expected`, or what it holds after 5 s: the form may render
+ * before the document it shows has arrived. */
+async function settledValue(input, expected) {
+  for (let i = 0; i < 50 && (await input.inputValue()) !== expected; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return input.inputValue();
+}
+
 const shot = (p, name) => p.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 test("sign in, see a validation error for a bad value, change a limit and see it after a reload", async () => {
@@ -39,7 +48,7 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   await assert.doesNotReject(p.getByText("admin", { exact: true }).first().waitFor());
   const perMinute = p.getByLabel("Requests per minute");
   await perMinute.waitFor();
-  assert.equal(await perMinute.inputValue(), "60");
+  assert.equal(await settledValue(perMinute, "60"), "60");
   // The version line comes from its own request (the history), so it may arrive after the form.
   await p.locator(".meta").filter({ hasText: /Version 1 · changed by environment/ }).waitFor();
 
@@ -60,7 +69,7 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   await p.getByText("Saved: version 2").waitFor();
   await p.reload();
   await p.getByLabel("Requests per minute").waitFor();
-  assert.equal(await p.getByLabel("Requests per minute").inputValue(), "45");
+  assert.equal(await settledValue(p.getByLabel("Requests per minute"), "45"), "45");
   assert.equal(await p.locator(".scope").first().getByLabel("Endpoint").inputValue(), "media");
   await p.locator(".meta").filter({ hasText: /Version 2 · changed by admin/ }).waitFor();
   const stored = await server.api("GET", "/api/v1/limits", undefined, await server.adminToken());

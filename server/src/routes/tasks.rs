@@ -49,6 +49,14 @@ pub(crate) async fn create(
             "no such platform connection",
         ));
     }
+    let open = state.store.tasks().unfinished(user.id).await?;
+    let max = state.config.max_open_tasks;
+    if open >= max {
+        return Err(ApiError::Conflict(format!(
+            "you have {open} unfinished tasks, the most allowed (FLOWGATE_MAX_OPEN_TASKS = {max}); \
+             complete, fail or cancel some first"
+        )));
+    }
     let settings = serde_json::Value::Object(body.settings.unwrap_or_default());
     if settings.to_string().len() > 16 * 1024 {
         return Err(ApiError::field(
@@ -117,8 +125,8 @@ pub(crate) async fn update(
     Ok(Json(task))
 }
 
-/// A subscription that frees its task's slot when it ends, if the task has finished and
-/// nobody else watches it.
+/// A subscription that frees its task's slot when it ends, if nobody else watches it and no
+/// update holds it.
 struct Watch {
     rx: Option<watch::Receiver<Arc<Snapshot>>>,
     state: AppState,
@@ -128,7 +136,7 @@ struct Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.rx.take();
-        self.state.live.forget_if_unwatched(&self.id);
+        self.state.live.forget_if_idle(&self.id);
     }
 }
 

@@ -77,6 +77,19 @@ impl Tasks<'_> {
         })
     }
 
+    /// How many of the user's tasks have not finished (queued or running).
+    pub async fn unfinished(&self, user_id: i64) -> Result<u64, sqlx::Error> {
+        with_pool!(self.0, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tasks WHERE user_id = $1 AND status IN ('queued', 'running')",
+            )
+            .bind(user_id)
+            .fetch_one(pool)
+            .await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     /// Stores a new queued task.
     pub async fn create(
         &self,
