@@ -74,6 +74,20 @@ build_console() {
     ensure_trunk
     say "building the admin console (trunk build --release)"
     (cd "$ROOT" && trunk build --release)
+    compress_console "$ROOT/dist"
+}
+
+# Writes a .gz (gzip -9) and a .br (brotli -q 11) beside each of the console's files, which the
+# server sends to browsers that accept them (ServeDir's precompressed files).
+compress_console() {
+    ensure_apt brotli brotli
+    say "compressing the admin console's files (gzip, brotli)"
+    local file
+    for file in "$1"/*.html "$1"/*.js "$1"/*.wasm "$1"/*.css; do
+        [ -f "$file" ] || continue
+        gzip -9 -k -f -n "$file"
+        brotli -q 11 -k -f "$file"
+    done
 }
 
 # Builds the npm package into wasm/pkg and packs it; prints the tarball's path.

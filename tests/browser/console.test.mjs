@@ -42,7 +42,13 @@ const shot = (p, name) => p.screenshot({ path: join(SCREENSHOTS, `${name}.png`),
 
 test("sign in, see a validation error for a bad value, change a limit and see it after a reload", async () => {
   const p = await page();
+  // The console's module arrives compressed (the build writes .br and .gz beside each file)
+  // and, named by its hash, may be kept for a year.
+  const wasm = p.waitForResponse((r) => r.url().endsWith(".wasm"));
   await p.goto(server.base);
+  const module = await wasm;
+  assert.ok(["br", "gzip"].includes(module.headers()["content-encoding"]), JSON.stringify(module.headers()));
+  assert.match(module.headers()["cache-control"], /immutable/);
   await shot(p, "login");
   await signIn(p, server.base);
   await assert.doesNotReject(p.getByText("admin", { exact: true }).first().waitFor());

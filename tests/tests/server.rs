@@ -622,3 +622,73 @@ async fn a_full_decision_service_refuses_new_keys_with_503_and_keeps_deciding_it
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_console_arrives_precompressed_and_hashed_files_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = dir.path().join("console");
+    std::fs::create_dir_all(&console).unwrap();
+    let files = [
+        ("index.html", "<!doctype html><title>console</title>"),
+        ("app-0123456789abcdef.js", "console.log('the console');"),
+        ("app-0123456789abcdef_bg.wasm", "wasm"),
+    ];
+    // As the build leaves them: each file, and its .br and .gz beside it (not real
+    // compression here: what is sent tells which file was chosen).
+    for (name, body) in files {
+        std::fs::write(console.join(name), body).unwrap();
+        std::fs::write(console.join(format!("{name}.br")), format!("br:{body}")).unwrap();
+        std::fs::write(console.join(format!("{name}.gz")), format!("gz:{body}")).unwrap();
+    }
+    let console_dir = console.display().to_string();
+    let server = Server::start(dir.path(), &[("FLOWGATE_CONSOLE_DIR", &console_dir)]).await;
+    let base = server.client().base;
+    let http = reqwest::Client::new();
+    let fetch = |path: &'static str, accept: &'static str| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move {
+            let mut request = http.get(url);
+            if !accept.is_empty() {
+                request = request.header("accept-encoding", accept);
+            }
+            let r = request.send().await.unwrap();
+            let header = |name| {
+                r.headers()
+                    .get(name)
+                    .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_string())
+            };
+            let (encoding, caching) = (header("content-encoding"), header("cache-control"));
+            (encoding, caching, r.text().await.unwrap())
+        }
+    };
+    let js = "/app-0123456789abcdef.js";
+    let (encoding, caching, body) = fetch(js, "gzip, deflate, br").await;
+    assert_eq!(encoding.as_deref(), Some("br"));
+    assert_eq!(body, "br:console.log('the console');");
+    assert_eq!(
+        caching.as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(fetch(js, "gzip").await.0.as_deref(), Some("gzip"));
+    let (_, caching, _) = fetch("/app-0123456789abcdef_bg.wasm", "br").await;
+    assert_eq!(
+        caching.as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    let (encoding, _, body) = fetch(js, "").await;
+    assert_eq!(
+        (encoding, body.as_str()),
+        (None, "console.log('the console');")
+    );
+    // index.html names the current files: checked again every time, compressed too.
+    let (encoding, caching, _) = fetch("/", "br").await;
+    assert_eq!(encoding.as_deref(), Some("br"));
+    assert_eq!(caching.as_deref(), Some("no-cache"));
+    let (_, caching, _) = fetch("/tasks", "").await;
+    assert_eq!(
+        caching.as_deref(),
+        Some("no-cache"),
+        "the console's own routes get index.html"
+    );
+    server.stop().await;
+}

@@ -17,9 +17,19 @@ use crate::state::AppState;
 pub(crate) fn router(dir: &Path) -> Router<AppState> {
     let index = dir.join("index.html");
     if index.is_file() {
-        let files = ServeDir::new(dir).fallback(ServeFile::new(index));
+        // The build writes .br and .gz beside each file (scripts/lib.sh: compress_console):
+        // sent with Content-Encoding to browsers that accept them.
+        let files = ServeDir::new(dir)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(
+                ServeFile::new(index)
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            );
         Router::new()
             .fallback_service(files)
+            .layer(axum::middleware::from_fn(caching))
             .layer(axum::middleware::from_fn(no_dotfiles))
     } else {
         tracing::warn!(dir = %dir.display(), "the admin console is not built; / explains how");
@@ -39,6 +49,35 @@ async fn no_dotfiles(request: Request, next: Next) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     next.run(request).await
+}
+
+/// `Cache-Control` by what a file is: Trunk names the console's assets by a hash of their
+/// contents (`flowgate-web-426664a268b0ec70.js`, `…70_bg.wasm`), so they never change and may
+/// be kept a year;
+/// anything else (`index.html`, which names the current ones) is checked again every time.
+async fn caching(request: Request, next: Next) -> Response {
+    let hashed = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.split('.').next())
+        .and_then(|stem| stem.rsplit_once('-'))
+        .and_then(|(_, tail)| tail.split('_').next())
+        .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    let mut response = next.run(request).await;
+    if response.status().is_success() {
+        let value = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 fn not_built_page(dir: &Path) -> String {
