@@ -10,6 +10,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # and the crate must agree exactly (checked below).
 WASM_BINDGEN=0.2.130
 TRUNK=0.21.14
+# The npm package is also tested in Node 22 (installed from the npm registry by npx) and
+# bundled with esbuild.
+NODE_22=22.23.3
+ESBUILD=0.28.2
 
 step="starting"
 say() { step="$*"; printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -103,6 +107,10 @@ build_npm_package() {
     local strip=(--remove-name-section --remove-producers-section)
     wasm-bindgen --target nodejs "${strip[@]}" --out-dir "$pkg/node" "$wasm" >&2
     wasm-bindgen --target web "${strip[@]}" --out-dir "$pkg/web" "$wasm" >&2
+    # The web build says that its files are ES modules, so that Node and bundlers read them so
+    # without guessing from the syntax. (The Node build is CommonJS whose snippets are ES
+    # modules: Node tells them apart by their syntax, so it gets no type.)
+    echo '{ "type": "module", "sideEffects": false }' > "$pkg/web/package.json"
     local module="$pkg/node/flowgate_wasm_bg.wasm"
     say "flowgate_wasm_bg.wasm: $(wc -c < "$module") B, $(gzip -9 -c "$module" | wc -c) B gzipped (BENCHMARKS.md)" >&2
     local version
@@ -122,10 +130,12 @@ test_npm_package() {
     (
         cd "$scratch"
         npm init -y >/dev/null
-        npm install --no-audit --no-fund --loglevel=error "$tarball" typescript@5
+        npm install --no-audit --no-fund --loglevel=error "$tarball" typescript@5 "esbuild@$ESBUILD"
         cp "$ROOT"/tests/node/*.test.mjs "$ROOT"/tests/node/types.ts .
         npx tsc --noEmit --strict --module nodenext --moduleResolution nodenext types.ts
         FLOWGATE_VECTORS="$ROOT/tests/vectors" node --test ./*.test.mjs
+        say "the npm package in Node $NODE_22 (from the npm registry)"
+        FLOWGATE_VECTORS="$ROOT/tests/vectors" npx -y "node@$NODE_22" --test ./*.test.mjs
     )
     local status=$?
     rm -rf "$scratch"

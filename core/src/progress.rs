@@ -178,6 +178,57 @@ fn depth(value: &serde_json::Value) -> usize {
     }
 }
 
+/// The bytes `value` takes as compact JSON, counted without writing it (a serializer would
+/// weigh on the npm package): exact but for fractional numbers, counted at their longest (24).
+fn json_len(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => digits(u),
+            (None, Some(i)) => 1 + digits(i.unsigned_abs()),
+            _ => 24,
+        },
+        Value::String(s) => string_len(s),
+        Value::Array(items) => {
+            2 + items.len().saturating_sub(1) + items.iter().map(json_len).sum::<usize>()
+        }
+        Value::Object(map) => object_len(map),
+    }
+}
+
+/// [`json_len`] of an object.
+fn object_len(map: &Details) -> usize {
+    2 + map.len().saturating_sub(1)
+        + map
+            .iter()
+            .map(|(k, v)| string_len(k) + 1 + json_len(v))
+            .sum::<usize>()
+}
+
+/// A string's length in JSON, quotes and escapes included.
+fn string_len(s: &str) -> usize {
+    2 + s
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum::<usize>()
+}
+
+/// The decimal digits of `n`.
+fn digits(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
 /// The longest `current_step` accepted, in bytes.
 pub const MAX_STEP_LEN: usize = 1_000;
 
@@ -241,9 +292,7 @@ impl ProgressUpdate {
                     "/details",
                     alloc::format!("must nest at most {MAX_DETAILS_DEPTH} levels deep"),
                 ));
-            } else if serde_json::to_string(details).map_or(usize::MAX, |json| json.len())
-                > MAX_DETAILS_LEN
-            {
+            } else if object_len(details) > MAX_DETAILS_LEN {
                 errors.push(FieldError::new(
                     "/details",
                     alloc::format!("must be at most {MAX_DETAILS_LEN} bytes of JSON"),
@@ -613,6 +662,22 @@ mod details_tests {
             panic!("details are an object")
         };
         ProgressUpdate::new("step", 10).with_details(map).validate()
+    }
+
+    #[test]
+    fn details_are_measured_as_serde_json_writes_them() {
+        for value in [
+            json!({}),
+            json!({"a": [1, -20, true, false, null, "x\"y\\z\n\u{1}é"], "b": {"c": []}}),
+            json!({"n": u64::MAX, "m": i64::MIN, "s": "\t\r\u{8}\u{c}"}),
+        ] {
+            assert_eq!(
+                json_len(&value),
+                serde_json::to_string(&value).unwrap().len(),
+                "{value}"
+            );
+        }
+        assert!(json_len(&json!(0.1)) >= serde_json::to_string(&json!(0.1)).unwrap().len());
     }
 
     #[test]
