@@ -119,6 +119,18 @@ pub struct ServerConfig {
     /// The most unfinished (queued or running) tasks a user may have
     /// (`FLOWGATE_MAX_OPEN_TASKS`): beyond it, creating one is answered 409.
     pub max_open_tasks: u64,
+    /// The most operations retry statistics are kept for (`FLOWGATE_MAX_OPERATIONS`): a report
+    /// of a new one beyond it drops the operations reported least recently.
+    pub max_operations: usize,
+    /// The most connections open at once (`FLOWGATE_MAX_CONNECTIONS`): a new one beyond it is
+    /// answered 503 and closed.
+    pub max_connections: usize,
+    /// How long a request may take, body included (`FLOWGATE_REQUEST_TIMEOUT_S`); event
+    /// streams excepted.
+    pub request_timeout: Duration,
+    /// How long requests in flight may take to finish once the server is told to stop
+    /// (`FLOWGATE_SHUTDOWN_GRACE_S`); it exits then anyway.
+    pub shutdown_grace: Duration,
 }
 
 use crate::store::redacted as redacted_url;
@@ -163,6 +175,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_keys", &self.max_keys)
             .field("max_live_tasks", &self.max_live_tasks)
             .field("max_open_tasks", &self.max_open_tasks)
+            .field("max_operations", &self.max_operations)
+            .field("max_connections", &self.max_connections)
+            .field("request_timeout", &self.request_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -282,6 +298,10 @@ impl ServerConfig {
             max_keys: 1_000_000,
             max_live_tasks: 100_000,
             max_open_tasks: 1_000,
+            max_operations: 10_000,
+            max_connections: 10_000,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 
@@ -308,6 +328,16 @@ impl ServerConfig {
         config.redis =
             RedisConfig::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))?;
         config.max_keys = positive("FLOWGATE_MAX_KEYS")?.unwrap_or(config.max_keys);
+        config.max_operations =
+            positive("FLOWGATE_MAX_OPERATIONS")?.unwrap_or(config.max_operations);
+        config.max_connections =
+            positive("FLOWGATE_MAX_CONNECTIONS")?.unwrap_or(config.max_connections);
+        if let Some(s) = positive("FLOWGATE_REQUEST_TIMEOUT_S")? {
+            config.request_timeout = Duration::from_secs(s as u64);
+        }
+        if let Some(s) = positive("FLOWGATE_SHUTDOWN_GRACE_S")? {
+            config.shutdown_grace = Duration::from_secs(s as u64);
+        }
         config.max_live_tasks =
             positive("FLOWGATE_MAX_LIVE_TASKS")?.unwrap_or(config.max_live_tasks);
         config.max_open_tasks =

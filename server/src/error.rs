@@ -49,6 +49,8 @@ pub enum ApiError {
     /// 503 with `Retry-After`: a backend the server needs (the database) cannot be reached
     /// now; nothing was changed, and the same request may be sent again.
     Unavailable(anyhow::Error),
+    /// 408: the request took longer than `FLOWGATE_REQUEST_TIMEOUT_S` (this many seconds).
+    Timeout(u64),
     /// 503 with `Retry-After`: the server is at a capacity it keeps on purpose (password
     /// hashing's queue is full); the detail says which.
     Busy(&'static str),
@@ -87,6 +89,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -136,6 +139,13 @@ impl IntoResponse for ApiError {
                     None,
                 )
             }
+            ApiError::Timeout(secs) => (
+                format!(
+                    "the request took longer than {secs} s (FLOWGATE_REQUEST_TIMEOUT_S), its body \
+                     included, and was abandoned"
+                ),
+                None,
+            ),
             ApiError::Busy(detail) => {
                 extra.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 ((*detail).to_string(), None)

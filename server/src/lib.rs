@@ -181,11 +181,16 @@ fn service(
         .nest("/api/v1", api)
         .merge(routes::console::router(&state.config.console_dir))
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state);
+        .with_state(state.clone());
+    let request_timeout = state.config.request_timeout;
     // The layers common to every request wrap the router once, not each of its routes: a
     // route's layers are boxed services, cloned (allocated) again for every request.
     ServiceBuilder::new()
         .map_response(IntoResponse::into_response)
+        .layer_fn(move |inner| Deadline {
+            inner,
+            limit: request_timeout,
+        })
         .map_request(drop_odd_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), NextRequestId::default()))
         .layer(
@@ -220,6 +225,68 @@ fn drop_odd_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(&REQUEST_ID);
     }
     request
+}
+
+/// A whole request, its body included, gets `limit` (`FLOWGATE_REQUEST_TIMEOUT_S`), then a 408
+/// problem: a client trickling a body, or a handler stuck, does not hold its connection and
+/// task for ever. Event streams are exempt: they are meant to stay open.
+#[derive(Clone)]
+struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Service<axum::extract::Request> for Deadline<S>
+where
+    S: Service<axum::extract::Request, Error = Infallible>,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let stream = request.uri().path().ends_with("/events");
+        let response = self.inner.call(request);
+        if stream {
+            return Box::pin(async move { response.await.map(IntoResponse::into_response) });
+        }
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, response).await {
+                Ok(response) => response.map(IntoResponse::into_response),
+                Err(_) => Ok(error::ApiError::Timeout(limit.as_secs()).into_response()),
+            }
+        })
+    }
+}
+
+/// Answers a connection beyond `FLOWGATE_MAX_CONNECTIONS`: 503 with `Retry-After`, then closes
+/// it, without reading its request.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt as _;
+    const BODY: &str = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server has as many connections open as it allows (FLOWGATE_MAX_CONNECTIONS); try again shortly"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    // A peer that does not read gets no more than a second of this task.
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
 /// With buckets in Redis: this server's heartbeat every second, which also counts the servers
@@ -277,6 +344,10 @@ pub async fn run(
         .header_read_timeout(Duration::from_secs(30))
         .writev(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    // Open connections are counted: beyond the cap a new one is answered 503 and closed, as
+    // nginx refuses connections past `worker_connections`, rather than served slowly by all.
+    let connections =
+        std::sync::Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
     loop {
         let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -291,6 +362,10 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(permit) = std::sync::Arc::clone(&connections).try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         // Registered again on the worker's runtime, which then alone polls it.
         let stream = match stream.into_std() {
             Ok(stream) => stream,
@@ -324,12 +399,24 @@ pub async fn run(
             if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
     // Event streams never finish on their own; end them so that shutdown does not wait.
     state.begin_shutdown();
-    graceful.shutdown().await;
+    // Requests in flight get the grace period to finish; then the server exits anyway (a
+    // client trickling a body must not hold a deploy up).
+    let grace = state.config.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_s = grace.as_secs(),
+            "requests still open after the shutdown grace period; stopping anyway"
+        );
+    }
     // Joining the worker threads blocks; they have nothing left to do but end.
     let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
     Ok(())

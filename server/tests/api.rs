@@ -1237,3 +1237,35 @@ async fn the_console_page_says_how_to_build_it_when_missing() {
         r.text
     );
 }
+
+#[tokio::test]
+async fn retry_statistics_keep_the_operations_reported_most_recently() {
+    let app = TestApp::with(|c| c.max_operations = 2).await;
+    let admin = app.admin_cookie().await;
+    let token = app.token(&admin).await;
+    let report = |operation: &str| json!({"operation": operation, "attempts": 1, "outcome": "success", "delays": [], "failures": []});
+    for operation in ["caption", "upload", "caption", "fetch"] {
+        let r = app
+            .post(
+                "/api/v1/retry/report",
+                report(operation),
+                Auth::Bearer(&token),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let stats = app
+        .get("/api/v1/retry/stats?detailed=true", Auth::Bearer(&token))
+        .await;
+    let mut kept: Vec<&str> = stats.body["operations"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{}", stats.text))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    kept.sort_unstable();
+    // Two at most: `upload`, reported least recently, made room for `fetch`; `caption` kept
+    // both its calls.
+    assert_eq!(kept, ["caption", "fetch"]);
+    assert_eq!(stats.body["operations"]["caption"]["calls"], 2);
+}

@@ -342,6 +342,30 @@ async fn a_malformed_environment_variable_stops_the_server_naming_it() {
             "FLOWGATE_PASSWORD_QUEUE",
         ),
         (vec![("FLOWGATE_MAX_KEYS", "0")], "FLOWGATE_MAX_KEYS"),
+        (
+            vec![("FLOWGATE_MAX_OPERATIONS", "-1")],
+            "FLOWGATE_MAX_OPERATIONS",
+        ),
+        (
+            vec![("FLOWGATE_MAX_CONNECTIONS", "many")],
+            "FLOWGATE_MAX_CONNECTIONS",
+        ),
+        (
+            vec![("FLOWGATE_REQUEST_TIMEOUT_S", "0")],
+            "FLOWGATE_REQUEST_TIMEOUT_S",
+        ),
+        (
+            vec![("FLOWGATE_SHUTDOWN_GRACE_S", "1.5")],
+            "FLOWGATE_SHUTDOWN_GRACE_S",
+        ),
+        (
+            vec![("FLOWGATE_MAX_LIVE_TASKS", "0")],
+            "FLOWGATE_MAX_LIVE_TASKS",
+        ),
+        (
+            vec![("FLOWGATE_MAX_OPEN_TASKS", "")],
+            "FLOWGATE_MAX_OPEN_TASKS",
+        ),
     ];
     for (vars, named) in cases {
         let out = tokio::process::Command::new(flowgate_tests::server_binary())
@@ -690,5 +714,77 @@ async fn the_console_arrives_precompressed_and_hashed_files_are_kept() {
         Some("no-cache"),
         "the console's own routes get index.html"
     );
+    server.stop().await;
+}
+
+/// Sends `head` (and no more) on a new connection to `base`; returns the connection.
+async fn half_request(base: &str, head: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// What the server answers on `stream`, up to 4 KiB, within `within`.
+async fn answer(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = vec![0u8; 4096];
+    let n = tokio::time::timeout(within, stream.read(&mut buffer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+/// A login whose body never finishes arriving.
+const TRICKLE: &str = "POST /api/v1/auth/login HTTP/1.1\r\nhost: flowgate\r\n\
+    content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"username\":";
+
+#[tokio::test]
+async fn connections_and_requests_are_bounded_and_a_stop_does_not_wait_for_ever() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("FLOWGATE_MAX_CONNECTIONS", "2"),
+            ("FLOWGATE_REQUEST_TIMEOUT_S", "1"),
+        ],
+    )
+    .await;
+    let base = server.client().base;
+    // A body that never finishes gets 408 once the request has had its time.
+    let mut slow = half_request(&base, TRICKLE).await;
+    let said = answer(&mut slow, Duration::from_secs(10)).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(said.contains("FLOWGATE_REQUEST_TIMEOUT_S"), "{said}");
+    // Two connections open: a third is refused with 503 and Retry-After.
+    let get = "GET /healthz HTTP/1.1\r\nhost: flowgate\r\n\r\n";
+    let _first = half_request(&base, "").await;
+    let _second = half_request(&base, "").await;
+    let mut third = half_request(&base, get).await;
+    let said = answer(&mut third, Duration::from_secs(5)).await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    assert!(
+        said.to_ascii_lowercase().contains("retry-after: 1"),
+        "{said}"
+    );
+    drop((_first, _second, slow));
+    server.stop().await;
+
+    // A stop waits for requests in flight only as long as the grace period.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("FLOWGATE_SHUTDOWN_GRACE_S", "1"),
+            ("FLOWGATE_REQUEST_TIMEOUT_S", "600"),
+        ],
+    )
+    .await;
+    let _in_flight = half_request(&server.client().base, TRICKLE).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Server::stop allows 20 s; without the grace the request would hold the server 600 s.
     server.stop().await;
 }

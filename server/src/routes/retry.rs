@@ -80,9 +80,12 @@ pub(crate) async fn report(
     let stats = state
         .store
         .stats()
-        .count(&report.operation, &store::now_rfc3339(), |stats| {
-            stats.add(&report);
-        })
+        .count(
+            &report.operation,
+            &store::now_rfc3339(),
+            i64::try_from(state.config.max_operations).unwrap_or(i64::MAX),
+            |stats| stats.add(&report),
+        )
         .await?;
     Ok(Json(Recorded {
         operation: report.operation,

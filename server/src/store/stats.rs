@@ -21,17 +21,42 @@ impl Stats<'_> {
 
     /// Counts into `operation`'s statistics with `count`, in one transaction that holds the
     /// operation's row from the read to the write: concurrent counts, on any server, wait for
-    /// each other instead of overwriting each other. Returns the statistics as stored.
+    /// each other instead of overwriting each other. A new operation beyond `max_operations`
+    /// makes room by dropping the operations reported least recently. Returns the statistics
+    /// as stored.
     pub async fn count(
         &self,
         operation: &str,
         now: &str,
+        max_operations: i64,
         count: impl FnOnce(&mut OperationStats),
     ) -> Result<OperationStats, sqlx::Error> {
         let empty = serde_json::to_string(&OperationStats::default())
             .map_err(|e| sqlx::Error::Encode(e.into()))?;
         with_pool!(self.0, pool => {
             let mut tx = pool.begin().await?;
+            // Counting the operations only when a new one comes keeps a report's cost the same
+            // however many there are; names are few and come back, so that is rare.
+            let known: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM retry_stats WHERE operation = $1")
+                    .bind(operation)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if known.is_none() {
+                let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM retry_stats")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let over = held - max_operations + 1;
+                if over > 0 {
+                    sqlx::query(
+                        "DELETE FROM retry_stats WHERE operation IN
+                         (SELECT operation FROM retry_stats ORDER BY updated_at, operation LIMIT $1)",
+                    )
+                    .bind(over)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             // The upsert writes first: it takes the row's lock (PostgreSQL) or the database's
             // write lock (SQLite) before the statistics are read, so they cannot change between
             // this read and the write below.
