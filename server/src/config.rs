@@ -131,6 +131,9 @@ pub struct ServerConfig {
     /// How long requests in flight may take to finish once the server is told to stop
     /// (`FLOWGATE_SHUTDOWN_GRACE_S`); it exits then anyway.
     pub shutdown_grace: Duration,
+    /// The most event streams one user may hold open (`FLOWGATE_MAX_STREAMS_PER_USER`): one
+    /// more is answered 429.
+    pub max_streams_per_user: usize,
 }
 
 use crate::store::redacted as redacted_url;
@@ -179,6 +182,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_streams_per_user", &self.max_streams_per_user)
             .finish()
     }
 }
@@ -302,6 +306,7 @@ impl ServerConfig {
             max_connections: 10_000,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            max_streams_per_user: 32,
         }
     }
 
@@ -332,6 +337,8 @@ impl ServerConfig {
             positive("FLOWGATE_MAX_OPERATIONS")?.unwrap_or(config.max_operations);
         config.max_connections =
             positive("FLOWGATE_MAX_CONNECTIONS")?.unwrap_or(config.max_connections);
+        config.max_streams_per_user =
+            positive("FLOWGATE_MAX_STREAMS_PER_USER")?.unwrap_or(config.max_streams_per_user);
         if let Some(s) = positive("FLOWGATE_REQUEST_TIMEOUT_S")? {
             config.request_timeout = Duration::from_secs(s as u64);
         }

@@ -196,16 +196,68 @@ pub struct Live {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     /// The most slots at once (`FLOWGATE_MAX_LIVE_TASKS`).
     max: usize,
+    /// Event streams open per user.
+    streams: Arc<Mutex<HashMap<i64, usize>>>,
+    /// The most event streams one user may hold open (`FLOWGATE_MAX_STREAMS_PER_USER`).
+    max_streams: usize,
+}
+
+/// One open event stream, counted against its user until dropped.
+pub struct StreamTicket {
+    streams: Arc<Mutex<HashMap<i64, usize>>>,
+    user_id: i64,
+}
+
+impl Drop for StreamTicket {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = streams.get_mut(&self.user_id) {
+            *open -= 1;
+            if *open == 0 {
+                streams.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 impl Live {
-    /// No slots yet, and at most `max` at once.
+    /// No slots yet; at most `max` at once, and `max_streams` event streams per user.
     #[must_use]
-    pub fn new(max: usize) -> Self {
+    pub fn new(max: usize, max_streams: usize) -> Self {
         Live {
             slots: Mutex::default(),
             max,
+            streams: Arc::default(),
+            max_streams,
         }
+    }
+
+    /// Counts an event stream of `user_id` while the ticket lives.
+    ///
+    /// # Errors
+    /// 429 when the user holds as many open as allowed.
+    pub fn open_stream(&self, user_id: i64) -> Result<StreamTicket, ApiError> {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = streams.entry(user_id).or_insert(0);
+        if *open >= self.max_streams {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "you have {open} event streams open, the most allowed \
+                     (FLOWGATE_MAX_STREAMS_PER_USER); close one first"
+                ),
+                headers,
+            });
+        }
+        *open += 1;
+        Ok(StreamTicket {
+            streams: Arc::clone(&self.streams),
+            user_id,
+        })
     }
 }
 

@@ -114,6 +114,7 @@ impl AppState {
         check_key(&store, &vault, &key_source).await?;
         let fanout = Fanout::for_store(&store);
         let live_tasks = config.max_live_tasks;
+        let streams_per_user = config.max_streams_per_user;
         let password_work = auth::PasswordWork::new(
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             config.password_queue,
@@ -129,7 +130,7 @@ impl AppState {
             password_work,
             retry_policy,
             auth_cache: AuthCache::default(),
-            live: Live::new(live_tasks),
+            live: Live::new(live_tasks, streams_per_user),
             fanout,
             vault,
             shutdown: tokio::sync::watch::channel(false).0,

@@ -503,4 +503,20 @@ async fn task_slots_live_only_while_watched_or_updated_and_are_bounded() {
     );
     // One finished: room for a new task.
     assert_eq!(new_task().await.status, StatusCode::CREATED);
+
+    // A subscriber that has seen the end of a finished task gets 204, and leaves no slot.
+    let token = app.token(&admin).await;
+    let seen = app
+        .raw(
+            Request::builder()
+                .uri(format!("/api/v1/tasks/{first}/events"))
+                .header(header::HOST, HOST)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header("last-event-id", "2")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(seen.status, StatusCode::NO_CONTENT, "{}", seen.text);
+    assert_eq!(app.state.live.slots(), 0);
 }

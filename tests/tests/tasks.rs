@@ -430,3 +430,38 @@ async fn sigterm_ends_open_event_streams_and_the_server_stops_cleanly() {
     }
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_user_holds_a_bounded_number_of_event_streams_and_a_closed_one_frees_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("FLOWGATE_MAX_STREAMS_PER_USER", "2")]).await;
+    let c = server.client();
+    let (_cookie, token) = c.admin().await;
+    let auth = Auth::Bearer(&token);
+    let task = c.post("/api/v1/tasks", &json!({}), auth).await;
+    let events = format!(
+        "/api/v1/tasks/{}/events",
+        task.json["task_id"].as_str().unwrap()
+    );
+    let first = SseStream::open(&c, &events, auth, None).await;
+    let second = SseStream::open(&c, &events, auth, None).await;
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let third = SseStream::open(&c, &events, auth, None).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
+    // A closed stream gives its place back (the server notices when its next write fails or
+    // the connection closes).
+    drop(first);
+    let mut again = StatusCode::TOO_MANY_REQUESTS;
+    for _ in 0..50 {
+        again = SseStream::open(&c, &events, auth, None).await.status;
+        if again == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(again, StatusCode::OK);
+    server.stop().await;
+}

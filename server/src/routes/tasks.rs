@@ -131,6 +131,8 @@ struct Watch {
     rx: Option<watch::Receiver<Arc<Snapshot>>>,
     state: AppState,
     id: String,
+    /// Counts the stream against its user's cap while it is open.
+    _ticket: crate::live::StreamTicket,
 }
 
 impl Drop for Watch {
@@ -164,10 +166,14 @@ pub(crate) async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
+    let ticket = state.live.open_stream(user.id)?;
     let mut rx = state.live.subscribe(&state.store, &id, user.id).await?;
     let current = Arc::clone(&rx.borrow_and_update());
     let seen = last_seen.is_some_and(|seen| seen >= current.seq);
     if current.terminal && seen {
+        // Nothing to stream: the slot the subscription made goes with it.
+        drop(rx);
+        state.live.forget_if_idle(&id);
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let stream = Stream {
@@ -175,6 +181,7 @@ pub(crate) async fn events(
             rx: Some(rx),
             state: state.clone(),
             id,
+            _ticket: ticket,
         },
         shutdown: state.shutdown.subscribe(),
         first: (!seen).then_some(current),
