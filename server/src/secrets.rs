@@ -51,10 +51,22 @@ impl Vault {
             (None, Some(path)) => {
                 let key = random_key();
                 let text = base64::engine::general_purpose::STANDARD.encode(key);
-                crate::state::write_private(path, &text)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                tracing::warn!(file = %path.display(), "generated the key that encrypts platform tokens; keep the file");
-                key
+                match crate::state::create_private(path, &text) {
+                    Ok(()) => {
+                        tracing::warn!(file = %path.display(), "generated the key that encrypts platform tokens; keep the file");
+                        key
+                    }
+                    // Another server on this database made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        decode_key(text.trim())
+                            .with_context(|| format!("the key in {}", path.display()))?
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("writing {}", path.display()));
+                    }
+                }
             }
             (None, None) => random_key(),
         };
@@ -145,6 +157,38 @@ fn decode_key(text: &str) -> anyhow::Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_starting_together_on_one_database_share_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flowgate.db.secret-key");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let vaults: Vec<Vault> = (0..8)
+            .map(|_| {
+                let (start, path) = (std::sync::Arc::clone(&start), path.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Vault::open(None, Some(&path)).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let sealed = vaults[0].seal("platform token", b"connection 1").unwrap();
+        for vault in &vaults {
+            assert_eq!(
+                vault.open_sealed(&sealed, b"connection 1").unwrap(),
+                "platform token"
+            );
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
 
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_context() {

@@ -232,8 +232,33 @@ async fn bootstrap_admin(store: &Store, config: &ServerConfig) -> anyhow::Result
     Ok(())
 }
 
-/// Writes `contents` to a new file only its owner can read.
+/// Writes `contents` to a file only its owner can read, replacing any, durably.
 pub(crate) fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    write_synced(path, contents)?;
+    sync_parent(path)
+}
+
+/// Writes `contents` to a new file only its owner can read, durably and whole: it appears
+/// under `path` complete or not at all (written beside it, then linked into place, which
+/// fails if `path` exists). `AlreadyExists` when another process made it meanwhile: it is
+/// never overwritten, and a reader never sees it half-written.
+pub(crate) fn create_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        auth::new_secret()
+    ));
+    let staged = std::path::PathBuf::from(name);
+    write_synced(&staged, contents)?;
+    let linked = std::fs::hard_link(&staged, path);
+    let _ = std::fs::remove_file(&staged);
+    linked?;
+    sync_parent(path)
+}
+
+/// Writes a 0600 file and syncs it: on disk before anything is sealed with what it holds.
+fn write_synced(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -243,5 +268,14 @@ pub(crate) fn write_private(path: &std::path::Path, contents: &str) -> std::io::
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    writeln!(file, "{contents}")
+    writeln!(file, "{contents}")?;
+    file.sync_all()
+}
+
+/// Syncs the directory of `path`, so that the file's name survives a power cut too.
+fn sync_parent(path: &std::path::Path) -> std::io::Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }

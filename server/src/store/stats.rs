@@ -37,12 +37,13 @@ impl Stats<'_> {
             let mut tx = pool.begin().await?;
             // Counting the operations only when a new one comes keeps a report's cost the same
             // however many there are; names are few and come back, so that is rare.
-            let known: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM retry_stats WHERE operation = $1")
+            // COUNT(*) is a BIGINT on PostgreSQL and an INTEGER on SQLite: an i64 on both.
+            let known: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM retry_stats WHERE operation = $1")
                     .bind(operation)
-                    .fetch_optional(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-            if known.is_none() {
+            if known == 0 {
                 let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM retry_stats")
                     .fetch_one(&mut *tx)
                     .await?;
