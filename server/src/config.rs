@@ -134,6 +134,8 @@ pub struct ServerConfig {
     /// The most event streams one user may hold open (`FLOWGATE_MAX_STREAMS_PER_USER`): one
     /// more is answered 429.
     pub max_streams_per_user: usize,
+    /// How durably SQLite commits (`FLOWGATE_SYNC=normal|full`).
+    pub sync: crate::store::Sync,
 }
 
 use crate::store::redacted as redacted_url;
@@ -183,6 +185,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("max_streams_per_user", &self.max_streams_per_user)
+            .field("sync", &self.sync)
             .finish()
     }
 }
@@ -307,6 +310,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             max_streams_per_user: 32,
+            sync: crate::store::Sync::Normal,
         }
     }
 
@@ -335,6 +339,13 @@ impl ServerConfig {
         config.max_keys = positive("FLOWGATE_MAX_KEYS")?.unwrap_or(config.max_keys);
         config.max_operations =
             positive("FLOWGATE_MAX_OPERATIONS")?.unwrap_or(config.max_operations);
+        config.sync = match std::env::var("FLOWGATE_SYNC").ok().as_deref() {
+            None | Some("normal") => crate::store::Sync::Normal,
+            Some("full") => crate::store::Sync::Full,
+            Some(other) => {
+                anyhow::bail!("FLOWGATE_SYNC {other:?} must be normal or full")
+            }
+        };
         config.max_connections =
             positive("FLOWGATE_MAX_CONNECTIONS")?.unwrap_or(config.max_connections);
         config.max_streams_per_user =

@@ -52,7 +52,8 @@ pub enum ApiError {
     /// 408: the request took longer than `FLOWGATE_REQUEST_TIMEOUT_S` (this many seconds).
     Timeout(u64),
     /// 503 with `Retry-After`: the server is at a capacity it keeps on purpose (password
-    /// hashing's queue is full); the detail says which.
+    /// hashing's queue is full), or the database is in a passing condition (locked, disk
+    /// full); the detail says which.
     Busy(&'static str),
 }
 
@@ -176,6 +177,9 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if crate::store::is_unavailable(&err) {
             ApiError::Unavailable(err.into())
+        } else if let Some(condition) = crate::store::passing_condition(&err) {
+            tracing::warn!(error = %err, "database condition");
+            ApiError::Busy(condition)
         } else if crate::store::is_refused_text(&err) {
             // What validation missed: a 422, not a 500, and nothing was stored.
             ApiError::field("", "text must not contain U+0000 (NUL)")

@@ -80,7 +80,7 @@ impl AppState {
                  or hex; `openssl rand -base64 32` makes one)"
             );
         }
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(&config.database_url, config.sync).await?;
         bootstrap_admin(&store, &config).await?;
         // RATE_LIMIT_* seeds an empty database; from then on the stored limits hold.
         let seed = config.initial_limits.clone();

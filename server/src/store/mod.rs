@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use sqlx::{PgPool, SqlitePool};
 
 pub use postgres::redacted;
+pub use sqlite::Sync;
 
 /// The database, whichever it is; cheap to clone.
 #[derive(Debug, Clone)]
@@ -80,8 +81,17 @@ impl Store {
     /// A malformed URL (naming `FLOWGATE_DATABASE_URL`), an unreachable database, or a
     /// migration that fails.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
+        Store::open_with(url, Sync::default()).await
+    }
+
+    /// [`Store::open`], a SQLite database committing as `sync` says (`FLOWGATE_SYNC`;
+    /// PostgreSQL's durability is its own server's `synchronous_commit`).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_with(url: &str, sync: Sync) -> anyhow::Result<Store> {
         Ok(match Backend::of(url)? {
-            Backend::Sqlite => Store::Sqlite(sqlite::open(url).await?),
+            Backend::Sqlite => Store::Sqlite(sqlite::open(url, sync).await?),
             Backend::Postgres => Store::Postgres(postgres::open(url).await?),
         })
     }
@@ -151,6 +161,33 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_)
     )
+}
+
+/// A condition of the database that passes, which a client may wait out: its detail for the
+/// 503 problem. `None` for anything else.
+///
+/// SQLite: `SQLITE_BUSY` (5, and its extended codes: another writer held the lock past the busy
+/// timeout) and `SQLITE_FULL` (13: the disk, or `max_page_count`, is full). PostgreSQL:
+/// `disk_full` (53100), `serialization_failure` (40001), `deadlock_detected` (40P01).
+pub fn passing_condition(e: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(d) = e else {
+        return None;
+    };
+    let code = d.code()?;
+    let sqlite_primary = code.parse::<i32>().ok().map(|c| c & 0xff);
+    match (code.as_ref(), sqlite_primary) {
+        (_, Some(5)) => Some(
+            "the database is busy (another writer held it too long); nothing was changed, try again",
+        ),
+        (_, Some(13)) | ("53100", _) => {
+            Some("the database's disk is full; nothing was changed until space is freed")
+        }
+        ("40001" | "40P01", _) => Some(
+            "the database could not order this change with a concurrent one; nothing was \
+             changed, try again",
+        ),
+        _ => None,
+    }
 }
 
 /// Whether `e` is the database refusing a text value (PostgreSQL refuses U+0000 in text).
