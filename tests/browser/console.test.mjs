@@ -45,7 +45,11 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   // The console's module arrives compressed (the build writes .br and .gz beside each file)
   // and, named by its hash, may be kept for a year.
   const wasm = p.waitForResponse((r) => r.url().endsWith(".wasm"));
-  await p.goto(server.base);
+  const document = await p.goto(server.base);
+  // The console runs under its Content-Security-Policy (any refusal would show as a script
+  // error in "no script errors on any screen").
+  assert.match(document.headers()["content-security-policy"], /script-src 'self' 'sha256-[^']+' 'wasm-unsafe-eval'/);
+  assert.equal(document.headers()["x-content-type-options"], "nosniff");
   const module = await wasm;
   assert.ok(["br", "gzip"].includes(module.headers()["content-encoding"]), JSON.stringify(module.headers()));
   assert.match(module.headers()["cache-control"], /immutable/);

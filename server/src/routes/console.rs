@@ -5,7 +5,7 @@ use std::path::Path;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -23,14 +23,18 @@ pub(crate) fn router(dir: &Path) -> Router<AppState> {
             .precompressed_br()
             .precompressed_gzip()
             .fallback(
-                ServeFile::new(index)
+                ServeFile::new(&index)
                     .precompressed_br()
                     .precompressed_gzip(),
             );
+        let policy = content_security_policy(&std::fs::read_to_string(&index).unwrap_or_default());
         Router::new()
             .fallback_service(files)
             .layer(axum::middleware::from_fn(caching))
             .layer(axum::middleware::from_fn(no_dotfiles))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                protect(policy.clone(), request, next)
+            }))
     } else {
         tracing::warn!(dir = %dir.display(), "the admin console is not built; / explains how");
         let page = not_built_page(dir);
@@ -38,6 +42,58 @@ pub(crate) fn router(dir: &Path) -> Router<AppState> {
             move || async move { (StatusCode::NOT_FOUND, Html(page)) },
         ))
     }
+}
+
+/// The console's Content-Security-Policy: its own files only; the one inline script Trunk
+/// writes into `index.html` (which starts the module) allowed by its hash, so no other inline
+/// script runs; WebAssembly compiled (`'wasm-unsafe-eval'`); never framed. Inline style
+/// attributes stay allowed: the console sets widths of its bars with them.
+fn content_security_policy(index: &str) -> HeaderValue {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut scripts = String::new();
+    let mut rest = index;
+    while let Some(start) = rest.find("<script") {
+        let tag_end = rest[start..]
+            .find('>')
+            .map_or(rest.len(), |e| start + e + 1);
+        let tag = &rest[start..tag_end];
+        let close = rest[tag_end..]
+            .find("</script>")
+            .map_or(rest.len(), |e| tag_end + e);
+        if !tag.contains("src=") {
+            let digest = sha2::Sha256::digest(rest[tag_end..close].as_bytes());
+            let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+            scripts.push_str(&format!(" 'sha256-{hash}'"));
+        }
+        rest = &rest[close.min(rest.len())..];
+        if rest.starts_with("</script>") {
+            rest = &rest["</script>".len()..];
+        }
+    }
+    let policy = format!(
+        "default-src 'self'; script-src 'self'{scripts} 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
+
+/// The console's security headers on each of its responses.
+async fn protect(policy: HeaderValue, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, policy);
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        axum::http::header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 /// 404 for any path with a segment starting with a dot (`/.env`, `/.git/config`): nothing
@@ -97,4 +153,34 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_allows_the_inline_script_by_its_hash_and_nothing_else_inline() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let body = "\nimport init from '/app.js';\nawait init();\n";
+        let index = format!(
+            "<head><script src=\"/other.js\"></script><script type=\"module\">{body}</script></head>"
+        );
+        let policy = content_security_policy(&index);
+        let policy = policy.to_str().unwrap();
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
+        assert!(
+            policy.contains(&format!(
+                "script-src 'self' 'sha256-{hash}' 'wasm-unsafe-eval';"
+            )),
+            "{policy}"
+        );
+        assert!(policy.contains("frame-ancestors 'none'"));
+        assert_eq!(
+            policy.matches("sha256-").count(),
+            1,
+            "only the inline script"
+        );
+    }
 }
