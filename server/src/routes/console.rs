@@ -62,7 +62,7 @@ fn content_security_policy(index: &str) -> HeaderValue {
             .find("</script>")
             .map_or(rest.len(), |e| tag_end + e);
         if !tag.contains("src=") {
-            let digest = sha2::Sha256::digest(rest[tag_end..close].as_bytes());
+            let digest = sha2::Sha256::digest(&rest.as_bytes()[tag_end..close]);
             let hash = base64::engine::general_purpose::STANDARD.encode(digest);
             scripts.push_str(&format!(" 'sha256-{hash}'"));
         }
