@@ -173,6 +173,14 @@ component_python() {
     echo "$venv/bin/python"
 }
 
+# Transpiles the component WASM with jco (pinned in tests/component/js) into DIR as ES modules;
+# DIR/flowgate.js is its entry.
+transpile_component() {
+    (cd "$ROOT/tests/component/js" && npm ci --no-audit --no-fund --loglevel=error)
+    "$ROOT/tests/component/js/node_modules/.bin/jco" transpile "$1" -o "$2" --name flowgate >/dev/null
+    echo '{"type":"module"}' > "$2/package.json"
+}
+
 # The component from its two real hosts, as their users load it: jco-transpiled in Node, and
 # wasmtime-py in Python; both run the shared vectors.
 test_component() {
@@ -181,11 +189,9 @@ test_component() {
     export FLOWGATE_COMPONENT="$wasm" FLOWGATE_VECTORS="$ROOT/tests/vectors"
     say "the component in Node, through jco transpile"
     scratch=$(mktemp -d)
+    transpile_component "$wasm" "$scratch"
     (
         cd "$ROOT/tests/component/js"
-        npm ci --no-audit --no-fund --loglevel=error
-        npx jco transpile "$wasm" -o "$scratch" --name flowgate >/dev/null
-        echo '{"type":"module"}' > "$scratch/package.json"
         FLOWGATE_COMPONENT_JS="$scratch/flowgate.js" node --test component.test.mjs
     )
     rm -rf "$scratch"

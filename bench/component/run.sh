@@ -7,11 +7,9 @@ cd "$ROOT"
 
 wasm=$(build_component)
 python=$(component_python)
-(cd tests/component/js && npm ci --no-audit --no-fund --loglevel=error)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-tests/component/js/node_modules/.bin/jco transpile "$wasm" -o "$scratch" --name flowgate >/dev/null
-echo '{"type":"module"}' > "$scratch/package.json"
+transpile_component "$wasm" "$scratch"
 build_npm_package >/dev/null
 
 say "native core"

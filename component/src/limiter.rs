@@ -113,8 +113,15 @@ fn checked<'a>(key: &str, r: &'a wit::Request) -> Result<Request<'a>, wit::Reque
 }
 
 fn check_key(key: &str) -> Result<(), wit::RequestError> {
-    flowgate_core::check_name("/key", key, ratelimit::MAX_KEY_LEN)
-        .map_err(|e| wit::RequestError::InvalidArgument(field_error(e)))
+    checked(
+        key,
+        &wit::Request {
+            endpoint: None,
+            platform: None,
+            cost: 1,
+        },
+    )
+    .map(drop)
 }
 
 impl wit::Guest for Flowgate {

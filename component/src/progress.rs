@@ -4,7 +4,7 @@ use alloc::string::{String, ToString};
 use core::cell::RefCell;
 use core::time::Duration;
 
-use flowgate_core::document::{DocumentError, from_json_tracked};
+use flowgate_core::document::from_json_tracked;
 use flowgate_core::progress::{
     self, Details, ProgressStatus, ProgressUpdate, TaskProgress, TaskStatus,
 };
@@ -79,13 +79,9 @@ fn progress_error(e: progress::Error) -> wit::ProgressError {
 /// The details' JSON text as the core keeps them: a JSON object, else an error at `/details`.
 fn details(text: &str) -> Result<Details, wit::ProgressError> {
     from_json_tracked::<Details>(text.as_bytes()).map_err(|e| {
-        let detail = match e {
-            DocumentError::NotJson(message) => message,
-            DocumentError::Shape(e) if e.pointer.is_empty() => e.detail,
-            DocumentError::Shape(e) => e.to_string(),
-        };
         wit::ProgressError::InvalidUpdate(alloc::vec![field_error(FieldError::new(
-            "/details", detail
+            "/details",
+            e.to_string()
         ))])
     })
 }

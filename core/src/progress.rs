@@ -172,10 +172,15 @@ pub const MAX_DETAILS_DEPTH: usize = 8;
 /// The depth of a JSON value: 0 for a scalar, 1 for a flat object or array.
 fn depth(value: &serde_json::Value) -> usize {
     match value {
-        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => object_depth(map),
         serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
         _ => 0,
     }
+}
+
+/// [`depth`] of an object.
+fn object_depth(map: &Details) -> usize {
+    1 + map.values().map(depth).max().unwrap_or(0)
 }
 
 /// The bytes `value` takes as compact JSON, counted without writing it (a serializer would
@@ -285,9 +290,7 @@ impl ProgressUpdate {
             ));
         }
         if let Some(details) = &self.details {
-            // An object, so one level more than its deepest value.
-            let nested = 1 + details.values().map(depth).max().unwrap_or(0);
-            if nested > MAX_DETAILS_DEPTH {
+            if object_depth(details) > MAX_DETAILS_DEPTH {
                 errors.push(FieldError::new(
                     "/details",
                     alloc::format!("must nest at most {MAX_DETAILS_DEPTH} levels deep"),

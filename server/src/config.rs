@@ -142,15 +142,22 @@ use crate::store::redacted as redacted_url;
 
 /// A whole number of 1 or more from the environment variable `name`, if set.
 fn positive(name: &str) -> anyhow::Result<Option<usize>> {
+    whole(name, 1)
+}
+
+/// A whole number of `least` or more from the environment variable `name`, if set.
+fn whole(name: &str, least: usize) -> anyhow::Result<Option<usize>> {
     match std::env::var(name) {
         Err(_) => Ok(None),
         Ok(value) => value
             .trim()
             .parse()
             .ok()
-            .filter(|&n: &usize| n > 0)
+            .filter(|&n: &usize| n >= least)
             .map(Some)
-            .ok_or_else(|| anyhow::anyhow!("{name} {value:?} must be a whole number, 1 or more")),
+            .ok_or_else(|| {
+                anyhow::anyhow!("{name} {value:?} must be a whole number, {least} or more")
+            }),
     }
 }
 
@@ -360,13 +367,8 @@ impl ServerConfig {
             positive("FLOWGATE_MAX_LIVE_TASKS")?.unwrap_or(config.max_live_tasks);
         config.max_open_tasks =
             positive("FLOWGATE_MAX_OPEN_TASKS")?.map_or(config.max_open_tasks, |n| n as u64);
-        if let Ok(queue) = std::env::var("FLOWGATE_PASSWORD_QUEUE") {
-            config.password_queue = queue.trim().parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "FLOWGATE_PASSWORD_QUEUE {queue:?} must be a whole number, 0 or more"
-                )
-            })?;
-        }
+        config.password_queue =
+            whole("FLOWGATE_PASSWORD_QUEUE", 0)?.unwrap_or(config.password_queue);
         if let Ok(list) = std::env::var("FLOWGATE_TRUSTED_PROXIES") {
             config.trusted_proxies =
                 flowgate_tower::TrustedProxies::parse(&list).context("FLOWGATE_TRUSTED_PROXIES")?;

@@ -189,6 +189,13 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// One field's problem, as the core's rules report it: a 422.
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation(vec![e])
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         ApiError::Internal(err)

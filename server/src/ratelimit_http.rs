@@ -15,9 +15,8 @@ use flowgate_tower::{KeyError, KeyExtractor, RequestHead, TrustedProxies};
 use crate::auth::Verified;
 use serde::Serialize;
 
-/// The text of a decision's JSON that depends only on a bucket's scope and window, made once
-/// (with the header fields' own pieces, 1,800 instructions fewer per decision of seven
-/// buckets: callgrind, BENCHMARKS.md).
+/// The text of a decision's JSON that depends only on a bucket's scope and window, made once,
+/// as the header fields' pieces are (BENCHMARKS.md says what it saves).
 struct Pieces {
     /// `,"scope":"…","window":"…","buckets":[`, after the decision's own counts.
     decision: ByBucket,

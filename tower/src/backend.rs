@@ -172,7 +172,8 @@ impl Backend for Redis {
 #[derive(Clone)]
 pub struct Remote {
     client: reqwest::Client,
-    url: String,
+    /// Shared, not copied, by every decision's future.
+    url: Arc<str>,
     authorization: http::HeaderValue,
 }
 
@@ -235,14 +236,14 @@ impl Remote {
         authorization.set_sensitive(true);
         Ok(Remote {
             client,
-            url: format!("{}/api/v1/limits/check", base_url.trim_end_matches('/')),
+            url: format!("{}/api/v1/limits/check", base_url.trim_end_matches('/')).into(),
             authorization,
         })
     }
 
     async fn ask(
         client: reqwest::Client,
-        url: String,
+        url: Arc<str>,
         authorization: http::HeaderValue,
         key: String,
         request: Owned,
@@ -255,7 +256,7 @@ impl Remote {
         });
         let unavailable = |e: reqwest::Error| BackendError::Unavailable(e.to_string());
         let response = client
-            .post(&url)
+            .post(&*url)
             .header(http::header::AUTHORIZATION, authorization)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body.to_string())
@@ -309,7 +310,7 @@ impl Backend for Remote {
     fn decide(&self, key: String, request: Owned) -> Self::Future {
         Box::pin(Remote::ask(
             self.client.clone(),
-            self.url.clone(),
+            Arc::clone(&self.url),
             self.authorization.clone(),
             key,
             request,

@@ -26,8 +26,7 @@ const SCOPES: [Scope; 4] = [
 
 /// A text for each scope and window, made once: what a header field or a JSON document
 /// repeats per bucket, so that writing a decision copies a few ready pieces instead of
-/// formatting names (written name by name, a decision of seven buckets took about 120 small
-/// copies). The flowgate server's decision JSON is written with these too.
+/// formatting names. The flowgate server's decision JSON is written with these too.
 pub struct ByBucket([[Box<[u8]>; 3]; 4]);
 
 impl ByBucket {

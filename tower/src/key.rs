@@ -1,6 +1,7 @@
 //! Who a request counts against: [`KeyExtractor`] and the ready extractors.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use http::{Extensions, HeaderMap, HeaderName, Method, Uri};
@@ -165,7 +166,8 @@ impl KeyExtractor for BearerToken {
         let mut key = String::with_capacity(39);
         key.push_str("bearer:");
         for byte in &digest[..16] {
-            key.push_str(&format!("{byte:02x}"));
+            // Writing into a String cannot fail.
+            let _ = write!(key, "{byte:02x}");
         }
         Ok(key)
     }

@@ -79,30 +79,22 @@ pub struct RateLimitLayer<K = PeerIp, B = InProcess> {
     config: Arc<Config<K, B>>,
 }
 
+#[derive(Clone)]
 struct Config<K, B> {
     key: K,
     backend: B,
+    options: Options,
+}
+
+/// What the builder methods set, whatever the key and the backend.
+#[derive(Clone)]
+struct Options {
     endpoint: Option<NameOf>,
     platform: Option<NameOf>,
     cost: Option<CostOf>,
     headers: bool,
     quiet: Option<Quiet>,
     fail_open: bool,
-}
-
-impl<K: Clone, B: Clone> Clone for Config<K, B> {
-    fn clone(&self) -> Self {
-        Config {
-            key: self.key.clone(),
-            backend: self.backend.clone(),
-            endpoint: self.endpoint.clone(),
-            platform: self.platform.clone(),
-            cost: self.cost.clone(),
-            headers: self.headers,
-            quiet: self.quiet.clone(),
-            fail_open: self.fail_open,
-        }
-    }
 }
 
 impl<K, B> Clone for RateLimitLayer<K, B> {
@@ -116,8 +108,8 @@ impl<K, B> Clone for RateLimitLayer<K, B> {
 impl<K, B> fmt::Debug for RateLimitLayer<K, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitLayer")
-            .field("headers", &self.config.headers)
-            .field("fail_open", &self.config.fail_open)
+            .field("headers", &self.config.options.headers)
+            .field("fail_open", &self.config.options.fail_open)
             .finish_non_exhaustive()
     }
 }
@@ -139,19 +131,21 @@ impl<K: KeyExtractor + Clone, B: Backend + Clone> RateLimitLayer<K, B> {
             config: Arc::new(Config {
                 key,
                 backend,
-                endpoint: None,
-                platform: None,
-                cost: None,
-                headers: true,
-                quiet: None,
-                fail_open: false,
+                options: Options {
+                    endpoint: None,
+                    platform: None,
+                    cost: None,
+                    headers: true,
+                    quiet: None,
+                    fail_open: false,
+                },
             }),
         }
     }
 
-    fn change(self, f: impl FnOnce(&mut Config<K, B>)) -> Self {
+    fn change(self, f: impl FnOnce(&mut Options)) -> Self {
         let mut config = Arc::unwrap_or_clone(self.config);
-        f(&mut config);
+        f(&mut config.options);
         RateLimitLayer {
             config: Arc::new(config),
         }
@@ -164,12 +158,7 @@ impl<K: KeyExtractor + Clone, B: Backend + Clone> RateLimitLayer<K, B> {
             config: Arc::new(Config {
                 key,
                 backend: c.backend,
-                endpoint: c.endpoint,
-                platform: c.platform,
-                cost: c.cost,
-                headers: c.headers,
-                quiet: c.quiet,
-                fail_open: c.fail_open,
+                options: c.options,
             }),
         }
     }
@@ -285,6 +274,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = &self.config;
+        let options = &config.options;
         let head = RequestHead::of(&request);
         let key = match config.key.extract(&head) {
             Ok(key) => key,
@@ -294,13 +284,13 @@ where
             }
         };
         let owned = Owned {
-            endpoint: config.endpoint.as_ref().and_then(|f| f(&head)),
-            platform: config.platform.as_ref().and_then(|f| f(&head)),
-            cost: config.cost.as_ref().map_or(1, |f| f(&head)),
+            endpoint: options.endpoint.as_ref().and_then(|f| f(&head)),
+            platform: options.platform.as_ref().and_then(|f| f(&head)),
+            cost: options.cost.as_ref().map_or(1, |f| f(&head)),
         };
-        let quiet = config.quiet.as_ref().is_some_and(|f| f(&head));
+        let quiet = options.quiet.as_ref().is_some_and(|f| f(&head));
         let decision = config.backend.decide(key, owned);
-        let (headers, fail_open) = (config.headers && !quiet, config.fail_open);
+        let (headers, fail_open) = (options.headers && !quiet, options.fail_open);
         Box::pin(async move {
             match decision.await {
                 Ok(d) if d.allowed => {

@@ -9,7 +9,7 @@
 //! This crate is glue, and every decision is the core's. What is JavaScript's work is written
 //! in JavaScript beside it: `documents.js` checks the shape of the documents and builds the
 //! answers, `retry.js` runs `retry`'s loop (calling, awaiting, timers, `AbortSignal`). Keeping
-//! that out of the WebAssembly module keeps it small (about 62 KiB gzipped: BENCHMARKS.md).
+//! that out of the WebAssembly module keeps it small (its size is in BENCHMARKS.md).
 //!
 //! In WebAssembly the crate is `no_std`: without the standard library's panic machinery (a
 //! panic traps, as it would with `panic = "abort"`) the module is smaller; nothing here needs

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use flowgate_core::ratelimit::Request as LimitRequest;
 use serde::{Deserialize, Serialize};
 
-use super::{ClientAddr, check_name};
+use super::ClientAddr;
 use crate::auth::{self, AuthUser, Role, SESSION_COOKIE, Via};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::fanout::Notice;
@@ -228,7 +228,7 @@ pub(crate) async fn create_user(
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserJson>), ApiError> {
     user.require_admin()?;
-    check_name("/username", &body.username, 64)?;
+    flowgate_core::check_name("/username", &body.username, 64)?;
     if !body
         .username
         .chars()
@@ -376,7 +376,7 @@ pub(crate) async fn create_token(
     user: AuthUser,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_name("/name", &body.name, 100)?;
+    flowgate_core::check_name("/name", &body.name, 100)?;
     let token = format!("fg_{}", auth::new_secret());
     let created_at = store::now_rfc3339();
     let id = state

@@ -54,22 +54,19 @@ fn content_security_policy(index: &str) -> HeaderValue {
     let mut scripts = String::new();
     let mut rest = index;
     while let Some(start) = rest.find("<script") {
-        let tag_end = rest[start..]
-            .find('>')
-            .map_or(rest.len(), |e| start + e + 1);
-        let tag = &rest[start..tag_end];
-        let close = rest[tag_end..]
-            .find("</script>")
-            .map_or(rest.len(), |e| tag_end + e);
+        let Some(tag_len) = rest[start..].find('>') else {
+            break;
+        };
+        let (tag, after) = rest[start..].split_at(tag_len + 1);
+        let Some(body_len) = after.find("</script>") else {
+            break;
+        };
         if !tag.contains("src=") {
-            let digest = sha2::Sha256::digest(&rest.as_bytes()[tag_end..close]);
+            let digest = sha2::Sha256::digest(&after.as_bytes()[..body_len]);
             let hash = base64::engine::general_purpose::STANDARD.encode(digest);
             scripts.push_str(&format!(" 'sha256-{hash}'"));
         }
-        rest = &rest[close.min(rest.len())..];
-        if rest.starts_with("</script>") {
-            rest = &rest["</script>".len()..];
-        }
+        rest = &after[body_len + "</script>".len()..];
     }
     let policy = format!(
         "default-src 'self'; script-src 'self'{scripts} 'wasm-unsafe-eval'; \

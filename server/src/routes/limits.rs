@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use flowgate_core::ratelimit::{Error as LimitError, RateLimitConfig, Request as LimitRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{check_name, etag, versioned_response};
+use super::{etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::fanout::Notice;
@@ -133,20 +133,6 @@ impl std::ops::Deref for Text<'_> {
     }
 }
 
-fn check_request_fields(
-    key: &str,
-    endpoint: Option<&str>,
-    platform: Option<&str>,
-) -> Result<(), ApiError> {
-    LimitRequest {
-        endpoint,
-        platform,
-        cost: 1,
-    }
-    .check_names(key)
-    .map_err(|e| ApiError::Validation(vec![e]))
-}
-
 fn cost_error(e: LimitError) -> ApiError {
     match e {
         LimitError::ZeroCost | LimitError::CostExceedsCapacity { .. } => {
@@ -168,16 +154,12 @@ pub(crate) async fn check(
     JsonBytes(bytes): JsonBytes,
 ) -> Result<Response, ApiError> {
     let body: CheckRequest = parse_json(&bytes)?;
-    check_request_fields(
-        &body.key,
-        body.endpoint.as_deref(),
-        body.platform.as_deref(),
-    )?;
     let request = LimitRequest {
         endpoint: body.endpoint.as_deref(),
         platform: body.platform.as_deref(),
         cost: body.cost.unwrap_or(1),
     };
+    request.check_names(&body.key)?;
     let checked = state
         .decisions
         .check(&body.key, &request, state.now())
@@ -215,12 +197,12 @@ pub(crate) async fn key(
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<KeyState>, ApiError> {
-    check_request_fields(&key, query.endpoint.as_deref(), query.platform.as_deref())?;
     let request = LimitRequest {
         endpoint: query.endpoint.as_deref(),
         platform: query.platform.as_deref(),
         cost: query.cost.unwrap_or(1),
     };
+    request.check_names(&key)?;
     let view = state
         .decisions
         .view(&key, &request, state.now())
@@ -242,7 +224,7 @@ pub(crate) async fn reset_key(
     ApiPath(key): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     user.require_admin()?;
-    check_name("/key", &key, flowgate_core::ratelimit::MAX_KEY_LEN)?;
+    LimitRequest::default().check_names(&key)?;
     let had_state = state.decisions.reset(&key).await.map_err(|Unreachable| {
         ApiError::Unavailable(anyhow::anyhow!(
             "Redis is unreachable: the key was not reset"

@@ -103,8 +103,3 @@ pub(crate) fn versioned_response<T: Serialize>(
         (tag, Json(document)).into_response()
     }
 }
-
-/// A name-like field, by the core's rule, as a 422 problem.
-pub(crate) fn check_name(pointer: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    flowgate_core::check_name(pointer, value, max).map_err(|e| ApiError::Validation(vec![e]))
-}

@@ -9,7 +9,6 @@ use flowgate_core::context::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::check_name;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::secrets::platform_token_context;
@@ -21,7 +20,7 @@ use crate::store::platforms::{
 };
 
 fn check_token(token: &str) -> Result<(), ApiError> {
-    check_name("/access_token", token, 4096)
+    Ok(flowgate_core::check_name("/access_token", token, 4096)?)
 }
 
 /// `GET /api/v1/platforms`: the caller's connections.
@@ -73,8 +72,8 @@ pub(crate) async fn create(
     user: AuthUser,
     ApiJson(body): ApiJson<NewConnection>,
 ) -> Result<(StatusCode, Json<ConnectionRow>), ApiError> {
-    check_name("/name", &body.name, 100)?;
-    check_name("/username", &body.username, 100)?;
+    flowgate_core::check_name("/name", &body.name, 100)?;
+    flowgate_core::check_name("/username", &body.username, 100)?;
     check_token(&body.access_token)?;
     let url = instance_url(&body.instance_url)?;
     let sealed = state
@@ -120,10 +119,10 @@ pub(crate) async fn update(
 ) -> Result<Json<ConnectionRow>, ApiError> {
     let current = owned(&state, &user, id).await?;
     if let Some(name) = &body.name {
-        check_name("/name", name, 100)?;
+        flowgate_core::check_name("/name", name, 100)?;
     }
     if let Some(username) = &body.username {
-        check_name("/username", username, 100)?;
+        flowgate_core::check_name("/username", username, 100)?;
     }
     let url = body.instance_url.as_deref().map(instance_url).transpose()?;
     let sealed = match &body.access_token {
@@ -318,7 +317,7 @@ pub(crate) async fn create_post(
     user: AuthUser,
     ApiJson(body): ApiJson<NewPost>,
 ) -> Result<(StatusCode, Json<PostRow>), ApiError> {
-    check_name("/post_id", &body.post_id, 200)?;
+    flowgate_core::check_name("/post_id", &body.post_id, 200)?;
     if body.url.as_ref().is_some_and(|u| u.len() > 2_000) {
         return Err(ApiError::field("/url", "must be at most 2000 bytes"));
     }
