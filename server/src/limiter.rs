@@ -224,16 +224,22 @@ impl Decisions {
         }
     }
 
-    /// Puts new limits in force at `now` (in-process clock): in process, every key keeps what
-    /// it owes; in Redis, each bucket carries its debt over when next used.
+    /// Checks `config` and builds its limits, changing nothing: what may refuse a change,
+    /// run before the change is stored.
     ///
     /// # Errors
-    /// When `config` is invalid; nothing changes then.
-    pub fn reconfigure(&self, config: &RateLimitConfig, now: Duration) -> Result<(), LimitError> {
+    /// The configuration's errors.
+    pub fn prepare(config: &RateLimitConfig) -> Result<Arc<Limits>, LimitError> {
+        Ok(Arc::new(Limits::new(config)?))
+    }
+
+    /// Puts limits made by [`Decisions::prepare`] from `config` in force at `now` (in-process
+    /// clock): in process, every key keeps what it owes; in Redis, each bucket carries its debt
+    /// over when next used.
+    pub fn install(&self, limits: Arc<Limits>, config: &RateLimitConfig, now: Duration) {
         match self {
-            Decisions::Local(limiter) => limiter.reconfigure(config, now),
+            Decisions::Local(limiter) => limiter.install(limits, now),
             Decisions::Shared(shared) => {
-                let limits = Arc::new(Limits::new(config)?);
                 *shared
                     .limits
                     .write()
@@ -244,9 +250,17 @@ impl Decisions {
                     .fallback
                     .write()
                     .unwrap_or_else(PoisonError::into_inner) = None;
-                Ok(())
             }
         }
+    }
+
+    /// Switches to `config` at `now` (see [`Decisions::prepare`] and [`Decisions::install`]).
+    ///
+    /// # Errors
+    /// The configuration's errors; the limits in force are then unchanged.
+    pub fn reconfigure(&self, config: &RateLimitConfig, now: Duration) -> Result<(), LimitError> {
+        self.install(Self::prepare(config)?, config, now);
+        Ok(())
     }
 
     /// The Redis backend, if buckets are shared.

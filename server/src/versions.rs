@@ -102,19 +102,23 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
     }
 
     /// Stores `document` as the next version, by `by`, if the request's `If-Match` names the
-    /// version stored last (or is absent); then `apply` puts it to use and it becomes current.
-    /// Returns the new version.
+    /// version stored last (or is absent), and puts it in force. Everything that may refuse the
+    /// change runs before it is stored: `prepare` readies it (builds what it puts to use) or
+    /// refuses it; once stored, `install` puts what `prepare` made in force, and cannot fail. So
+    /// the stored newest version is always the one in force. Returns the new version.
     ///
     /// # Errors
     /// 412 for a stale `If-Match`, or when another server stored a version meanwhile; what
-    /// `apply` says; a database failure. On error the version in force is unchanged.
-    pub async fn replace(
+    /// `prepare` says; a database failure. On error nothing is stored and the version in force
+    /// is unchanged.
+    pub async fn replace<P>(
         &self,
         store: &Store,
         headers: &HeaderMap,
         by: &str,
         document: T,
-        apply: impl FnOnce(&T) -> Result<(), ApiError>,
+        prepare: impl FnOnce(&T) -> Result<P, ApiError>,
+        install: impl FnOnce(P, &T),
     ) -> Result<i64, ApiError> {
         let _writer = self.writer.lock().await;
         // The database's newest, not this server's: another server's change may not have
@@ -124,6 +128,7 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
             .as_ref()
             .map_or(self.current().version, |r| r.version);
         check_if_match(headers, version)?;
+        let prepared = prepare(&document)?;
         if !store
             .versions()
             .insert(self.table, &row(version + 1, &document, by)?)
@@ -135,7 +140,7 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
                 version + 1
             )));
         }
-        apply(&document)?;
+        install(prepared, &document);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Versioned {
             document,
             version: version + 1,
@@ -181,4 +186,60 @@ fn row<T: Serialize>(
         changed_by: by.to_string(),
         changed_at: store::now_rfc3339(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change its `prepare` refuses is not stored: the database and the server keep the
+    /// version in force, so the two never disagree.
+    #[tokio::test]
+    async fn a_refused_change_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("v.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let versions: Versions<serde_json::Value> =
+            Versions::load(&store, Table::RetryPolicy, || {
+                (serde_json::json!({"a": 1}), Some("test"))
+            })
+            .await
+            .unwrap();
+        let refused = versions
+            .replace(
+                &store,
+                &HeaderMap::new(),
+                "test",
+                serde_json::json!({"a": 2}),
+                |_| Err::<(), _>(ApiError::BadRequest("refused".into())),
+                |(), _| unreachable!("a refused change is never put in force"),
+            )
+            .await;
+        assert!(matches!(refused, Err(ApiError::BadRequest(_))));
+        let stored = store
+            .versions()
+            .latest(Table::RetryPolicy)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.version, stored.document.as_str()),
+            (1, r#"{"a":1}"#)
+        );
+        assert_eq!(versions.current().version, 1);
+
+        let mut put_in_force = None;
+        let version = versions
+            .replace(
+                &store,
+                &HeaderMap::new(),
+                "test",
+                serde_json::json!({"a": 3}),
+                |doc| Ok(doc["a"].as_i64()),
+                |prepared, _| put_in_force = prepared,
+            )
+            .await
+            .unwrap();
+        assert_eq!((version, put_in_force), (2, Some(3)));
+    }
 }

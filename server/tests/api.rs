@@ -1269,3 +1269,38 @@ async fn retry_statistics_keep_the_operations_reported_most_recently() {
     assert_eq!(kept, ["caption", "fetch"]);
     assert_eq!(stats.body["operations"]["caption"]["calls"], 2);
 }
+
+/// Transactions that read before they write take the write lock first (SQLite's `BEGIN
+/// IMMEDIATE`): reports arriving together wait their turn instead of failing as busy, and every
+/// one is counted.
+#[tokio::test]
+async fn concurrent_retry_reports_are_all_counted() {
+    let app = TestApp::new().await;
+    let admin = app.admin_cookie().await;
+    let token = app.token(&admin).await;
+    let reports = (0..64).map(|i| {
+        let operation = format!("op{}", i % 8);
+        let app = &app;
+        let token = &token;
+        async move {
+            let body = json!({"operation": operation, "attempts": 1, "outcome": "success",
+                              "delays": [], "failures": []});
+            app.post("/api/v1/retry/report", body, Auth::Bearer(token))
+                .await
+        }
+    });
+    for r in futures_util::future::join_all(reports).await {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let stats = app
+        .get("/api/v1/retry/stats?detailed=true", Auth::Bearer(&token))
+        .await;
+    for i in 0..8 {
+        assert_eq!(
+            stats.body["operations"][format!("op{i}")]["calls"],
+            8,
+            "{}",
+            stats.text
+        );
+    }
+}

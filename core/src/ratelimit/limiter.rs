@@ -222,12 +222,18 @@ impl RateLimiter {
     /// # Errors
     /// [`Error::InvalidConfig`]; the limits in force are then unchanged.
     pub fn reconfigure(&self, config: &RateLimitConfig, now: Duration) -> Result<(), Error> {
-        let new = Arc::new(Limits::new(config)?);
+        self.install(Arc::new(Limits::new(config)?), now);
+        Ok(())
+    }
+
+    /// Switches to limits already built (by [`Limits::new`], which is where a configuration is
+    /// refused) at `now`, as [`RateLimiter::reconfigure`] does; it cannot fail, so a caller can
+    /// build the limits, store the change, and only then put it in force.
+    pub fn install(&self, new: Arc<Limits>, now: Duration) {
         for shard in &self.shards {
             let mut shard = shard.0.lock();
             let old = core::mem::replace(&mut shard.limits, Arc::clone(&new));
             shard.state.carry_over(&old, &new, now);
         }
-        Ok(())
     }
 }

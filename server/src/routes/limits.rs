@@ -13,7 +13,7 @@ use super::{etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::fanout::Notice;
-use crate::limiter::Unreachable;
+use crate::limiter::{Decisions, Unreachable};
 use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
 use crate::state::AppState;
 use crate::store::versions::Table;
@@ -53,12 +53,8 @@ pub(crate) async fn put(
             &headers,
             &user.username,
             document.clone(),
-            |doc| {
-                state
-                    .decisions
-                    .reconfigure(doc, state.now())
-                    .map_err(config_error)
-            },
+            |doc| Decisions::prepare(doc).map_err(config_error),
+            |limits, doc| state.decisions.install(limits, doc, state.now()),
         )
         .await?;
     state.fanout.notify(Notice::Limits).await;

@@ -54,6 +54,7 @@ pub(crate) async fn put_config(
             &user.username,
             document.clone(),
             |_| Ok(()),
+            |(), _| {},
         )
         .await?;
     state.fanout.notify(Notice::RetryPolicy).await;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Store, is_unique_violation, with_pool};
+use super::{BeginWrite as _, Store, is_unique_violation, with_pool};
 use crate::auth::Role;
 
 /// The accounts area of the store.
@@ -142,7 +142,7 @@ impl Accounts<'_> {
              WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}"
         );
         with_pool!(self.0, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let account: Option<Account> = sqlx::query_as(&sql)
                 .bind(role.map(Role::as_str))
                 .bind(is_active)
@@ -170,7 +170,7 @@ impl Accounts<'_> {
     ) -> Result<(), sqlx::Error> {
         let keep = keep.map_or(&[][..], |k| &k[..]);
         with_pool!(self.0, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
                 .bind(user_id)
@@ -214,7 +214,7 @@ impl Accounts<'_> {
         context_owner: &str,
     ) -> Result<(), sqlx::Error> {
         with_pool!(self.0, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(&id_hash[..])
                 .execute(&mut *tx)

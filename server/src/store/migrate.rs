@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use sqlx::{Row as _, postgres::PgRow, sqlite::SqliteRow};
 
-use super::{Store, with_pool};
+use super::{BeginWrite as _, Store, with_pool};
 
 /// A column's kind, as both backends' migrations give it.
 #[derive(Debug, Clone, Copy)]
@@ -207,7 +207,7 @@ pub async fn copy(from: &Store, to: &Store) -> anyhow::Result<Copied> {
         rows_by_table.push((table, names, rows));
     }
     with_pool!(to, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         for &(table, _) in TABLES {
             let held: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&mut *tx)

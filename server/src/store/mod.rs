@@ -46,6 +46,43 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Begins a transaction that is going to write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`, as SQLite's documentation advises for a transaction that reads before it
+/// writes): a deferred transaction that has read cannot wait for the lock another writer holds
+/// (it fails as busy at once, whatever the busy timeout), while an immediate one waits its turn.
+/// PostgreSQL locks rows as it writes them, so its transactions begin as usual.
+pub(crate) trait BeginWrite {
+    /// The backend.
+    type Db: sqlx::Database;
+
+    /// A transaction holding (or, on PostgreSQL, ready to take) the write locks.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send
+    {
+        self.begin()
+    }
+}
+
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

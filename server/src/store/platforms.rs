@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Store, is_unique_violation, with_pool};
+use super::{BeginWrite as _, Store, is_unique_violation, with_pool};
 
 /// The platforms area of the store.
 #[derive(Debug, Clone, Copy)]
@@ -165,7 +165,7 @@ impl Platforms<'_> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {CONNECTION_COLUMNS}"
         );
         with_pool!(self.0, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let has_default: bool = sqlx::query_scalar(
                 "SELECT COUNT(*) > 0 FROM platform_connections WHERE user_id = $1 AND is_default",
             )
@@ -211,7 +211,7 @@ impl Platforms<'_> {
              WHERE id = $8 AND user_id = $9 RETURNING {CONNECTION_COLUMNS}"
         );
         with_pool!(self.0, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if change.is_default == Some(true) {
                 sqlx::query("UPDATE platform_connections SET is_default = FALSE WHERE user_id = $1 AND id <> $2")
                     .bind(user_id)

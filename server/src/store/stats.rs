@@ -3,7 +3,7 @@
 
 use flowgate_core::retry::OperationStats;
 
-use super::{Store, with_pool};
+use super::{BeginWrite as _, Store, with_pool};
 
 /// The statistics area of the store.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +34,7 @@ impl Stats<'_> {
         let empty = serde_json::to_string(&OperationStats::default())
             .map_err(|e| sqlx::Error::Encode(e.into()))?;
         with_pool!(self.0, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // Counting the operations only when a new one comes keeps a report's cost the same
             // however many there are; names are few and come back, so that is rare.
             // COUNT(*) is a BIGINT on PostgreSQL and an INTEGER on SQLite: an i64 on both.
