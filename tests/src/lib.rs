@@ -108,6 +108,7 @@ pub struct Server {
     child: Child,
     dir: PathBuf,
     env: Vec<(String, String)>,
+    wrapper: Vec<String>,
 }
 
 impl Server {
@@ -117,11 +118,29 @@ impl Server {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(dir.to_path_buf(), env).await
+        Self::spawn(dir.to_path_buf(), env, Vec::new()).await
     }
 
-    async fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> Server {
-        let mut command = Command::new(server_binary());
+    /// Starts a server as [`Server::start`] does, run by a wrapper command (such as `unshare`)
+    /// that is given the server binary as its last argument.
+    pub async fn start_wrapped(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Server {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let wrapper = wrapper.iter().map(ToString::to_string).collect();
+        Self::spawn(dir.to_path_buf(), env, wrapper).await
+    }
+
+    async fn spawn(dir: PathBuf, env: Vec<(String, String)>, wrapper: Vec<String>) -> Server {
+        let mut command = match wrapper.split_first() {
+            None => Command::new(server_binary()),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server_binary());
+                command
+            }
+        };
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -194,6 +213,7 @@ impl Server {
             child,
             dir,
             env,
+            wrapper,
         }
     }
 
@@ -219,11 +239,16 @@ impl Server {
         self.dir.clone()
     }
 
+    /// The process id of the server (or of the wrapper it was started by, which `exec`s it).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+
     /// Starts the server again on the same database and environment.
     pub async fn restart(self) -> Server {
-        let env = self.env.clone();
+        let (env, wrapper) = (self.env.clone(), self.wrapper.clone());
         let dir = self.stop().await;
-        Self::spawn(dir, env).await
+        Self::spawn(dir, env, wrapper).await
     }
 
     /// Everything the server has stored, as bytes: its SQLite file and write-ahead log, or a
@@ -331,6 +356,20 @@ impl Client {
 
     /// Sends `method path` with an optional JSON body (or raw text with its content type).
     pub async fn send(&self, method: Method, path: &str, body: Body<'_>, auth: Auth<'_>) -> Reply {
+        self.try_send(method, path, body, auth)
+            .await
+            .expect("request")
+    }
+
+    /// Sends as [`Client::send`] does; `Err` when no whole answer came (the connection was
+    /// refused or broke: the server died).
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body<'_>,
+        auth: Auth<'_>,
+    ) -> Result<Reply, reqwest::Error> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         req = match auth {
             Auth::None => req,
@@ -348,17 +387,17 @@ impl Client {
                 .header(CONTENT_TYPE, content_type)
                 .body(text.to_string()),
         };
-        let response = req.send().await.expect("request");
+        let response = req.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
+        let text = response.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
+        Ok(Reply {
             status,
             headers,
             json,
             text,
-        }
+        })
     }
 
     /// `GET path`.
@@ -482,6 +521,18 @@ impl SseStream {
         auth: Auth<'_>,
         last_event_id: Option<u64>,
     ) -> SseStream {
+        Self::try_open(client, path, auth, last_event_id)
+            .await
+            .expect("open event stream")
+    }
+
+    /// Opens as [`SseStream::open`] does; `Err` when the server did not answer.
+    pub async fn try_open(
+        client: &Client,
+        path: &str,
+        auth: Auth<'_>,
+        last_event_id: Option<u64>,
+    ) -> Result<SseStream, reqwest::Error> {
         let mut req = client
             .http
             .get(format!("{}{path}", client.base))
@@ -494,14 +545,14 @@ impl SseStream {
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id.to_string());
         }
-        let response = req.send().await.expect("open event stream");
-        SseStream {
+        let response = req.send().await?;
+        Ok(SseStream {
             status: response.status(),
             headers: response.headers().clone(),
             response: Some(response),
             buffer: String::new(),
             comments: 0,
-        }
+        })
     }
 
     /// The next event, or `None` when the stream ends. Panics after `timeout`.

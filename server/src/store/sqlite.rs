@@ -56,6 +56,15 @@ pub(super) async fn open(url: &str, sync: Sync) -> anyhow::Result<SqlitePool> {
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
+        // When a write fails as the disk fills (or on I/O errors), SQLite rolls the transaction
+        // back itself; sqlx's ROLLBACK then fails and it still counts the connection as inside
+        // a transaction, so every later transaction on it would fail. Such a connection is
+        // closed instead of reused (a file database only: a memory one lives in its
+        // connection).
+        .after_release(move |conn, _| {
+            let keep = in_memory || !conn.is_in_transaction();
+            Box::pin(async move { Ok(keep) })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {url:?}"))?;
