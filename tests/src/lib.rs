@@ -2,6 +2,8 @@
 //! `flowgate-server` binary on `127.0.0.1:0` against a fresh SQLite file and talks to it over
 //! HTTP; the tests live in `tests/`.
 
+pub mod inputs;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

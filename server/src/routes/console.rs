@@ -5,7 +5,7 @@ use std::path::Path;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -35,13 +35,34 @@ pub(crate) fn router(dir: &Path) -> Router<AppState> {
             .layer(axum::middleware::from_fn(move |request, next| {
                 protect(policy.clone(), request, next)
             }))
+            .layer(axum::middleware::from_fn(pages_only))
     } else {
         tracing::warn!(dir = %dir.display(), "the admin console is not built; / explains how");
         let page = not_built_page(dir);
-        Router::new().fallback(get(
-            move || async move { (StatusCode::NOT_FOUND, Html(page)) },
-        ))
+        Router::new()
+            .fallback(get(
+                move || async move { (StatusCode::NOT_FOUND, Html(page)) },
+            ))
+            .layer(axum::middleware::from_fn(pages_only))
     }
+}
+
+/// What reaches the console: pages, read. A path under `/api/` that no route of the API took
+/// is a missing resource of the API, and another method than GET or HEAD is refused; both
+/// answered as the API answers, with a problem document (not the file server's empty 405, or
+/// `index.html` for a mistyped API path).
+async fn pages_only(request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return crate::error::not_found().await.into_response();
+    }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut refused = crate::error::method_not_allowed().await.into_response();
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        return refused;
+    }
+    next.run(request).await
 }
 
 /// The console's Content-Security-Policy: its own files only; the one inline script Trunk
