@@ -20,6 +20,15 @@ pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
 /// The key that seals platform tokens in test servers on PostgreSQL (where it is required).
 pub const SECRET_KEY: &str = "ZmxvdGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
 
+/// Server settings with enough API allowance that a test sending thousands of requests is
+/// never limited by the server's own API limiter (the load or the input is the point).
+pub const UNLIMITED_API: &[(&str, &str)] = &[
+    ("FLOWGATE_API_REQUESTS_PER_MINUTE", "1000000"),
+    ("FLOWGATE_API_REQUESTS_PER_HOUR", "10000000"),
+    ("FLOWGATE_API_REQUESTS_PER_DAY", "100000000"),
+    ("FLOWGATE_API_MAX_BURST", "1000000"),
+];
+
 /// The PostgreSQL cluster the suites run against instead of SQLite, when scripts/test's second
 /// run names one in `FLOWGATE_TEST_DATABASE_URL`.
 pub fn postgres_cluster() -> Option<String> {

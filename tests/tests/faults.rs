@@ -5,18 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use flowgate_tests::{Auth, Body, Client, Reply, Server, SseStream};
+use flowgate_tests::{Auth, Body, Client, Reply, Server, SseStream, UNLIMITED_API};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{ConnectOptions as _, sqlite::SqliteConnectOptions};
-
-/// Enough API allowance that the writers are never limited: the load is the point.
-const UNLIMITED_API: &[(&str, &str)] = &[
-    ("FLOWGATE_API_REQUESTS_PER_MINUTE", "1000000"),
-    ("FLOWGATE_API_REQUESTS_PER_HOUR", "10000000"),
-    ("FLOWGATE_API_REQUESTS_PER_DAY", "100000000"),
-    ("FLOWGATE_API_MAX_BURST", "1000000"),
-];
 
 /// `PRAGMA integrity_check` of the database in `dir`, run while no server has it open.
 async fn integrity_check(dir: &Path) -> String {

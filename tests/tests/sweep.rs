@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flowgate_tests::inputs::{CONTENT_TYPES, FIELDS, QUERIES, ROUTES, SEGMENTS};
-use flowgate_tests::{ADMIN_PASSWORD, Auth, Server};
+use flowgate_tests::{ADMIN_PASSWORD, Auth, Server, UNLIMITED_API};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, ORIGIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -155,16 +155,7 @@ async fn a_seeded_sweep_of_bad_input_gets_no_5xx_changes_nothing_and_logs_no_sec
         .unwrap_or(20_261_204);
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        dir.path(),
-        &[
-            ("FLOWGATE_API_REQUESTS_PER_MINUTE", "1000000"),
-            ("FLOWGATE_API_REQUESTS_PER_HOUR", "10000000"),
-            ("FLOWGATE_API_REQUESTS_PER_DAY", "100000000"),
-            ("FLOWGATE_API_MAX_BURST", "1000000"),
-        ],
-    )
-    .await;
+    let server = Server::start(dir.path(), UNLIMITED_API).await;
     let c = server.client();
     let (admin_cookie, admin_token) = c.admin().await;
     let spare_token = c
