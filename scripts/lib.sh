@@ -14,6 +14,8 @@ TRUNK=0.21.14
 # bundled with esbuild.
 NODE_22=22.23.3
 ESBUILD=0.28.2
+# Fuzzes the core's parsers on stable Rust (with --sanitizer none).
+CARGO_FUZZ=0.13.2
 
 step="starting"
 say() { step="$*"; printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -69,6 +71,37 @@ ensure_trunk() {
         # Without --locked a newer cssparser is picked and the build fails.
         cargo install trunk --version "$TRUNK" --locked --force
     fi
+}
+
+ensure_cargo_fuzz() {
+    if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ" ]; then
+        say "installing cargo-fuzz $CARGO_FUZZ (about 2 minutes)"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ" --locked --force
+    fi
+}
+
+# fuzz_core [seconds]: runs each fuzz target of the core (core/fuzz) for that long (30 s by
+# default), starting from its committed corpus. What it finds goes to a temporary corpus, so the
+# committed one changes only by hand; a crash stops the script with libFuzzer's report and the
+# input saved under core/fuzz/artifacts.
+fuzz_core() {
+    local seconds=${1:-30} target found
+    ensure_cargo_fuzz
+    say "building the core's fuzz targets (cargo fuzz build, on stable: no sanitizer)"
+    (cd "$ROOT/core" && cargo fuzz build --sanitizer none --target-dir "$HOME/.cache/flowgate/fuzz-target")
+    for target in $(cd "$ROOT/core" && cargo fuzz list); do
+        say "fuzzing $target for $seconds s"
+        found=$(mktemp -d)
+        if ! (cd "$ROOT/core" && cargo fuzz run --sanitizer none --target-dir "$HOME/.cache/flowgate/fuzz-target" \
+            "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="$seconds" >"$found.log" 2>&1); then
+            # libFuzzer's report: the panic, the input, where it was saved.
+            tail -n 40 "$found.log" >&2
+            rm -rf "$found" "$found.log"
+            return 1
+        fi
+        grep -E "^Done" "$found.log"
+        rm -rf "$found" "$found.log"
+    done
 }
 
 # Builds the admin console into dist/ (skipped while its sources are unchanged).
