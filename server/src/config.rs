@@ -76,6 +76,16 @@ pub enum Command {
         /// The target, e.g. `postgres://flowgate@db.internal/flowgate`.
         url: String,
     },
+    /// Seals every stored platform access token anew with a new key and makes it the key the
+    /// database expects, then exits. Stop the servers first. With the key file beside a SQLite
+    /// database, the new key is made (or taken from `FLOWGATE_NEW_SECRET_KEY`) and replaces the
+    /// file's; with `FLOWGATE_SECRET_KEY`, give the new one as `FLOWGATE_NEW_SECRET_KEY` and
+    /// then start every server with it. Run it again if it was interrupted: it finishes.
+    RotateKey {
+        /// The new key (32 bytes as base64 or hex; `openssl rand -base64 32` makes one).
+        #[arg(long, env = "FLOWGATE_NEW_SECRET_KEY", hide_env_values = true)]
+        new_key: Option<String>,
+    },
 }
 
 /// Everything the server needs to start. Its `Debug` form shows no secret.

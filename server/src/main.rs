@@ -26,6 +26,21 @@ async fn main() -> anyhow::Result<()> {
         return migrate_to(&args.database_url, url).await;
     }
     let config = ServerConfig::from_args_and_env(&args)?;
+    if let Some(Command::RotateKey { new_key }) = &args.command {
+        let rotated = flowgate_server::state::rotate_key(&config, new_key.as_deref()).await?;
+        println!(
+            "sealed {} platform tokens anew with the new key",
+            rotated.resealed
+        );
+        match rotated.key_file {
+            Some(file) => println!("{} now holds the new key", file.display()),
+            None => println!(
+                "start every server with FLOWGATE_SECRET_KEY set to the new key: one given the \
+                 old key refuses to start"
+            ),
+        }
+        return Ok(());
+    }
     let state = AppState::open(config).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -157,17 +157,16 @@ async fn check_key(store: &Store, vault: &Vault, source: &str) -> anyhow::Result
         anyhow::anyhow!(
             "{source} is not the key this database's platform tokens were sealed with: start \
              every server with the same FLOWGATE_SECRET_KEY (after migrate-to: the contents of the \
-             old database's .secret-key file)"
+             old database's .secret-key file; after rotate-key: the new key; if rotate-key was \
+             interrupted, run it again to finish)"
         )
     };
     let stored = match store.settings().get(secrets::KEY_CHECK).await? {
         Some(check) => check,
         None => {
             // A database from before the check: the key must open what is stored.
-            if let Some((user_id, sealed)) = store.settings().any_sealed_token().await?
-                && vault
-                    .open_sealed(&sealed, &secrets::platform_token_context(user_id))
-                    .is_err()
+            if let Some((id, user_id, sealed)) = store.settings().any_sealed_token().await?
+                && vault.open_platform_token(&sealed, user_id, id).is_err()
             {
                 return Err(refuse());
             }
@@ -182,6 +181,89 @@ async fn check_key(store: &Store, vault: &Vault, source: &str) -> anyhow::Result
     } else {
         Err(refuse())
     }
+}
+
+/// What [`rotate_key`] did.
+#[derive(Debug)]
+pub struct Rotated {
+    /// Platform tokens sealed anew (0 when an interrupted rotation had sealed them all).
+    pub resealed: usize,
+    /// The key file that now holds the new key, when the key is kept in one.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// `rotate-key`: seals every platform token of the database in `config` anew with `new_key`
+/// (or, with a key file, a key made for it) and stores the new key's check value, all in one
+/// transaction; then the new key replaces the key file's. The new key waits in
+/// `<key file>.new` until then, so a rotation stopped at any point is finished by running it
+/// again, and no token is ever sealed with a key that is not on disk.
+///
+/// # Errors
+/// The current key is not the database's; no new key where one must be given; a token that
+/// does not open; a database or file failure (nothing is changed in the database then).
+pub async fn rotate_key(config: &ServerConfig, new_key: Option<&str>) -> anyhow::Result<Rotated> {
+    let store = Store::open_with(&config.database_url, config.sync).await?;
+    // With FLOWGATE_SECRET_KEY set, files are not the key's home.
+    let key_file = store::context_file(&config.database_url, ".secret-key")
+        .filter(|_| config.secret_key.is_none());
+    let staged = key_file.as_ref().map(|f| {
+        let mut name = f.as_os_str().to_owned();
+        name.push(".new");
+        std::path::PathBuf::from(name)
+    });
+    let new = match (new_key, &staged) {
+        (Some(text), Some(staged)) => {
+            let vault = Vault::from_key_text(text).context("FLOWGATE_NEW_SECRET_KEY")?;
+            match create_private(staged, text.trim()) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    anyhow::ensure!(
+                        Vault::open(None, Some(staged))?.matches(&vault.check_value()?),
+                        "{} holds another new key, from a rotation that did not finish: run \
+                         rotate-key without FLOWGATE_NEW_SECRET_KEY to finish it",
+                        staged.display()
+                    );
+                }
+                other => other.with_context(|| format!("writing {}", staged.display()))?,
+            }
+            vault
+        }
+        (Some(text), None) => Vault::from_key_text(text).context("FLOWGATE_NEW_SECRET_KEY")?,
+        // Made now, or kept from a rotation that stopped.
+        (None, Some(staged)) => Vault::open(None, Some(staged))?,
+        (None, None) => anyhow::bail!(
+            "give the new key as FLOWGATE_NEW_SECRET_KEY (32 bytes as base64 or hex; `openssl \
+             rand -base64 32` makes one)"
+        ),
+    };
+    let check = store.settings().get(secrets::KEY_CHECK).await?;
+    let mut resealed = 0;
+    // A rotation that stopped after its commit has nothing left to seal.
+    if !check.as_deref().is_some_and(|c| new.matches(c)) {
+        let old = Vault::open(config.secret_key.as_deref(), key_file.as_deref())?;
+        if let Some(check) = &check {
+            anyhow::ensure!(
+                old.matches(check),
+                "the current key is not the one this database's platform tokens are sealed with"
+            );
+        }
+        resealed = store
+            .platforms()
+            .reseal_tokens(
+                |id, user_id, sealed| {
+                    let token = old.open_platform_token(sealed, user_id, id)?;
+                    Ok(Some(new.seal_platform_token(&token, user_id, id)?))
+                },
+                (secrets::KEY_CHECK, &new.check_value()?),
+            )
+            .await?;
+    }
+    store.close().await;
+    if let (Some(file), Some(staged)) = (&key_file, &staged) {
+        std::fs::rename(staged, file)
+            .with_context(|| format!("moving {} to {}", staged.display(), file.display()))?;
+        sync_parent(file).with_context(|| format!("syncing the folder of {}", file.display()))?;
+    }
+    Ok(Rotated { resealed, key_file })
 }
 
 /// Creates `admin` when there are no users: with `FLOWGATE_ADMIN_PASSWORD`, else a random

@@ -520,3 +520,101 @@ async fn task_slots_live_only_while_watched_or_updated_and_are_bounded() {
     assert_eq!(seen.status, StatusCode::NO_CONTENT, "{}", seen.text);
     assert_eq!(app.state.live.slots(), 0);
 }
+
+/// `rotate-key` seals every platform token anew with the new key, which then replaces the old
+/// one (the key file, or the key servers are given); a server with the old key refuses to
+/// start; a rotation stopped after its commit is finished by running it again.
+#[tokio::test]
+async fn rotating_the_key_seals_every_token_anew() {
+    use flowgate_server::secrets::Vault;
+    use flowgate_server::state::rotate_key;
+    use flowgate_server::{AppState, store};
+
+    let app = TestApp::new().await;
+    let cookie = app.admin_cookie().await;
+    for (name, token) in [("one", "token-one"), ("two", "token-two")] {
+        let mut body = mastodon(name, "https://mastodon.social");
+        body["access_token"] = json!(token);
+        assert_eq!(
+            connection(&app, &cookie, body).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let app = app.restart().await;
+    let TestApp { dir, state, .. } = app;
+    let mut config = state.config.clone();
+    state.store.close().await;
+    drop(state);
+
+    let key_file = store::context_file(&config.database_url, ".secret-key")
+        .filter(|_| config.secret_key.is_none());
+    let old_key = match &key_file {
+        Some(file) => std::fs::read_to_string(file).unwrap().trim().to_string(),
+        None => config.secret_key.clone().unwrap(),
+    };
+    let new_key = "bmV3LWtleS1mb3ItdGhlLXJvdGF0aW9uLXRlc3QhIT0=";
+    let given = key_file.is_none().then_some(new_key);
+    let rotated = rotate_key(&config, given).await.unwrap();
+    assert_eq!(rotated.resealed, 2);
+    let new_key = match &key_file {
+        Some(file) => std::fs::read_to_string(file).unwrap().trim().to_string(),
+        None => new_key.to_string(),
+    };
+    assert_ne!(new_key, old_key);
+
+    let stored = store::Store::open(&config.database_url).await.unwrap();
+    let tokens: Vec<(i64, i64, Vec<u8>)> = match &stored {
+        store::Store::Sqlite(pool) => sqlx::query_as(
+            "SELECT id, user_id, access_token_enc FROM platform_connections ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+        store::Store::Postgres(pool) => sqlx::query_as(
+            "SELECT id, user_id, access_token_enc FROM platform_connections ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+    };
+    stored.close().await;
+    let (new, old) = (
+        Vault::from_key_text(&new_key).unwrap(),
+        Vault::from_key_text(&old_key).unwrap(),
+    );
+    let opened: Vec<String> = tokens
+        .iter()
+        .map(|(id, user, sealed)| new.open_platform_token(sealed, *user, *id).unwrap())
+        .collect();
+    assert_eq!(opened, ["token-one", "token-two"]);
+    assert!(
+        tokens
+            .iter()
+            .all(|(id, user, sealed)| old.open_platform_token(sealed, *user, *id).is_err())
+    );
+
+    // A server given the old key refuses to start, naming what to do.
+    let mut with_old = config.clone();
+    with_old.secret_key = Some(old_key.clone());
+    let Err(refused) = AppState::open(with_old).await else {
+        panic!("a server with the old key started");
+    };
+    assert!(format!("{refused:#}").contains("rotate-key"), "{refused:#}");
+
+    // Stopped after its commit, before the new key took the file's place: run again, it
+    // finishes without sealing anything twice.
+    if let Some(file) = &key_file {
+        let mut staged = file.as_os_str().to_owned();
+        staged.push(".new");
+        std::fs::write(&staged, &new_key).unwrap();
+        std::fs::write(file, &old_key).unwrap();
+        let again = rotate_key(&config, None).await.unwrap();
+        assert_eq!(again.resealed, 0);
+        assert_eq!(std::fs::read_to_string(file).unwrap().trim(), new_key);
+    } else {
+        config.secret_key = Some(new_key.clone());
+    }
+    let started = AppState::open(config).await.unwrap();
+    started.store.close().await;
+    drop(dir);
+}

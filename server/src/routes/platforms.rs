@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::secrets::platform_token_context;
 use crate::state::AppState;
 use crate::store;
 use crate::store::platforms::{
@@ -63,6 +62,7 @@ fn connection_error(e: ConnectionError, name: &str) -> ApiError {
             "you already have a platform connection named {name:?}"
         )),
         ConnectionError::Database(e) => e.into(),
+        ConnectionError::Sealing(e) => e.into(),
     }
 }
 
@@ -76,22 +76,22 @@ pub(crate) async fn create(
     flowgate_core::check_name("/username", &body.username, 100)?;
     check_token(&body.access_token)?;
     let url = instance_url(&body.instance_url)?;
-    let sealed = state
-        .vault
-        .seal(&body.access_token, &platform_token_context(user.id))?;
     let new = StoredConnection {
         name: &body.name,
         platform_type: body.platform_type.as_str(),
         instance_url: &url,
         username: &body.username,
-        sealed_token: &sealed,
         is_active: body.is_active.unwrap_or(true),
         is_default: body.is_default,
     };
     let row = state
         .store
         .platforms()
-        .create_connection(user.id, &new, &store::now_rfc3339())
+        .create_connection(user.id, &new, &store::now_rfc3339(), |id| {
+            state
+                .vault
+                .seal_platform_token(&body.access_token, user.id, id)
+        })
         .await
         .map_err(|e| connection_error(e, &body.name))?;
     let id = row.id;
@@ -128,7 +128,7 @@ pub(crate) async fn update(
     let sealed = match &body.access_token {
         Some(token) => {
             check_token(token)?;
-            Some(state.vault.seal(token, &platform_token_context(user.id))?)
+            Some(state.vault.seal_platform_token(token, user.id, id)?)
         }
         None => None,
     };

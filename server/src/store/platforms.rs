@@ -1,6 +1,7 @@
 //! Platform connections (their access tokens sealed), the platform context of each session or
 //! token, and posts.
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{BeginWrite as _, Store, is_unique_violation, with_pool};
@@ -43,8 +44,6 @@ pub struct NewConnection<'a> {
     pub instance_url: &'a str,
     /// The account on the instance.
     pub username: &'a str,
-    /// The sealed access token.
-    pub sealed_token: &'a [u8],
     /// Whether it may be used.
     pub is_active: bool,
     /// Whether it becomes the default (`None`: only if the owner has none).
@@ -117,6 +116,8 @@ pub enum ConnectionError {
     NameTaken,
     /// The database failed.
     Database(sqlx::Error),
+    /// The token could not be sealed.
+    Sealing(anyhow::Error),
 }
 
 impl From<sqlx::Error> for ConnectionError {
@@ -154,11 +155,14 @@ impl Platforms<'_> {
     }
 
     /// Adds a connection; the owner's first becomes the default unless it says otherwise.
+    /// `seal` seals its access token for the new connection's id (to which the sealed token
+    /// is bound): stored in the same transaction.
     pub async fn create_connection(
         &self,
         user_id: i64,
         new: &NewConnection<'_>,
         now: &str,
+        seal: impl FnOnce(i64) -> anyhow::Result<Vec<u8>>,
     ) -> Result<ConnectionRow, ConnectionError> {
         let sql = format!(
             "INSERT INTO platform_connections (user_id, name, platform_type, instance_url, username, access_token_enc, is_active, is_default, created_at, updated_at)
@@ -179,20 +183,71 @@ impl Platforms<'_> {
                     .execute(&mut *tx)
                     .await?;
             }
-            let row = sqlx::query_as(&sql)
+            let row: ConnectionRow = sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(new.name)
                 .bind(new.platform_type)
                 .bind(new.instance_url)
                 .bind(new.username)
-                .bind(new.sealed_token)
+                .bind(&[0u8; 0][..])
                 .bind(new.is_active)
                 .bind(is_default)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
+            let sealed = seal(row.id).map_err(ConnectionError::Sealing)?;
+            sqlx::query("UPDATE platform_connections SET access_token_enc = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(row)
+        })
+    }
+
+    /// Re-seals every stored access token in one transaction: `reseal(id, user_id, sealed)`
+    /// gives the token sealed anew, or `None` to keep it; `check` (a setting's name and value)
+    /// is stored in the same transaction. Returns how many were re-sealed.
+    ///
+    /// # Errors
+    /// A database failure, or what `reseal` says; nothing is changed then.
+    pub async fn reseal_tokens(
+        &self,
+        mut reseal: impl FnMut(i64, i64, &[u8]) -> anyhow::Result<Option<Vec<u8>>>,
+        check: (&str, &[u8]),
+    ) -> anyhow::Result<usize> {
+        with_pool!(self.0, pool => {
+            let mut tx = pool.begin_write().await?;
+            let stored: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, user_id, access_token_enc FROM platform_connections ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut count = 0;
+            for (id, user_id, sealed) in stored {
+                let Some(resealed) = reseal(id, user_id, &sealed)
+                    .with_context(|| format!("platform connection {id}"))?
+                else {
+                    continue;
+                };
+                sqlx::query("UPDATE platform_connections SET access_token_enc = $1 WHERE id = $2")
+                    .bind(resealed)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                count += 1;
+            }
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(check.0)
+            .bind(check.1)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(count)
         })
     }
 

@@ -33,10 +33,11 @@ impl Settings<'_> {
         })
     }
 
-    /// One sealed platform token, with its owner: to tell whether a key opens what is stored.
-    pub async fn any_sealed_token(&self) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    /// One sealed platform token, with its connection and owner: to tell whether a key opens
+    /// what is stored.
+    pub async fn any_sealed_token(&self) -> Result<Option<(i64, i64, Vec<u8>)>, sqlx::Error> {
         with_pool!(self.0, pool => {
-            sqlx::query_as("SELECT user_id, access_token_enc FROM platform_connections ORDER BY id LIMIT 1")
+            sqlx::query_as("SELECT id, user_id, access_token_enc FROM platform_connections ORDER BY id LIMIT 1")
                 .fetch_optional(pool)
                 .await
         })
