@@ -13,8 +13,9 @@
 //!
 //! - Time is Redis' own (`TIME`), in integer microseconds since the Unix epoch, so servers
 //!   whose clocks differ agree. Tests pass an explicit `now` instead.
-//! - A key's buckets are `fg:{g:<key>}:<bucket>` (for example `fg:{g:user_1}:global:minute`):
-//!   one hash tag per limiter key, so the script touches one Redis Cluster slot and would run
+//! - A key's buckets are `fg:{g:<key>}:<bucket>` (for example `fg:{g:user_1}:global:minute`),
+//!   or for a key of one user's own ([`Key::Owned`]) `fg:{u<user>:<key>}:<bucket>`: one hash
+//!   tag per limiter key, so the script touches one Redis Cluster slot and would run
 //!   on Cluster as it does on one server (Cluster itself is not tested here).
 //! - Each bucket expires when it would be full again: a key nobody uses leaves nothing behind.
 //! - Every call gives up after the configured timeout with [`Error::Timeout`]; the caller
@@ -147,14 +148,54 @@ return redis.call('ZCARD', KEYS[1])
 /// The sorted set of live servers' heartbeats.
 const SERVERS_KEY: &str = "fg:servers";
 
+/// A limiter key and whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// A key every caller shares (a `&str` converts to this).
+    Shared(&'a str),
+    /// A key of one user's own: the same name of another user is another key.
+    Owned {
+        /// The user.
+        user: i64,
+        /// The key's name.
+        name: &'a str,
+    },
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(key: &'a str) -> Key<'a> {
+        Key::Shared(key)
+    }
+}
+
+impl<'a> From<&'a String> for Key<'a> {
+    fn from(key: &'a String) -> Key<'a> {
+        Key::Shared(key)
+    }
+}
+
+impl<'a> Key<'a> {
+    /// The key as one in-process limiter holds keys of every owner: a shared key as it is, a
+    /// user's as `u<user>:<name>` (distinct from every shared key only when a deployment keeps
+    /// all its keys owned, as it does).
+    #[must_use]
+    pub fn in_process(self) -> std::borrow::Cow<'a, str> {
+        match self {
+            Key::Shared(key) => std::borrow::Cow::Borrowed(key),
+            Key::Owned { user, name } => std::borrow::Cow::Owned(format!("u{user}:{name}")),
+        }
+    }
+}
+
 /// The Redis key of bucket `bucket` of limiter key `key`.
 #[must_use]
-pub fn bucket_key(key: &str, bucket: &str) -> String {
-    let mut k = String::with_capacity(key.len() + bucket.len() + 8);
-    k.push_str("fg:{g:");
-    k.push_str(key);
-    k.push_str("}:");
-    k.push_str(bucket);
+pub fn bucket_key<'a>(key: impl Into<Key<'a>>, bucket: &str) -> String {
+    use std::fmt::Write as _;
+    let mut k = String::with_capacity(bucket.len() + 40);
+    let _ = match key.into() {
+        Key::Shared(key) => write!(k, "fg:{{g:{key}}}:{bucket}"),
+        Key::Owned { user, name } => write!(k, "fg:{{u{user}:{name}}}:{bucket}"),
+    };
     k
 }
 
@@ -203,7 +244,7 @@ impl RedisLimiter {
     async fn run(
         &self,
         plan: &RemotePlan,
-        key: &str,
+        key: Key<'_>,
         spend: bool,
         now: Option<Duration>,
     ) -> Result<(Vec<u64>, bool, u64), Error> {
@@ -240,15 +281,15 @@ impl RedisLimiter {
     ///
     /// # Errors
     /// [`Error::Limit`] for a request that could never pass; the others when Redis fails.
-    pub async fn is_allowed(
+    pub async fn is_allowed<'k>(
         &self,
         limits: &Limits,
-        key: &str,
+        key: impl Into<Key<'k>>,
         request: &Request<'_>,
         now: Option<Duration>,
     ) -> Result<Checked, Error> {
         let plan = limits.remote_plan(request)?;
-        let (tats, spent, now) = self.run(&plan, key, true, now).await?;
+        let (tats, spent, now) = self.run(&plan, key.into(), true, now).await?;
         let decision = plan.decide(&tats, now);
         if decision.allowed != spent {
             // The script and the core apply one rule to the same integers; this would be a bug.
@@ -269,15 +310,15 @@ impl RedisLimiter {
     ///
     /// # Errors
     /// As [`RedisLimiter::is_allowed`].
-    pub async fn wait_time(
+    pub async fn wait_time<'k>(
         &self,
         limits: &Limits,
-        key: &str,
+        key: impl Into<Key<'k>>,
         request: &Request<'_>,
         now: Option<Duration>,
     ) -> Result<(Duration, Duration), Error> {
         let plan = limits.remote_plan(request)?;
-        let (tats, _, now) = self.run(&plan, key, false, now).await?;
+        let (tats, _, now) = self.run(&plan, key.into(), false, now).await?;
         Ok((plan.wait_time(&tats, now), Duration::from_micros(now)))
     }
 
@@ -287,17 +328,17 @@ impl RedisLimiter {
     ///
     /// # Errors
     /// As [`RedisLimiter::is_allowed`].
-    pub async fn key_state(
+    pub async fn key_state<'k>(
         &self,
         limits: &Limits,
-        key: &str,
+        key: impl Into<Key<'k>>,
         request: &Request<'_>,
         now: Option<Duration>,
     ) -> Result<KeyState, Error> {
         let plan = limits.remote_plan(request)?;
         // Every bucket of the limits: the request's are among them.
         let every = limits.remote_every();
-        let (tats, _, now) = self.run(&every, key, false, now).await?;
+        let (tats, _, now) = self.run(&every, key.into(), false, now).await?;
         // Both plans are made from the same limits, so the request's buckets are equal to
         // some of every's.
         let request_tats: Vec<u64> = plan
@@ -320,7 +361,8 @@ impl RedisLimiter {
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn reset(&self, limits: &Limits, key: &str) -> Result<bool, Error> {
+    pub async fn reset<'k>(&self, limits: &Limits, key: impl Into<Key<'k>>) -> Result<bool, Error> {
+        let key = key.into();
         let keys: Vec<String> = limits
             .remote_every()
             .buckets()
@@ -369,6 +411,15 @@ mod tests {
             bucket_key("user_1", "global:minute"),
             "fg:{g:user_1}:global:minute"
         );
+        let owned = Key::Owned {
+            user: 7,
+            name: "user_1",
+        };
+        assert_eq!(
+            bucket_key(owned, "global:minute"),
+            "fg:{u7:user_1}:global:minute"
+        );
+        assert_eq!(owned.in_process(), "u7:user_1");
     }
 
     #[test]

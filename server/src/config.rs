@@ -146,6 +146,35 @@ pub struct ServerConfig {
     pub max_streams_per_user: usize,
     /// How durably SQLite commits (`FLOWGATE_SYNC=normal|full`).
     pub sync: crate::store::Sync,
+    /// Whose decision keys are whose (`FLOWGATE_KEY_NAMESPACE=global|user`).
+    pub key_namespace: KeyNamespace,
+}
+
+/// Whose decision keys are whose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyNamespace {
+    /// One set of keys for every caller (the default): callers that name the same key share
+    /// its buckets, as the workers of one bot do.
+    #[default]
+    Global,
+    /// Each user's keys are their own: the same key named by two users is two sets of
+    /// buckets, and no user can spend, read or reset another's (an admin reaches another
+    /// user's keys with `?user=<id>`).
+    User,
+}
+
+impl KeyNamespace {
+    /// The limiter key `key` named by user `user_id` is: shared, or under `user` the user's
+    /// own (in Redis, `fg:{u<id>:<key>}:<bucket>`).
+    pub fn scoped(self, user_id: i64, key: &str) -> flowgate_redis::Key<'_> {
+        match self {
+            KeyNamespace::Global => flowgate_redis::Key::Shared(key),
+            KeyNamespace::User => flowgate_redis::Key::Owned {
+                user: user_id,
+                name: key,
+            },
+        }
+    }
 }
 
 use crate::store::redacted as redacted_url;
@@ -195,6 +224,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("password_queue", &self.password_queue)
             .field("max_keys", &self.max_keys)
+            .field("key_namespace", &self.key_namespace)
             .field("max_live_tasks", &self.max_live_tasks)
             .field("max_open_tasks", &self.max_open_tasks)
             .field("max_operations", &self.max_operations)
@@ -328,6 +358,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             max_streams_per_user: 32,
             sync: crate::store::Sync::Normal,
+            key_namespace: KeyNamespace::Global,
         }
     }
 
@@ -361,6 +392,13 @@ impl ServerConfig {
             Some("full") => crate::store::Sync::Full,
             Some(other) => {
                 anyhow::bail!("FLOWGATE_SYNC {other:?} must be normal or full")
+            }
+        };
+        config.key_namespace = match std::env::var("FLOWGATE_KEY_NAMESPACE").ok().as_deref() {
+            None | Some("global") => KeyNamespace::Global,
+            Some("user") => KeyNamespace::User,
+            Some(other) => {
+                anyhow::bail!("FLOWGATE_KEY_NAMESPACE {other:?} must be global or user")
             }
         };
         config.max_connections =

@@ -23,7 +23,7 @@ use std::time::Duration;
 use flowgate_core::ratelimit::{
     BucketStatus, Decision, Error as LimitError, Limits, RateLimitConfig, RateLimiter, Request,
 };
-use flowgate_redis::RedisLimiter;
+use flowgate_redis::{Key, RedisLimiter};
 
 /// What a decision without Redis is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,13 +164,13 @@ impl Decisions {
     /// A request that can never pass (a cost of 0, or above a capacity).
     pub async fn check(
         &self,
-        key: &str,
+        key: Key<'_>,
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Checked, LimitError> {
         match self {
             Decisions::Local(limiter) => Ok(Checked {
-                decision: limiter.is_allowed(key, request, now)?,
+                decision: limiter.is_allowed(&key.in_process(), request, now)?,
                 degraded: false,
             }),
             Decisions::Shared(shared) => shared.check(key, request).await,
@@ -183,15 +183,15 @@ impl Decisions {
     /// A request that can never pass.
     pub async fn view(
         &self,
-        key: &str,
+        key: Key<'_>,
         request: &Request<'_>,
         now: Duration,
     ) -> Result<KeyView, LimitError> {
         match self {
             Decisions::Local(limiter) => Ok(KeyView {
                 now,
-                wait: limiter.wait_time(key, request, now)?,
-                buckets: limiter.buckets(key, now),
+                wait: limiter.wait_time(&key.in_process(), request, now)?,
+                buckets: limiter.buckets(&key.in_process(), now),
                 degraded: false,
             }),
             Decisions::Shared(shared) => shared.view(key, request).await,
@@ -202,9 +202,9 @@ impl Decisions {
     ///
     /// # Errors
     /// [`Unreachable`] when the shared state cannot be reached: the reset did not happen.
-    pub async fn reset(&self, key: &str) -> Result<bool, Unreachable> {
+    pub async fn reset(&self, key: Key<'_>) -> Result<bool, Unreachable> {
         match self {
-            Decisions::Local(limiter) => Ok(limiter.reset_limits(key)),
+            Decisions::Local(limiter) => Ok(limiter.reset_limits(&key.in_process())),
             Decisions::Shared(shared) => {
                 let limits = shared.limits();
                 let reset = shared
@@ -217,7 +217,7 @@ impl Decisions {
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
                 {
-                    local.reset_limits(key);
+                    local.reset_limits(&key.in_process());
                 }
                 Ok(reset)
             }
@@ -299,7 +299,7 @@ impl Shared {
         }
     }
 
-    async fn check(&self, key: &str, request: &Request<'_>) -> Result<Checked, LimitError> {
+    async fn check(&self, key: Key<'_>, request: &Request<'_>) -> Result<Checked, LimitError> {
         let limits = self.limits();
         if !self.is_degraded() {
             match self.redis.is_allowed(&limits, key, request, None).await {
@@ -324,7 +324,7 @@ impl Shared {
     fn without_redis(
         &self,
         limits: &Limits,
-        key: &str,
+        key: Key<'_>,
         request: &Request<'_>,
     ) -> Result<Decision, LimitError> {
         let plan = limits.remote_plan(request)?;
@@ -343,9 +343,10 @@ impl Shared {
                 decision.retry_after = Duration::from_secs(1);
                 Ok(decision)
             }
-            FailureMode::Local => self
-                .fallback()?
-                .is_allowed(key, request, since_unix_epoch()),
+            FailureMode::Local => {
+                self.fallback()?
+                    .is_allowed(&key.in_process(), request, since_unix_epoch())
+            }
         }
     }
 
@@ -383,7 +384,7 @@ impl Shared {
         Ok(local)
     }
 
-    async fn view(&self, key: &str, request: &Request<'_>) -> Result<KeyView, LimitError> {
+    async fn view(&self, key: Key<'_>, request: &Request<'_>) -> Result<KeyView, LimitError> {
         let limits = self.limits();
         if !self.is_degraded() {
             match self.redis.key_state(&limits, key, request, None).await {
@@ -404,7 +405,11 @@ impl Shared {
         let (wait, buckets) = match self.failure {
             FailureMode::Local => {
                 let local = self.fallback()?;
-                (local.wait_time(key, request, now)?, local.buckets(key, now))
+                let key = key.in_process();
+                (
+                    local.wait_time(&key, request, now)?,
+                    local.buckets(&key, now),
+                )
             }
             // Nothing is counted: the answer is the mode's, whatever the key did.
             FailureMode::Open => (Duration::ZERO, Vec::new()),

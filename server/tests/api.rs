@@ -1304,3 +1304,98 @@ async fn concurrent_retry_reports_are_all_counted() {
         );
     }
 }
+
+/// Under `FLOWGATE_KEY_NAMESPACE=user` each user's keys are their own: the same key named by
+/// two users is two sets of buckets; a user reads and resets only their own, and an admin
+/// reaches another's with `?user=`. Under `global` (the default) `?user=` is refused.
+#[tokio::test]
+async fn keys_are_each_users_own_when_the_namespace_is_user() {
+    let app =
+        TestApp::with(|c| c.key_namespace = flowgate_server::config::KeyNamespace::User).await;
+    let admin = app.admin_cookie().await;
+    let limits = json!({"requests_per_minute": 60, "requests_per_hour": 1000,
+                        "requests_per_day": 10000, "max_burst": 2});
+    assert_eq!(
+        app.put("/api/v1/limits", limits, Auth::Cookie(&admin))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let alice = app.user(&admin, "alice").await;
+    let bob = app.user(&admin, "bob").await;
+    let alice_id = app.get("/api/v1/auth/me", Auth::Cookie(&alice)).await.body["id"].clone();
+    let check = |who: &str| {
+        let who = who.to_string();
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/limits/check",
+                json!({"key": "k"}),
+                Auth::Cookie(&who),
+            )
+            .await
+            .body["allowed"]
+                .clone()
+        }
+    };
+    let spent: Vec<serde_json::Value> = vec![
+        check(&alice).await,
+        check(&alice).await,
+        check(&alice).await,
+    ];
+    assert_eq!(spent, [true, true, false]);
+    assert_eq!(check(&bob).await, true, "bob's k is not alice's");
+
+    let remaining = |r: &common::Reply| r.body["buckets"][0]["remaining"].clone();
+    let bobs = app.get("/api/v1/limits/keys/k", Auth::Cookie(&bob)).await;
+    assert_eq!(
+        (remaining(&bobs), bobs.body["key"].clone()),
+        (json!(1), json!("k"))
+    );
+    let as_alice = format!("/api/v1/limits/keys/k?user={alice_id}");
+    assert_problem(
+        &app.get(&as_alice, Auth::Cookie(&bob)).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_eq!(
+        remaining(&app.get(&as_alice, Auth::Cookie(&admin)).await),
+        0
+    );
+
+    // Bob resets his own k, which leaves alice's as it was; she resets hers herself.
+    let delete = |path: String, who: String| {
+        let app = &app;
+        async move {
+            app.call(Method::DELETE, &path, None, Auth::Cookie(&who))
+                .await
+                .status
+        }
+    };
+    assert_eq!(
+        delete("/api/v1/limits/keys/k".into(), bob.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(check(&alice).await, false);
+    assert_eq!(
+        delete(as_alice.clone(), bob.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete("/api/v1/limits/keys/k".into(), alice.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(check(&alice).await, true);
+    assert_eq!(
+        delete(as_alice, admin.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+
+    let shared = TestApp::new().await;
+    let admin = shared.admin_cookie().await;
+    assert_problem(
+        &shared
+            .get("/api/v1/limits/keys/k?user=1", Auth::Cookie(&admin))
+            .await,
+        StatusCode::BAD_REQUEST,
+    );
+}

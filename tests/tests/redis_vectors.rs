@@ -147,6 +147,21 @@ async fn redis_time_is_the_clock_and_full_buckets_expire() {
         .await
         .unwrap();
     assert_eq!(left, 0, "a full bucket leaves nothing behind");
+
+    // A user's own key of the same name is other buckets, under the user's hash tag.
+    let owned = flowgate_redis::Key::Owned { user: 7, name: "k" };
+    let mine = limiter
+        .is_allowed(&limits, owned, &Request::default(), None)
+        .await
+        .unwrap();
+    assert!(mine.decision.allowed);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("fg:{u7:k}:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(limiter.reset(&limits, owned).await.unwrap());
 }
 
 /// Limits changed under live keys: the script keeps what each bucket owes, capped at its new

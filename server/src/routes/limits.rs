@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{etag, versioned_response};
 use crate::auth::AuthUser;
+use crate::config::KeyNamespace;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::fanout::Notice;
 use crate::limiter::{Decisions, Unreachable};
@@ -144,9 +145,10 @@ fn cost_error(e: LimitError) -> ApiError {
 
 /// `POST /api/v1/limits/check`: the decision service. 200 whether allowed or not, with the
 /// decision as JSON and as `RateLimit-Policy` / `RateLimit` (and `Retry-After` when denied).
+/// The key is the caller's own under `FLOWGATE_KEY_NAMESPACE=user`.
 pub(crate) async fn check(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     JsonBytes(bytes): JsonBytes,
 ) -> Result<Response, ApiError> {
     let body: CheckRequest = parse_json(&bytes)?;
@@ -156,9 +158,10 @@ pub(crate) async fn check(
         cost: body.cost.unwrap_or(1),
     };
     request.check_names(&body.key)?;
+    let key = state.config.key_namespace.scoped(user.id, &body.key);
     let checked = state
         .decisions
-        .check(&body.key, &request, state.now())
+        .check(key, &request, state.now())
         .await
         .map_err(cost_error)?;
     Ok(decision_response(&checked.decision, checked.degraded))
@@ -170,6 +173,39 @@ pub(crate) struct KeyQuery {
     endpoint: Option<String>,
     platform: Option<String>,
     cost: Option<u32>,
+    user: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OwnerQuery {
+    user: Option<i64>,
+}
+
+/// The key the limiter keeps for `key` asked about by `caller`: in the caller's namespace, or
+/// (an admin's `?user=<id>`) in another user's.
+fn owned_key<'a>(
+    state: &AppState,
+    caller: &AuthUser,
+    key: &'a str,
+    user: Option<i64>,
+) -> Result<flowgate_redis::Key<'a>, ApiError> {
+    let owner = match (state.config.key_namespace, user) {
+        (_, None) => caller.id,
+        (KeyNamespace::Global, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "?user= names whose key is meant, but keys here are shared by every user \
+                 (FLOWGATE_KEY_NAMESPACE is global)"
+                    .into(),
+            ));
+        }
+        (KeyNamespace::User, Some(id)) if id == caller.id => id,
+        (KeyNamespace::User, Some(id)) => {
+            caller.require_admin()?;
+            id
+        }
+    };
+    Ok(state.config.key_namespace.scoped(owner, key))
 }
 
 #[derive(Serialize)]
@@ -186,10 +222,11 @@ pub(crate) struct KeyState {
     degraded: bool,
 }
 
-/// `GET /api/v1/limits/keys/{key}[?endpoint=&platform=&cost=]`: a key's buckets and wait time.
+/// `GET /api/v1/limits/keys/{key}[?endpoint=&platform=&cost=&user=]`: a key's buckets and
+/// wait time.
 pub(crate) async fn key(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<KeyState>, ApiError> {
@@ -201,7 +238,11 @@ pub(crate) async fn key(
     request.check_names(&key)?;
     let view = state
         .decisions
-        .view(&key, &request, state.now())
+        .view(
+            owned_key(&state, &user, &key, query.user)?,
+            &request,
+            state.now(),
+        )
         .await
         .map_err(cost_error)?;
     Ok(Json(KeyState {
@@ -213,15 +254,21 @@ pub(crate) async fn key(
     }))
 }
 
-/// `DELETE /api/v1/limits/keys/{key}` (admin): forgets every bucket of the key.
+/// `DELETE /api/v1/limits/keys/{key}[?user=]`: forgets every bucket of the key. Shared keys
+/// (`FLOWGATE_KEY_NAMESPACE=global`) are reset by an admin; a user's own keys (`user`) by
+/// that user, or an admin.
 pub(crate) async fn reset_key(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<OwnerQuery>,
 ) -> Result<StatusCode, ApiError> {
-    user.require_admin()?;
+    if state.config.key_namespace == KeyNamespace::Global {
+        user.require_admin()?;
+    }
     LimitRequest::default().check_names(&key)?;
-    let had_state = state.decisions.reset(&key).await.map_err(|Unreachable| {
+    let scoped = owned_key(&state, &user, &key, query.user)?;
+    let had_state = state.decisions.reset(scoped).await.map_err(|Unreachable| {
         ApiError::Unavailable(anyhow::anyhow!(
             "Redis is unreachable: the key was not reset"
         ))
