@@ -94,7 +94,8 @@ fuzz_core() {
         found=$(mktemp -d)
         if ! (cd "$ROOT/core" && cargo fuzz run --sanitizer none --target-dir "$HOME/.cache/flowgate/fuzz-target" \
             "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="$seconds" >"$found.log" 2>&1); then
-            # libFuzzer's report: the panic, the input, where it was saved.
+            # libFuzzer's report: the panic, then the input and where it was saved.
+            grep -A3 "panicked" "$found.log" >&2 || true
             tail -n 40 "$found.log" >&2
             rm -rf "$found" "$found.log"
             return 1

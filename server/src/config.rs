@@ -148,6 +148,9 @@ pub struct ServerConfig {
     pub sync: crate::store::Sync,
     /// Whose decision keys are whose (`FLOWGATE_KEY_NAMESPACE=global|user`).
     pub key_namespace: KeyNamespace,
+    /// Where `/metrics` is served open (`FLOWGATE_METRICS_ADDR`); without it, `/metrics` is
+    /// on the main address, to an admin.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Whose decision keys are whose.
@@ -225,6 +228,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("password_queue", &self.password_queue)
             .field("max_keys", &self.max_keys)
             .field("key_namespace", &self.key_namespace)
+            .field("metrics_addr", &self.metrics_addr)
             .field("max_live_tasks", &self.max_live_tasks)
             .field("max_open_tasks", &self.max_open_tasks)
             .field("max_operations", &self.max_operations)
@@ -359,6 +363,7 @@ impl ServerConfig {
             max_streams_per_user: 32,
             sync: crate::store::Sync::Normal,
             key_namespace: KeyNamespace::Global,
+            metrics_addr: None,
         }
     }
 
@@ -393,6 +398,12 @@ impl ServerConfig {
             Some(other) => {
                 anyhow::bail!("FLOWGATE_SYNC {other:?} must be normal or full")
             }
+        };
+        config.metrics_addr = match std::env::var("FLOWGATE_METRICS_ADDR") {
+            Ok(addr) if !addr.is_empty() => Some(addr.parse().with_context(|| {
+                format!("FLOWGATE_METRICS_ADDR {addr:?} is not an address such as 127.0.0.1:9090")
+            })?),
+            _ => None,
         };
         config.key_namespace = match std::env::var("FLOWGATE_KEY_NAMESPACE").ok().as_deref() {
             None | Some("global") => KeyNamespace::Global,

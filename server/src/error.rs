@@ -175,6 +175,9 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if !crate::store::is_refused_text(&err) {
+            crate::metrics::DATABASE_ERRORS.inc();
+        }
         if crate::store::is_unavailable(&err) {
             ApiError::Unavailable(err.into())
         } else if let Some(condition) = crate::store::passing_condition(&err) {

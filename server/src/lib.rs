@@ -14,6 +14,7 @@ pub mod error;
 pub mod fanout;
 pub mod limiter;
 pub mod live;
+pub mod metrics;
 pub mod ratelimit_http;
 mod routes;
 pub mod secrets;
@@ -179,8 +180,14 @@ fn service(
         .route("/readyz", get(routes::health::readyz))
         .route("/api/v1/limits/check", post(limits::check))
         .nest("/api/v1", api)
+        .route("/metrics", get(routes::health::metrics))
         .merge(routes::console::router(&state.config.console_dir))
         .method_not_allowed_fallback(error::method_not_allowed)
+        // Inside the router, where the route a request matched is known.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state.clone());
     let request_timeout = state.config.request_timeout;
     // The layers common to every request wrap the router once, not each of its routes: a
@@ -207,6 +214,34 @@ fn service(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .service(routes)
+}
+
+/// Counts each answered request by the route it matched (its template, so that no label
+/// holds an id or a key), method and status.
+async fn count_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    state.metrics.answered(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        response.status().as_u16(),
+    );
+    response
+}
+
+/// The metrics alone, served open on their own address (`FLOWGATE_METRICS_ADDR`).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::health::open_metrics))
+        .with_state(state)
 }
 
 /// A client's own `X-Request-Id` is kept (to follow a request across services) only when it

@@ -207,11 +207,10 @@ impl Decisions {
             Decisions::Local(limiter) => Ok(limiter.reset_limits(&key.in_process())),
             Decisions::Shared(shared) => {
                 let limits = shared.limits();
-                let reset = shared
-                    .redis
-                    .reset(&limits, key)
-                    .await
-                    .map_err(|_| Unreachable)?;
+                let reset = shared.redis.reset(&limits, key).await.map_err(|_| {
+                    crate::metrics::REDIS_ERRORS.inc();
+                    Unreachable
+                })?;
                 if let Some((_, local)) = &*shared
                     .fallback
                     .read()
@@ -294,6 +293,7 @@ impl Shared {
     }
 
     fn degrade(&self, why: &flowgate_redis::Error) {
+        crate::metrics::REDIS_ERRORS.inc();
         if !self.degraded.swap(true, Ordering::Relaxed) {
             tracing::warn!(error = %why, mode = self.failure.as_str(), "Redis unreachable: deciding without it");
         }

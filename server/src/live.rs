@@ -232,6 +232,15 @@ impl Live {
         }
     }
 
+    /// Event streams open now, of every user.
+    pub fn open_streams(&self) -> usize {
+        self.streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .sum()
+    }
+
     /// Counts an event stream of `user_id` while the ticket lives.
     ///
     /// # Errors

@@ -41,7 +41,21 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let metrics_addr = config.metrics_addr;
     let state = AppState::open(config).await?;
+    if let Some(addr) = metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for metrics on {addr} (FLOWGATE_METRICS_ADDR)"))?;
+        let addr = listener.local_addr()?;
+        println!("flowgate metrics on http://{addr}/metrics");
+        let app = flowgate_server::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("listening on {}", args.addr))?;

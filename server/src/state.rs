@@ -59,6 +59,8 @@ pub struct Inner {
     pub fanout: Fanout,
     /// Seals platform access tokens.
     pub vault: Vault,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
     /// Becomes true when the server stops, so that event streams end.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -133,6 +135,7 @@ impl AppState {
             live: Live::new(live_tasks, streams_per_user),
             fanout,
             vault,
+            metrics: crate::metrics::Metrics::new(),
             shutdown: tokio::sync::watch::channel(false).0,
         })))
     }
@@ -140,6 +143,25 @@ impl AppState {
     /// The limiters' clock: time since the server started, from a monotonic source.
     pub fn now(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// The metrics in the Prometheus text format, with what is read from the server's state
+    /// at this moment.
+    ///
+    /// # Errors
+    /// When the database cannot count the tasks.
+    pub async fn render_metrics(&self) -> Result<String, crate::error::ApiError> {
+        let readings = crate::metrics::Readings {
+            live_keys: match &self.decisions {
+                Decisions::Local(limiter) => Some(limiter.active_keys()),
+                Decisions::Shared(_) => None,
+            },
+            subscribers: self.live.open_streams(),
+            tasks: self.store.tasks().count_by_status().await?,
+        };
+        self.metrics
+            .render(&readings)
+            .map_err(|e| crate::error::ApiError::Internal(e.into()))
     }
 
     /// Ends every event stream: the server is stopping.

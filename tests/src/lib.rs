@@ -114,6 +114,8 @@ pub fn server_binary() -> PathBuf {
 pub struct Server {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// What the server printed before it was listening (such as the address of its metrics).
+    pub started_output: String,
     /// What the server wrote to stderr and stdout (its logs), collected as it runs.
     pub logs: std::sync::Arc<std::sync::Mutex<String>>,
     child: Child,
@@ -220,6 +222,7 @@ impl Server {
         });
         Server {
             base,
+            started_output: said,
             logs,
             child,
             dir,

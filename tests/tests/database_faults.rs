@@ -51,6 +51,15 @@ async fn postgres_crashing_under_a_server_loses_no_acknowledged_write() {
     );
     assert_eq!(refused.headers["retry-after"], "1");
     refused.problem(StatusCode::SERVICE_UNAVAILABLE);
+    // Counted as a database error (the scrape itself needs no database but for counting tasks,
+    // so it is asked again once the database is back).
+    let database_errors = || async {
+        let metrics = c.get("/metrics", auth).await.text;
+        metrics.lines().find_map(|l| {
+            l.strip_prefix("flowgate_database_errors_total ")
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+    };
     let ready = c.get("/readyz", Auth::None).await;
     assert_eq!(
         (ready.status, ready.json["database"].as_str()),
@@ -77,6 +86,7 @@ async fn postgres_crashing_under_a_server_loses_no_acknowledged_write() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(database_errors().await.is_some_and(|n| n >= 1));
     // Every acknowledged update is there, and the refused one is not.
     let now = c.get(&progress, auth).await;
     assert_eq!(

@@ -438,6 +438,13 @@ async fn redis_outages_get_each_failure_modes_answers_and_shared_limiting_resume
                 }
                 assert_eq!(on_a, 5, "1/2 of a burst of 10");
             }
+            let metrics = a.get("/metrics", Auth::Bearer(&token)).await.text;
+            assert!(
+                metrics
+                    .lines()
+                    .any(|l| l.starts_with("flowgate_redis_errors_total ") && !l.ends_with(" 0")),
+                "the failed calls to Redis are counted: {metrics}"
+            );
             let ready = a.get("/readyz", Auth::None).await;
             assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
             assert_eq!(

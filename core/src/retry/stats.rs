@@ -22,6 +22,18 @@ pub enum Outcome {
     Exhausted,
 }
 
+impl Outcome {
+    /// Its name in JSON.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Exhausted => "exhausted",
+        }
+    }
+}
+
 /// One failed attempt, as reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -63,3 +63,38 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     };
     (status, Json(readiness)).into_response()
 }
+
+/// The metrics as a response, in the OpenMetrics text format Prometheus reads.
+async fn metrics_response(state: &AppState) -> Result<Response, crate::error::ApiError> {
+    let text = state.render_metrics().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `GET /metrics` on the main address: to an admin, unless the metrics have an address of their
+/// own (`FLOWGATE_METRICS_ADDR`), where they are served open to whoever can reach it.
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    user: crate::auth::AuthUser,
+) -> Result<Response, crate::error::ApiError> {
+    if state.config.metrics_addr.is_some() {
+        return Err(crate::error::ApiError::NotFound(
+            "the metrics are served on FLOWGATE_METRICS_ADDR",
+        ));
+    }
+    user.require_admin()?;
+    metrics_response(&state).await
+}
+
+/// `GET /metrics` on `FLOWGATE_METRICS_ADDR`.
+pub(crate) async fn open_metrics(
+    State(state): State<AppState>,
+) -> Result<Response, crate::error::ApiError> {
+    metrics_response(&state).await
+}

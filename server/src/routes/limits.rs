@@ -159,11 +159,13 @@ pub(crate) async fn check(
     };
     request.check_names(&body.key)?;
     let key = state.config.key_namespace.scoped(user.id, &body.key);
+    let started = std::time::Instant::now();
     let checked = state
         .decisions
         .check(key, &request, state.now())
         .await
         .map_err(cost_error)?;
+    state.metrics.decided(&checked.decision, started.elapsed());
     Ok(decision_response(&checked.decision, checked.degraded))
 }
 

@@ -88,6 +88,7 @@ pub(crate) async fn report(
             |stats| stats.add(&report),
         )
         .await?;
+    state.metrics.retry_reported(report.outcome.as_str());
     Ok(Json(Recorded {
         operation: report.operation,
         stats,

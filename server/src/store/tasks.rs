@@ -115,6 +115,15 @@ impl Tasks<'_> {
         })
     }
 
+    /// How many tasks are stored, by status.
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        with_pool!(self.0, pool => {
+            sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status")
+                .fetch_all(pool)
+                .await
+        })
+    }
+
     /// Stores `row`'s progress if the stored task is still at `seq_before`; `false` when it
     /// has moved on (another server stored an update first).
     pub async fn update(&self, row: &TaskRow, seq_before: i64) -> Result<bool, sqlx::Error> {
