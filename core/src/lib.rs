@@ -43,6 +43,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "serde")]
+pub mod api;
 pub mod context;
 #[cfg(feature = "serde")]
 pub mod document;

@@ -132,6 +132,7 @@ fn service(
             "/retry/config",
             get(retry::get_config).put(retry::put_config),
         )
+        .route("/overview", get(routes::overview::get))
         .route("/retry/report", post(retry::report))
         .route("/retry/stats", get(retry::stats))
         .route("/tasks", post(tasks::create).get(tasks::list))

@@ -11,8 +11,8 @@
 //! latency histogram is a row of atomic buckets (the library's histogram takes a lock per
 //! observation, which the worker threads would contend on).
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use flowgate_core::ratelimit::{Decision, Scope, Window};
@@ -58,6 +58,8 @@ pub struct Metrics {
     tasks: Family<Labels, Gauge>,
     retry_reports: Family<Labels, Counter>,
     http_requests: Family<Labels, Counter>,
+    /// For the console's overview only: keys are never a label.
+    denied_keys: DeniedKeys,
 }
 
 /// What a scrape reads from the server's state, not from counters.
@@ -149,6 +151,7 @@ impl Metrics {
             tasks,
             retry_reports,
             http_requests,
+            denied_keys: DeniedKeys::default(),
         }
     }
 
@@ -164,6 +167,39 @@ impl Metrics {
             .unwrap_or(0);
         self.decisions[usize::from(decision.allowed)][scope][window].inc();
         self.decision_seconds.observe(took);
+    }
+
+    /// Remembers a denial of `key` at `now` (seconds of any clock) for the overview's keys
+    /// denied most.
+    pub fn denied(&self, key: &str, now: Duration) {
+        self.denied_keys.record(key, now.as_secs() / 60);
+    }
+
+    /// Decisions so far: allowed, denied, and the denials by the scope and window that bound
+    /// them (those with any).
+    pub fn decision_totals(&self) -> DecisionTotals {
+        let mut totals = DecisionTotals::default();
+        for (allowed, by_scope) in self.decisions.iter().enumerate() {
+            for (scope, by_window) in by_scope.iter().enumerate() {
+                for (window, counter) in by_window.iter().enumerate() {
+                    let n = counter.get();
+                    if allowed == 1 {
+                        totals.allowed += n;
+                    } else {
+                        totals.denied += n;
+                        if n > 0 {
+                            totals.denials.push((SCOPES[scope], Window::ALL[window], n));
+                        }
+                    }
+                }
+            }
+        }
+        totals
+    }
+
+    /// The keys denied most in the five minutes before `now`, most first, at most `n`.
+    pub fn top_denied(&self, now: Duration, n: usize) -> Vec<(String, u64)> {
+        self.denied_keys.top(now.as_secs() / 60, n)
     }
 
     /// Counts a retry report.
@@ -250,5 +286,97 @@ impl EncodeMetric for LatencyHistogram {
 
     fn metric_type(&self) -> MetricType {
         MetricType::Histogram
+    }
+}
+
+/// Decision counts, as the console's overview shows them.
+#[derive(Debug, Default)]
+pub struct DecisionTotals {
+    /// Allowed decisions.
+    pub allowed: u64,
+    /// Denied decisions.
+    pub denied: u64,
+    /// Denials by the scope and window that bound them.
+    pub denials: Vec<(Scope, Window, u64)>,
+}
+
+/// Counters per key kept for each of the last five minutes.
+const MINUTES: usize = 5;
+/// Keys counted per minute: enough that the top 20 over five minutes are right for any load
+/// where they stand out, in a fixed amount of memory.
+const KEYS_PER_MINUTE: usize = 64;
+
+/// The keys denied most in the last five minutes, in bounded memory: for each minute, the
+/// Space-Saving sketch of Metwally, Agrawal and El Abbadi (a fixed number of counters; a key
+/// that is not counted takes the place of the smallest, inheriting its count), whose counts of
+/// keys denied often are exact or close. Only denials pass here, so the lock is not on the path
+/// of an allowed decision.
+#[derive(Debug, Default)]
+struct DeniedKeys(Mutex<[Minute; MINUTES]>);
+
+/// A minute (since the clock's start) and its counted keys.
+type Minute = (u64, Vec<(String, u64)>);
+
+impl DeniedKeys {
+    fn record(&self, key: &str, minute: u64) {
+        let mut minutes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, counts) = &mut minutes[(minute % MINUTES as u64) as usize];
+        if *at != minute {
+            *at = minute;
+            counts.clear();
+        }
+        if let Some((_, n)) = counts.iter_mut().find(|(k, _)| k == key) {
+            *n += 1;
+        } else if counts.len() < KEYS_PER_MINUTE {
+            counts.push((key.to_owned(), 1));
+        } else if let Some(smallest) = counts.iter_mut().min_by_key(|(_, n)| *n) {
+            *smallest = (key.to_owned(), smallest.1 + 1);
+        }
+    }
+
+    fn top(&self, minute: u64, n: usize) -> Vec<(String, u64)> {
+        let minutes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut merged: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for (at, counts) in minutes.iter() {
+            if *at + (MINUTES as u64) > minute && *at <= minute {
+                for (key, count) in counts {
+                    *merged.entry(key.as_str()).or_default() += count;
+                }
+            }
+        }
+        let mut top: Vec<(String, u64)> =
+            merged.into_iter().map(|(k, c)| (k.to_owned(), c)).collect();
+        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(n);
+        top
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_denied_most_stand_out_of_many_and_age_out_after_five_minutes() {
+        let denied = DeniedKeys::default();
+        for i in 0..10_000u64 {
+            // One key in three is "hot"; the rest are all different.
+            let key = if i % 3 == 0 {
+                "hot".to_string()
+            } else {
+                format!("cold-{i}")
+            };
+            denied.record(&key, 100);
+        }
+        for _ in 0..50 {
+            denied.record("warm", 101);
+        }
+        let top = denied.top(101, 2);
+        assert_eq!(top[0].0, "hot");
+        assert!(top[0].1 >= 3_334, "{top:?}");
+        assert_eq!(top.len(), 2);
+        // Minute 100 is out of the window at 105; minute 101 still in.
+        assert_eq!(denied.top(105, 20), [("warm".to_string(), 50)]);
+        assert!(denied.top(106, 20).is_empty());
     }
 }

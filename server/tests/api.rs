@@ -1399,3 +1399,57 @@ async fn keys_are_each_users_own_when_the_namespace_is_user() {
         StatusCode::BAD_REQUEST,
     );
 }
+
+/// The console's overview: decisions allowed and denied, denials by the binding bucket's scope
+/// and window, the keys denied most, open tasks; to admins only.
+#[tokio::test]
+async fn the_overview_counts_decisions_and_names_the_keys_denied_most() {
+    let app = TestApp::new().await;
+    let admin = app.admin_cookie().await;
+    let limits = json!({"requests_per_minute": 60, "requests_per_hour": 1000,
+                        "requests_per_day": 10000, "max_burst": 2});
+    assert_eq!(
+        app.put("/api/v1/limits", limits, Auth::Cookie(&admin))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for (key, times) in [("noisy", 6), ("quiet", 3), ("fine", 1)] {
+        for _ in 0..times {
+            app.post(
+                "/api/v1/limits/check",
+                json!({"key": key}),
+                Auth::Cookie(&admin),
+            )
+            .await;
+        }
+    }
+    assert_eq!(
+        app.post("/api/v1/tasks", json!({}), Auth::Cookie(&admin))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let o = app.get("/api/v1/overview", Auth::Cookie(&admin)).await;
+    assert_eq!(o.status, StatusCode::OK, "{}", o.text);
+    assert_eq!(
+        (o.body["allowed"].as_u64(), o.body["denied"].as_u64()),
+        (Some(5), Some(5))
+    );
+    assert_eq!(
+        o.body["denials"],
+        json!([{"scope": "global", "window": "minute", "count": 5}])
+    );
+    assert_eq!(
+        o.body["top_denied_keys"],
+        json!([{"key": "noisy", "denials": 4}, {"key": "quiet", "denials": 1}])
+    );
+    assert_eq!(o.body["open_tasks"], 1);
+    assert_eq!(o.body["live_keys"], 3);
+    assert!(o.body["uptime"].as_f64().is_some());
+    let alice = app.user(&admin, "alice").await;
+    assert_problem(
+        &app.get("/api/v1/overview", Auth::Cookie(&alice)).await,
+        StatusCode::FORBIDDEN,
+    );
+}

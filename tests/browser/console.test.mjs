@@ -56,6 +56,7 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   await shot(p, "login");
   await signIn(p, server.base);
   await assert.doesNotReject(p.getByText("admin", { exact: true }).first().waitFor());
+  await p.goto(`${server.base}/#limits`);
   const perMinute = p.getByLabel("Requests per minute");
   await perMinute.waitFor();
   assert.equal(await settledValue(perMinute, "60"), "60");
@@ -125,6 +126,7 @@ test("sign in, see a validation error for a bad value, change a limit and see it
 test("a server-side rejection shows the server's detail next to the field", async () => {
   const p = await page();
   await signIn(p, server.base);
+  await p.goto(`${server.base}/#limits`);
   // A scope with only a burst passes no client-side integer check but is refused by the rules:
   // the core in the page says so first; the server agrees on save of the same document.
   await p.getByRole("button", { name: "Add a row" }).nth(1).click();
@@ -183,6 +185,38 @@ test("tasks: an unfinished task can be cancelled from the console", async () => 
   assert.equal(await row.getByRole("button", { name: "Cancel" }).count(), 0, "a finished task has no Cancel");
   const stored = await server.api("GET", `/api/v1/tasks/${id}/progress`, undefined, token);
   assert.deepEqual([stored.json.status, stored.json.progress_percent], ["cancelled", 40]);
+  await p.close();
+});
+
+test("overview: the start page's figures move while a load of decisions runs", async () => {
+  const p = await page();
+  await signIn(p, server.base);
+  // The start page, with no screen named.
+  await p.locator("section.screen.overview").waitFor();
+  const rate = p.locator(".figure.rate .value");
+  const total = p.locator(".figure.total .value");
+  await total.getByText(/^\d+$/).waitFor();
+  const before = Number(await total.textContent());
+  // A bot hammering one key from the page itself (its session; same origin): past the default
+  // burst of 10 it is denied.
+  const load = p.evaluate(async () => {
+    const end = Date.now() + 7000;
+    while (Date.now() < end) {
+      await fetch("/api/v1/limits/check", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ key: "busy-bot", endpoint: "media" }),
+      });
+    }
+  });
+  await p.locator(".top-keys td.key").getByText("busy-bot").waitFor({ timeout: 10000 });
+  await p.waitForFunction(() => Number(document.querySelector(".figure.rate .value")?.textContent) > 0, null, { timeout: 10000 });
+  assert.match(await p.locator(".figure.share-denied .value").textContent(), /^\d+\.\d %$/);
+  assert.ok(Number(await total.textContent()) > before, "the decisions since start grew");
+  await p.locator("table.denials td").first().waitFor();
+  assert.ok(Number(await rate.textContent()) > 0);
+  await shot(p, "overview");
+  await load;
   await p.close();
 });
 
@@ -394,7 +428,7 @@ test("a session that ends under the console leads back to the sign-in form", asy
 test("usable at 360 px: nothing overflows sideways, controls are labelled", async () => {
   const p = await page({ width: 360, height: 740 });
   await signIn(p, server.base);
-  for (const screen of ["limits", "keys", "tasks", "retry", "platforms", "access"]) {
+  for (const screen of ["overview", "limits", "keys", "tasks", "retry", "platforms", "access"]) {
     await p.goto(`${server.base}/#${screen}`);
     await p.locator(`section.screen.${screen}`).waitFor();
     await p.waitForTimeout(300);

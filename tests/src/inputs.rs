@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/limits/history"),
     ("GET", "/api/v1/limits/keys/{}"),
     ("DELETE", "/api/v1/limits/keys/{}"),
+    ("GET", "/api/v1/overview"),
     ("GET", "/api/v1/retry/config"),
     ("PUT", "/api/v1/retry/config"),
     ("POST", "/api/v1/retry/report"),

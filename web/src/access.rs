@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::Field;
+use crate::widgets::{Field, When};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 struct Token {
@@ -125,7 +125,7 @@ fn Tokens() -> impl IntoView {
                 view! {
                     <li class="token">
                         <span class="name" title=t.name.clone()>{t.name.clone()}</span>
-                        <span class="meta">{format!("made {}", t.created_at)}</span>
+                        <span class="meta">"made "<When at=t.created_at.clone()/></span>
                         <button type="button" class="danger" on:click=move |_| revoke(id, name.clone())
                                 aria-label=format!("Revoke {}", t.name)>"Revoke"</button>
                     </li>
@@ -246,7 +246,7 @@ fn Users() -> impl IntoView {
                         <span class="badge">{a.role.clone()}</span>
                         {(!active).then(|| view! { <span class="badge inactive">"inactive"</span> })}
                         {yourself.then(|| view! { <span class="meta">"you"</span> })}
-                        <span class="meta">{format!("since {}", a.created_at)}</span>
+                        <span class="meta">"since "<When at=a.created_at.clone()/></span>
                         {(!yourself).then(|| view! {
                             <div class="manage">
                                 <button class="secondary" aria-label=format!("Make {} {}", a.username, if is_admin { "a user" } else { "an admin" })

@@ -1,7 +1,8 @@
 //! # flowgate's admin console
 //!
 //! A client-side Leptos app, built by Trunk and served by `flowgate-server` from the same
-//! origin as the API. Screens: limits (with a what-if simulation of an edit before it is
+//! origin as the API. Screens: the overview (decisions per second, the share denied, the keys
+//! denied most, open tasks and subscribers, live), limits (with a what-if simulation of an edit before it is
 //! saved, and the history of versions), keys (buckets that refill live between polls), tasks
 //! (progress bars fed by Server-Sent Events), retry (the policy with its delay schedule, and
 //! the statistics), platforms (connections and the active context) and access (API tokens,
@@ -12,6 +13,7 @@ pub mod access;
 mod api;
 pub mod keys;
 pub mod limits;
+pub mod overview;
 pub mod platforms;
 pub mod retry;
 pub mod tasks;
@@ -42,6 +44,7 @@ impl Me {
 /// The screens, by the URL fragment that selects them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Screen {
+    Overview,
     Limits,
     Keys,
     Tasks,
@@ -51,7 +54,8 @@ enum Screen {
 }
 
 impl Screen {
-    const ALL: [Screen; 6] = [
+    const ALL: [Screen; 7] = [
+        Screen::Overview,
         Screen::Limits,
         Screen::Keys,
         Screen::Tasks,
@@ -62,6 +66,7 @@ impl Screen {
 
     fn slug(self) -> &'static str {
         match self {
+            Screen::Overview => "overview",
             Screen::Limits => "limits",
             Screen::Keys => "keys",
             Screen::Tasks => "tasks",
@@ -73,6 +78,7 @@ impl Screen {
 
     fn title(self) -> &'static str {
         match self {
+            Screen::Overview => "Overview",
             Screen::Limits => "Limits",
             Screen::Keys => "Keys",
             Screen::Tasks => "Tasks",
@@ -88,7 +94,7 @@ impl Screen {
         Screen::ALL
             .into_iter()
             .find(|s| s.slug() == slug)
-            .unwrap_or(Screen::Limits)
+            .unwrap_or(Screen::Overview)
     }
 }
 
@@ -192,6 +198,7 @@ fn Shell(me: Me) -> impl IntoView {
         </header>
         <main>
             {move || match screen.get() {
+                Screen::Overview => view! { <overview::OverviewScreen admin=admin/> }.into_any(),
                 Screen::Limits => view! { <limits::LimitsScreen admin=admin/> }.into_any(),
                 Screen::Keys => view! { <keys::KeysScreen admin=admin/> }.into_any(),
                 Screen::Tasks => view! { <tasks::TasksScreen/> }.into_any(),

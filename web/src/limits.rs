@@ -14,7 +14,7 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::{Chart, Field, Series, checked, field_error};
+use crate::widgets::{Chart, Field, Series, When, checked, field_error};
 
 /// Which table a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +297,9 @@ pub fn LimitsScreen(
         <section class="screen limits">
             <h1>"Limits"</h1>
             <p class="meta">
-                {move || history.get().first().map(|h| format!("Version {} · changed by {} at {}", h.version, h.changed_by, h.changed_at))}
+                {move || history.get().first().map(|h| view! {
+                    {format!("Version {} · changed by {} ", h.version, h.changed_by)}<When at=h.changed_at.clone()/>
+                })}
             </p>
             <fieldset class="global">
                 <legend>"Global (every request)"</legend>
@@ -323,11 +325,12 @@ pub fn LimitsScreen(
                 <ol>
                     <For each=move || history.get() key=|h| h.version children=move |h| {
                         let label = format!("Load version {} into the form", h.version);
-                        let when = format!(" · {} · {}", h.changed_by, h.changed_at);
+                        let by = format!(" · {} · ", h.changed_by);
+                        let at = h.changed_at.clone();
                         let version = h.version;
                         view! {
                             <li>
-                                <span><strong>{format!("Version {version}")}</strong>{when}</span>
+                                <span><strong>{format!("Version {version}")}</strong>{by}<When at=at/></span>
                                 <button class="secondary" aria-label=label on:click=move |_| load_version(h.clone())>"Load"</button>
                             </li>
                         }

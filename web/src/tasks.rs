@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use crate::api;
-use crate::widgets::{Badge, Bar};
+use crate::widgets::{Badge, Bar, When};
 
 /// A task as the server sends it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -165,7 +165,10 @@ fn TaskRow(task: Task) -> impl IntoView {
             </div>
             {move || state.get().error_message.map(|m| view! { <p class="error">{m}</p> })}
             {move || cancel_error.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
-            <small class="meta">{move || format!("created {} · updated {}", state.get().created_at, state.get().updated_at)}</small>
+            <small class="meta">
+                "created "{move || view! { <When at=state.get().created_at/> }}
+                " · updated "{move || view! { <When at=state.get().updated_at/> }}
+            </small>
         </li>
     }
 }

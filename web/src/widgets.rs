@@ -208,3 +208,40 @@ pub(crate) fn field_error<T: Clone + Send + Sync + PartialEq + 'static>(
             .or_else(|| find(server.get(), &at))
     })
 }
+
+/// How long ago `seconds` was, as a person says it.
+pub fn ago(seconds: f64) -> String {
+    let minutes = (seconds / 60.0).round();
+    let hours = (seconds / 3600.0).round();
+    let days = (seconds / 86_400.0).round();
+    match seconds {
+        s if s < 45.0 => "just now".to_string(),
+        s if s < 90.0 => "a minute ago".to_string(),
+        s if s < 45.0 * 60.0 => format!("{minutes} min ago"),
+        s if s < 90.0 * 60.0 => "an hour ago".to_string(),
+        s if s < 22.0 * 3600.0 => format!("{hours} h ago"),
+        s if s < 36.0 * 3600.0 => "yesterday".to_string(),
+        _ => format!("{days} days ago"),
+    }
+}
+
+/// A moment the server gave (RFC 3339) as a person reads it: "3 min ago", with the local date
+/// and time on hover (and the exact moment for machines, in `datetime`).
+#[component]
+pub fn When(
+    /// The moment, RFC 3339.
+    #[prop(into)]
+    at: String,
+) -> impl IntoView {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(&at));
+    let ms = date.get_time();
+    let (text, local) = if ms.is_nan() {
+        (at.clone(), at.clone())
+    } else {
+        let local: String = date
+            .to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
+            .into();
+        (ago((js_sys::Date::now() - ms) / 1000.0), local)
+    };
+    view! { <time datetime=at title=local>{text}</time> }
+}

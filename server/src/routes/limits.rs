@@ -166,6 +166,9 @@ pub(crate) async fn check(
         .await
         .map_err(cost_error)?;
     state.metrics.decided(&checked.decision, started.elapsed());
+    if !checked.decision.allowed {
+        state.metrics.denied(&key.in_process(), state.now());
+    }
     Ok(decision_response(&checked.decision, checked.degraded))
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 pub(crate) mod console;
 pub(crate) mod health;
 pub(crate) mod limits;
+pub(crate) mod overview;
 pub(crate) mod platforms;
 pub(crate) mod retry;
 pub(crate) mod tasks;
