@@ -1313,14 +1313,7 @@ async fn keys_are_each_users_own_when_the_namespace_is_user() {
     let app =
         TestApp::with(|c| c.key_namespace = flowgate_server::config::KeyNamespace::User).await;
     let admin = app.admin_cookie().await;
-    let limits = json!({"requests_per_minute": 60, "requests_per_hour": 1000,
-                        "requests_per_day": 10000, "max_burst": 2});
-    assert_eq!(
-        app.put("/api/v1/limits", limits, Auth::Cookie(&admin))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    burst_of_two(&app, &admin).await;
     let alice = app.user(&admin, "alice").await;
     let bob = app.user(&admin, "bob").await;
     let alice_id = app.get("/api/v1/auth/me", Auth::Cookie(&alice)).await.body["id"].clone();
@@ -1406,14 +1399,7 @@ async fn keys_are_each_users_own_when_the_namespace_is_user() {
 async fn the_overview_counts_decisions_and_names_the_keys_denied_most() {
     let app = TestApp::new().await;
     let admin = app.admin_cookie().await;
-    let limits = json!({"requests_per_minute": 60, "requests_per_hour": 1000,
-                        "requests_per_day": 10000, "max_burst": 2});
-    assert_eq!(
-        app.put("/api/v1/limits", limits, Auth::Cookie(&admin))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    burst_of_two(&app, &admin).await;
     for (key, times) in [("noisy", 6), ("quiet", 3), ("fine", 1)] {
         for _ in 0..times {
             app.post(
@@ -1452,4 +1438,12 @@ async fn the_overview_counts_decisions_and_names_the_keys_denied_most() {
         &app.get("/api/v1/overview", Auth::Cookie(&alice)).await,
         StatusCode::FORBIDDEN,
     );
+}
+
+/// Limits whose global burst is 2 (the third request at once is denied), set by `admin`.
+async fn burst_of_two(app: &TestApp, admin: &str) {
+    let limits = json!({"requests_per_minute": 60, "requests_per_hour": 1000,
+                        "requests_per_day": 10000, "max_burst": 2});
+    let r = app.put("/api/v1/limits", limits, Auth::Cookie(admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
