@@ -455,6 +455,42 @@ struct OwnedFailure {
 }
 
 impl OwnedFailure {
+    /// A failure as `retry.js`'s `classify` describes a thrown value: its `kind`, `status`,
+    /// `message` and the server's `Retry-After` as a header or in ms.
+    fn classified(
+        kind: &str,
+        status: u16,
+        message: String,
+        retry_after_header: Option<String>,
+        retry_after_ms: Option<f64>,
+    ) -> OwnedFailure {
+        let from_header = retry_after_header.and_then(|v| {
+            parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
+        });
+        let from_field = retry_after_ms.and_then(|ms| duration_ms(ms, "retryAfter").ok());
+        OwnedFailure {
+            kind: FailureKind::parse(kind).unwrap_or(FailureKind::Other),
+            status,
+            retry_after: from_header.or(from_field),
+            message,
+        }
+    }
+
+    /// What a thrown value (or a `Response`-like one) says, classified as `retry` classifies
+    /// what its function throws.
+    fn from_thrown(thrown: &JsValue) -> OwnedFailure {
+        let parts = classify(thrown);
+        let text = |i: u32| parts.get(i).as_string();
+        let number = |i: u32| parts.get(i).as_f64();
+        OwnedFailure::classified(
+            &text(0).unwrap_or_default(),
+            number(1).map_or(0, |s| s as u16),
+            text(2).unwrap_or_default(),
+            text(3),
+            number(4),
+        )
+    }
+
     fn failure(&self) -> Failure<'_> {
         match self.kind {
             FailureKind::Timeout => Failure::Timeout,
@@ -533,14 +569,23 @@ impl RetryPolicy {
     }
 
     /// Whether `failure` is retried: by kind and status alone, or, given the number of
-    /// `attempt`s made so far, also counting attempts and `Retry-After`.
+    /// `attempt`s made so far, also counting attempts and `Retry-After`. `failure` is a failure
+    /// document (with its `kind`), or anything a function given to `retry` may throw (a
+    /// `Response`-like value with a `status`, a `TimeoutError`, a `TypeError`, an `Error`),
+    /// classified as `retry` classifies it.
     #[wasm_bindgen(js_name = shouldRetry)]
     pub fn should_retry(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "Failure")] failure: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Failure | unknown")] failure: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "number | null")] attempt: Option<JsValue>,
     ) -> Result<bool, JsError> {
-        let failure = owned_failure(&failure)?;
+        let is_document = failure.is_object()
+            && Reflect::has(&failure, &JsValue::from_str("kind")).unwrap_or(false);
+        let failure = if is_document {
+            owned_failure(&failure)?
+        } else {
+            OwnedFailure::from_thrown(&failure)
+        };
         let attempt = match number_arg(attempt, "attempt")? {
             Some(a) if is_whole(a) && (1.0..=f64::from(u32::MAX)).contains(&a) => Some(a as u32),
             Some(_) => return Err(JsError::new("attempt must be a whole number, 1 or more")),
@@ -597,6 +642,8 @@ fn exhausted(attempts: u32, cause: JsValue, reason: StopReason, operation: &str)
 extern "C" {
     /// The loop of one `retry` call, asking `run` what to do after each failure.
     fn run_retries(f: &JsValue, run: JsValue, signal: &JsValue) -> Promise;
+    /// What a thrown value says: `[kind, status, message, Retry-After header, retryAfter ms]`.
+    fn classify(thrown: &JsValue) -> js_sys::Array;
     /// Whether `signal` is an `AbortSignal`.
     fn is_signal(signal: &JsValue) -> bool;
 }
@@ -688,17 +735,8 @@ impl RetryRun {
         retry_after_header: Option<String>,
         retry_after_ms: Option<f64>,
     ) -> JsValue {
-        let kind = FailureKind::parse(kind).unwrap_or(FailureKind::Other);
-        let from_header = retry_after_header.and_then(|v| {
-            parse_retry_after(&v, Some(Duration::from_millis(js_sys::Date::now() as u64))).ok()
-        });
-        let from_field = retry_after_ms.and_then(|ms| duration_ms(ms, "retryAfter").ok());
-        let failure = OwnedFailure {
-            kind,
-            status,
-            retry_after: from_header.or(from_field),
-            message,
-        };
+        let failure =
+            OwnedFailure::classified(kind, status, message, retry_after_header, retry_after_ms);
         self.failures.push(failure.record());
         let step = self.policy.next_step_matching(
             attempt,

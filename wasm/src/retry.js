@@ -37,7 +37,7 @@ export function is_signal(signal) {
  * `headers.get('Retry-After')`, or a `retryAfter` in ms); a `TimeoutError` is a timeout; a
  * `TypeError` (what `fetch` throws when the network fails) is a connection failure; anything
  * else is `other`, known by its message. */
-function classify(thrown) {
+export function classify(thrown) {
   const status = thrown?.status;
   if (Number.isInteger(status) && status >= 100 && status <= 599) {
     let header;
