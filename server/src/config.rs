@@ -328,10 +328,10 @@ pub fn default_login_limits() -> RateLimitConfig {
 /// the system runs something else on its core (the clients asking for decisions, often on the
 /// same machine) they all wait. The more workers, the fewer connections each holds up, and the
 /// more turns of the core they share; the more workers, also, the less each read and write
-/// carries. On the 2-core machine with wrk beside the server (BENCHMARKS.md), two workers per
-/// core made the most decisions per second and had the worst p99; four per core made 15–20%
-/// more than one work-stealing runtime, with a p99 as low most of the time; eight per core made
-/// no more and no better tail than four.
+/// carries. On the 2-core machine with wrk beside the server, two workers per core made the
+/// most decisions per second and had the worst p99; four per core made more than one
+/// work-stealing runtime, with a p99 as low most of the time; eight per core made no more and
+/// no better tail than four (BENCHMARKS.md, "The decision service over HTTP").
 pub fn default_workers() -> usize {
     4 * std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -72,7 +72,7 @@ impl MakeRequestId for NextRequestId {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Written piece by piece: `format!` was about 2% of a decision's CPU time.
+        // Written piece by piece: `format!` showed in a decision's CPU profile.
         let mut id = Vec::with_capacity(self.prefix.len() + 21);
         id.extend_from_slice(self.prefix.as_bytes());
         id.push(b'-');
@@ -374,8 +374,8 @@ pub async fn run(
     let mut http = hyper::server::conn::http1::Builder::new();
     // A client that opens a connection and sends nothing is dropped after a while. Responses
     // go out as one flat buffer rather than a vectored write of head and body: a decision is
-    // about a kilobyte, the copy is cheaper than what writev costs the kernel, and the
-    // decision service measured about 5% less CPU per decision (BENCHMARKS.md).
+    // about a kilobyte, and the copy is cheaper than what writev costs the kernel (the decision
+    // service measured less CPU per decision).
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
         .writev(false);

@@ -8,9 +8,10 @@
 //! its own connections (the model of actix-web and of most servers written in C). The accepting
 //! thread hands each new connection to the worker with the fewest open ones.
 //!
-//! Under `bench/load/run.sh`'s load this served 15–20% more decisions per second than one
+//! Under `bench/load/run.sh`'s load this served more decisions per second than one
 //! multi-thread runtime, with less CPU per decision in the server and in the load generator
-//! (whose reads now find several responses at once). The price: a worker that the system
+//! (whose reads now find several responses at once; BENCHMARKS.md, "The decision service over
+//! HTTP"). The price: a worker that the system
 //! does not run for a while holds up its connections, where a work-stealing runtime would have
 //! moved them; [`crate::config::default_workers`] starts four per core for that reason.
 

@@ -1,8 +1,8 @@
 //! ChaCha8 as a random number generator: the same stream as `rand_chacha::ChaCha8Rng`, which
 //! the shared test vectors fix the jitter with (design.md), one 64-byte block at a time.
 //!
-//! `rand_chacha` computes four blocks at once in code shaped for SIMD, which weighs 6 KB in
-//! this package; four consecutive blocks are the same words as one block four times, so this
+//! `rand_chacha` computes four blocks at once in code shaped for SIMD, which weighs on this
+//! package's size; four consecutive blocks are the same words as one block four times, so this
 //! small loop gives the identical stream. The tests below hold it to `rand_chacha` for any
 //! seed and any mix of calls.
 

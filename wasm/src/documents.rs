@@ -4,9 +4,9 @@
 //! `documents.js` parses JSON text and checks each document's shape against a schema, naming
 //! the field of any error by its JSON pointer; this side then reads fields it knows to be
 //! absent or of their type, and the core judges everything beyond the shape, as it does on the
-//! server. Reading and writing them here instead, through serde, was 29% of the package's
-//! WebAssembly gzipped (a deserializer per document type, a JSON parser and the float
-//! formatting of its error messages; BENCHMARKS.md).
+//! server. Reading and writing them here instead, through serde, was the largest part of the
+//! package's WebAssembly (a deserializer per document type, a JSON parser and the float
+//! formatting of its error messages; BENCHMARKS.md, "The npm package").
 
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};

@@ -300,12 +300,10 @@ impl<const W: usize, S: ScopedSlot> KeyState<W, S> {
     }
 }
 
-/// One key and its buckets. Keys up to 15 bytes live inline in a 16-byte string (user ids,
-/// IPv4 addresses), so finding such a key and updating its buckets reads the entry alone: 24
-/// bytes with one bucket, 40 with three, 144 with three and the scoped block. Longer
-/// keys are allocated. Small entries keep more keys in cache: with 24-byte strings inline
-/// (40-byte entries) the keyed check was slower and each key held 10 bytes more
-/// (BENCHMARKS.md).
+/// One key and its buckets. Short keys (user ids, IPv4 addresses) live inline in the entry's
+/// string, so finding such a key and updating its buckets reads the entry alone; longer keys
+/// are allocated. Small entries keep more keys in cache, which is what a keyed check waits on
+/// (BENCHMARKS.md, "Memory per active key" and the limiter's history).
 #[derive(Debug, Clone)]
 struct Entry<const W: usize, S> {
     key: EcoString,
@@ -315,15 +313,15 @@ struct Entry<const W: usize, S> {
 impl<const W: usize, S> Entry<W, S> {
     /// How a table of this layout hashes its entries when it grows. One function per layout
     /// rather than a closure at each call site: hashbrown's resizing code is compiled once per
-    /// hasher type, and per-site closures made twenty copies of it (12 KB of the npm
-    /// package's WebAssembly).
+    /// hasher type, and per-site closures made a copy of it for each site in the npm package's
+    /// WebAssembly.
     fn hasher(state: &FixedState) -> impl Fn(&Self) -> u64 + Copy + '_ {
         move |e| hash_key(state, &e.key)
     }
 
     /// Whether this is `key`'s entry. Keys of 8 to 16 bytes (most user ids) are compared as two
-    /// overlapping 8-byte words, inline: `str`'s `==` calls `memcmp`, which was a twentieth of
-    /// a keyed check whose key is in cache.
+    /// overlapping 8-byte words, inline: `str`'s `==` calls `memcmp`, a visible share of a keyed
+    /// check whose key is in cache.
     #[inline(always)]
     fn is(&self, key: &str) -> bool {
         let (a, b) = (self.key.as_bytes(), key.as_bytes());
@@ -942,10 +940,9 @@ fn bucket_statuses<const W: usize, S: ScopedSlot>(
 /// they all do. The same rule as [`evaluate`], without counting anyone's tokens.
 ///
 /// Each bucket is found once, then judged and spent through its slot: finding a scoped bucket
-/// is a search, and searching again to spend made an allowed full check (twelve buckets)
-/// 1,842 instructions long against 1,527 now (callgrind, BENCHMARKS.md). Inlined into each
-/// layout's check natively; out of line in WebAssembly, where the three copies cost the npm
-/// package 500 B gzipped.
+/// is a search, and searching again to spend lengthened every allowed full check. Inlined into
+/// each layout's check natively; out of line in WebAssembly, where three copies would weigh on
+/// the npm package's size.
 #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 #[cfg_attr(target_arch = "wasm32", inline(never))]
 fn admit(

@@ -115,7 +115,7 @@ impl core::fmt::Display for StopReason {
             StopReason::RetryAfterTooLong { retry_after } => write!(
                 f,
                 "the server asked to wait {} ms, longer than max_delay",
-                // In u64: formatting the u128 of `as_millis` costs the npm package 2.5 KB.
+                // In u64: formatting a u128 (`as_millis`) pulls more code into the npm package.
                 crate::time::nanos(*retry_after) / 1_000_000
             ),
         }
