@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RateLimiter, extractEndpointFromUrl } from "flowgate";
+import { RateLimiter, extractEndpointFromUrl, rateLimited } from "flowgate";
 
 test("1,000 keys each get their own buckets, and idle keys are dropped", () => {
   const limiter = new RateLimiter({ requests_per_minute: 60, max_burst: 2 });
@@ -128,4 +128,32 @@ test("extractEndpointFromUrl", () => {
   assert.equal(extractEndpointFromUrl("https://pixelfed.social/users/alice/inbox"), "inbox");
   assert.equal(extractEndpointFromUrl("/oauth/token"), "oauth");
   assert.equal(extractEndpointFromUrl("https://example.com/about"), undefined);
+});
+
+test("rateLimited runs the function when allowed, waits out a denial, and gives up past maxWait", async () => {
+  // Ten a second, one at once: after the first, one every 100 ms.
+  const limiter = new RateLimiter({ requests_per_minute: 600, requests_per_hour: 36000, requests_per_day: 864000, max_burst: 1 });
+  const calls = [];
+  const caption = async (n) => {
+    calls.push(n);
+    return `caption ${n}`;
+  };
+  assert.equal(await rateLimited(limiter, "bot", () => caption(1)), "caption 1");
+  const start = performance.now();
+  assert.equal(await rateLimited(limiter, "bot", () => caption(2), { maxWait: 1000 }), "caption 2");
+  assert.ok(performance.now() - start >= 90, "the second waited for its token");
+  // The next token is 100 ms away: a longest wait of 10 ms gives up without calling.
+  await assert.rejects(rateLimited(limiter, "bot", () => caption(3), { maxWait: 10 }), (e) => {
+    assert.equal(e.name, "RateLimitedError");
+    assert.equal(e.decision.allowed, false);
+    assert.ok(e.decision.retryAfter > 10 && e.decision.retryAfter <= 100, String(e.decision.retryAfter));
+    return true;
+  });
+  assert.deepEqual(calls, [1, 2]);
+  // The check's options pass through: a bad cost is named.
+  await assert.rejects(rateLimited(limiter, "bot", () => 1, { cost: 0 }), /cost/);
+  const controller = new AbortController();
+  controller.abort(new Error("stopped"));
+  await assert.rejects(rateLimited(limiter, "bot", () => 1, { signal: controller.signal }), /stopped/);
+  await assert.rejects(rateLimited({}, "bot", () => 1), /limiter must be a RateLimiter/);
 });

@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use flowgate_core::progress::TaskProgress;
-use flowgate_core::ratelimit::{Decision, KeyedState, Limits, Request};
+use flowgate_core::ratelimit::{Decision, KeyedState, Limits, Request, WaitStep, wait_step};
 use flowgate_core::retry::{
     Failure, FailureKind, FailureRecord, Outcome, RetryConfig, RetryReport, RetryStats, Step,
     StopReason, parse_retry_after,
@@ -77,6 +77,8 @@ export interface RateLimitConfig {
 }
 /** One check: where the request goes, what it costs (default 1), and when (ms; default a monotonic clock). */
 export interface CheckOptions { endpoint?: string | null; platform?: string | null; cost?: number; now?: number }
+/** `rateLimited`'s options: the check's, the longest wait in ms (default unlimited) and a signal that stops the waiting. */
+export interface RateLimitedOptions extends CheckOptions { maxWait?: number; signal?: AbortSignal }
 export type Scope = "global" | "platform" | "endpoint" | "platform_endpoint";
 export type Window = "minute" | "hour" | "day";
 /** One bucket's state as one request saw it. Times in ms. */
@@ -406,6 +408,46 @@ impl RateLimiter {
         Ok(ms(wait))
     }
 
+    /// One step of `rateLimited` (the core's `wait_step`): checks the request for `key`,
+    /// spending it when allowed, having waited since `started` (the limiter's clock, ms; absent
+    /// on the first step) of at most `maxWait` ms. Answers `{ go, wait, now, decision }`: `go`
+    /// when allowed, else `wait` ms before asking again, or the refusing `decision` when that
+    /// wait would pass `maxWait`.
+    #[wasm_bindgen(js_name = waitStep, skip_typescript)]
+    pub fn wait_step(
+        &mut self,
+        key: JsValue,
+        options: Option<Object>,
+        started: Option<f64>,
+        max_wait: f64,
+    ) -> Result<JsValue, JsError> {
+        let key = string_arg(&key, "key")?;
+        let max_wait = if max_wait == f64::INFINITY {
+            Duration::MAX
+        } else {
+            duration_ms(max_wait, "maxWait")?
+        };
+        let (decision, now) = ask_with(options, |request, now| {
+            Ok((
+                self.state.is_allowed(&self.limits, &key, request, now)?,
+                now,
+            ))
+        })?;
+        let waited = match started {
+            Some(started) => now.saturating_sub(duration_ms(started, "started")?),
+            None => Duration::ZERO,
+        };
+        let step = Object::new();
+        let set = |name: &str, value: JsValue| Reflect::set(&step, &name.into(), &value);
+        let _ = set("now", JsValue::from_f64(ms(now)));
+        let _ = match wait_step(&decision, waited, max_wait) {
+            WaitStep::Go => set("go", JsValue::TRUE),
+            WaitStep::Wait(wait) => set("wait", JsValue::from_f64(ms(wait))),
+            WaitStep::GiveUp => set("decision", decision_js(&decision)),
+        };
+        Ok(step.into())
+    }
+
     /// Forgets every bucket of `key`; returns whether it had any.
     #[wasm_bindgen(js_name = resetLimits)]
     pub fn reset_limits(
@@ -646,6 +688,13 @@ extern "C" {
     fn run_retries(f: &JsValue, run: JsValue, signal: &JsValue) -> Promise;
     /// What a thrown value says: `[kind, status, message, Retry-After header, retryAfter ms]`.
     fn classify(thrown: &JsValue) -> js_sys::Array;
+    /// The loop of one `rateLimited` call, asking `limiter.waitStep` what to do.
+    fn run_rate_limited(
+        limiter: &JsValue,
+        key: &JsValue,
+        f: &JsValue,
+        options: &JsValue,
+    ) -> Promise;
     /// Whether `signal` is an `AbortSignal`.
     fn is_signal(signal: &JsValue) -> bool;
 }
@@ -666,6 +715,26 @@ pub fn retry_js(
         Ok((run, signal)) => run_retries(&f, run.into(), &signal),
         Err(e) => Promise::reject(&e.into()),
     }
+}
+
+/// Runs `f()` once `limiter` allows the request for `key` (the reference's `rate_limited`):
+/// a denial is waited out (exactly the time it names) and the request asked again, up to
+/// `maxWait` ms in all. Resolves with what `f` resolves with; rejects with an `Error` named
+/// `RateLimitedError` carrying the refusing `decision` when the wait would pass `maxWait` (then
+/// `f` is not called), and at once with an aborted `signal`'s reason.
+#[wasm_bindgen(js_name = rateLimited, unchecked_return_type = "Promise<any>")]
+pub fn rate_limited_js(
+    #[wasm_bindgen(unchecked_param_type = "RateLimiter")] limiter: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "() => Promise<any> | any")] f: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "RateLimitedOptions")] options: Option<Object>,
+) -> Promise {
+    run_rate_limited(
+        &limiter,
+        &key,
+        &f,
+        &options.map_or(JsValue::UNDEFINED, JsValue::from),
+    )
 }
 
 /// One `retry` call in progress: its policy, the jitter's generator and what happened so far.

@@ -27,6 +27,32 @@ export async function run_retries(f, run, signal) {
   }
 }
 
+/** The loop of `rateLimited`; see `rateLimited` in lib.rs. What to do at each step is the
+ * core's (`waitStep`); waiting is JavaScript's. */
+export async function run_rate_limited(limiter, key, f, options) {
+  if (typeof limiter?.waitStep !== "function") throw new Error("limiter must be a RateLimiter");
+  if (typeof f !== "function") throw new Error("f must be a function");
+  const { maxWait = Infinity, signal, ...check } = options ?? {};
+  if (signal !== undefined && !is_signal(signal)) throw new Error("signal must be an AbortSignal");
+  let started;
+  for (;;) {
+    if (signal?.aborted) throw signal.reason;
+    const step = limiter.waitStep(key, check, started, maxWait);
+    started ??= step.now;
+    if (step.go) return await f();
+    if (step.decision) {
+      const error = new Error(
+        `rate limited by the ${step.decision.scope} ${step.decision.window} bucket: allowed in ` +
+          `${step.decision.retryAfter} ms, longer than maxWait`,
+      );
+      error.name = "RateLimitedError";
+      error.decision = step.decision;
+      throw error;
+    }
+    await sleep(step.wait, signal);
+  }
+}
+
 /** Whether `signal` is an `AbortSignal` (or behaves as one). */
 export function is_signal(signal) {
   return typeof signal?.aborted === "boolean" && typeof signal.addEventListener === "function";

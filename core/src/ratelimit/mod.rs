@@ -25,6 +25,7 @@ mod limiter;
 mod limits;
 mod remote;
 mod state;
+mod wait;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -39,6 +40,7 @@ pub use limiter::RateLimiter;
 pub use limits::{Limits, MAX_KEY_LEN, MAX_NAME_LEN, Quota, Request, Scope};
 pub use remote::{RemoteBucket, RemotePlan};
 pub use state::KeyedState;
+pub use wait::{WaitError, WaitStep, rate_limited, wait_step};
 
 /// The most buckets one request can meet: four scopes of three windows.
 pub const MAX_BUCKETS: usize = 12;
