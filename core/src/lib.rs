@@ -56,3 +56,15 @@ mod field;
 mod time;
 pub use field::{FieldError, check_name, pointer_token};
 pub use time::{Rfc3339, duration_from_secs_f64, nanos};
+
+/// Runs a future whose sleeps complete at once to the end (the tests' executor).
+#[cfg(test)]
+fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    let mut f = core::pin::pin!(f);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    loop {
+        if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}

@@ -140,15 +140,7 @@ mod tests {
     use super::*;
     use crate::ratelimit::{RateLimitConfig, RateLimiter, Request};
 
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = core::pin::pin!(f);
-        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-        loop {
-            if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
+    use crate::block_on;
 
     #[test]
     fn waits_exactly_what_each_denial_names_and_gives_up_past_the_longest_wait() {

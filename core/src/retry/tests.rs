@@ -3,7 +3,6 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use alloc::{format, vec};
-use core::future::Future;
 use core::time::Duration;
 
 use proptest::prelude::*;
@@ -16,16 +15,7 @@ fn rng() -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(42)
 }
 
-/// Runs a future whose sleeps complete at once to the end.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = core::pin::pin!(f);
-    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-    loop {
-        if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+use crate::block_on;
 
 #[derive(Debug, Clone, PartialEq)]
 enum TestError {
