@@ -87,6 +87,54 @@ where
     retry_reported("", config, rng, sleep, op).await.0
 }
 
+/// Where [`retry_recorded`] counts each call: [`RetryStats`](super::RetryStats) behind a
+/// `RefCell` for one thread, [`SharedRetryStats`](super::SharedRetryStats) for many (with
+/// `std`; [`global_retry_stats`](super::global_retry_stats) is the process-wide one).
+pub trait RetrySink {
+    /// Counts one call's report. A report [`retry_reported`] made always validates.
+    fn record(&self, report: &RetryReport);
+}
+
+impl RetrySink for core::cell::RefCell<super::RetryStats> {
+    fn record(&self, report: &RetryReport) {
+        let _ = self.borrow_mut().record(report);
+    }
+}
+
+#[cfg(feature = "std")]
+impl RetrySink for super::SharedRetryStats {
+    fn record(&self, report: &RetryReport) {
+        let _ = super::SharedRetryStats::record(self, report);
+    }
+}
+
+/// [`retry`], counting the call under `operation` in `stats` (as the npm package's `retry`
+/// counts its calls, and the server the reports it is sent): the reference's
+/// `retry_with_backoff`, statistics included.
+///
+/// # Errors
+/// As [`retry`].
+pub async fn retry_recorded<T, E, Op, Fut, Sleep, SleepFut, R>(
+    operation: &str,
+    stats: &impl RetrySink,
+    config: &RetryConfig,
+    rng: &mut R,
+    sleep: Sleep,
+    op: Op,
+) -> Result<T, RetryExhausted<E>>
+where
+    Op: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Classify,
+    Sleep: FnMut(Duration) -> SleepFut,
+    SleepFut: Future<Output = ()>,
+    R: RngCore + ?Sized,
+{
+    let (result, report) = retry_reported(operation, config, rng, sleep, op).await;
+    stats.record(&report);
+    result
+}
+
 /// [`retry`], also returning the [`RetryReport`] of what happened, for
 /// [`RetryStats::record`](super::RetryStats::record) or the server's
 /// `POST /api/v1/retry/report`.

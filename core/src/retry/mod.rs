@@ -25,14 +25,14 @@ use core::fmt;
 
 pub use after::parse_retry_after;
 pub use config::{MAX_ATTEMPTS_LIMIT, MAX_DELAY_LIMIT, RetryConfig, Schedule, Step, StopReason};
-pub use driver::{RetryExhausted, retry, retry_reported};
+pub use driver::{RetryExhausted, RetrySink, retry, retry_recorded, retry_reported};
 pub use failure::{Classify, Failure, FailureKind};
-#[cfg(feature = "std")]
-pub use stats::SharedRetryStats;
 pub use stats::{
     FailureRecord, MAX_OPERATION_LEN, OperationStats, Outcome, RetryReport, RetryStats,
     RetrySummary,
 };
+#[cfg(feature = "std")]
+pub use stats::{SharedRetryStats, global_retry_stats};
 
 use crate::FieldError;
 

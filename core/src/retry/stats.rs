@@ -392,3 +392,12 @@ mod shared {
 
 #[cfg(feature = "std")]
 pub use shared::SharedRetryStats;
+
+/// The process-wide retry statistics, for callers of
+/// [`retry_recorded`](super::retry_recorded) that keep no statistics of their own.
+#[cfg(feature = "std")]
+#[must_use]
+pub fn global_retry_stats() -> &'static SharedRetryStats {
+    static GLOBAL: std::sync::OnceLock<SharedRetryStats> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(SharedRetryStats::new)
+}

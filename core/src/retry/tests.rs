@@ -633,3 +633,59 @@ proptest! {
         let _ = parse_retry_after(&value, Some(Duration::from_secs(now)));
     }
 }
+
+/// `retry_recorded` counts every call under its operation in the sink it is given: a
+/// single-threaded `RefCell<RetryStats>`, or (with std) the process-wide statistics.
+#[test]
+fn the_driver_records_each_call_in_the_sink_it_is_given() {
+    let c = RetryConfig {
+        max_attempts: 2,
+        jitter: false,
+        ..Default::default()
+    };
+    let stats = core::cell::RefCell::new(RetryStats::default());
+    let succeeded: Result<u32, _> = block_on(retry_recorded(
+        "caption",
+        &stats,
+        &c,
+        &mut rng(),
+        |_| async {},
+        |attempt| async move {
+            if attempt == 1 {
+                Err(TestError::Timeout)
+            } else {
+                Ok(attempt)
+            }
+        },
+    ));
+    let failed: Result<u32, _> = block_on(retry_recorded(
+        "caption",
+        &stats,
+        &c,
+        &mut rng(),
+        |_| async {},
+        |_| async { Err(TestError::Http(404, None)) },
+    ));
+    assert_eq!(succeeded, Ok(2));
+    assert!(failed.is_err());
+    let caption = stats.borrow().detailed()["caption"].clone();
+    assert_eq!(
+        (caption.calls, caption.successes, caption.failures),
+        (2, 1, 1)
+    );
+
+    #[cfg(feature = "std")]
+    {
+        let global = global_retry_stats();
+        let before = global.detailed().get("upload").map_or(0, |s| s.calls);
+        let _: Result<(), RetryExhausted<TestError>> = block_on(retry_recorded(
+            "upload",
+            global,
+            &c,
+            &mut rng(),
+            |_| async {},
+            |_| async { Ok(()) },
+        ));
+        assert_eq!(global.detailed()["upload"].calls, before + 1);
+    }
+}
