@@ -125,20 +125,26 @@ async fn no_dotfiles(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// `Cache-Control` by what a file is: Trunk names the console's assets by a hash of their
-/// contents (`flowgate-web-426664a268b0ec70.js`, `…70_bg.wasm`), so they never change and may
-/// be kept a year;
-/// anything else (`index.html`, which names the current ones) is checked again every time.
-async fn caching(request: Request, next: Next) -> Response {
-    let hashed = request
-        .uri()
-        .path()
-        .rsplit('/')
+/// Whether `path` names a file Trunk named by a hash of its contents
+/// (`flowgate-web-426664a268b0ec70.js`, `…70_bg.wasm`). Trunk writes the 64-bit hash in hex
+/// without leading zeros, so it may be shorter than 16 digits (one build in 16 has 15); 12 or
+/// more tells it from a name's ordinary last word.
+fn is_hashed(path: &str) -> bool {
+    path.rsplit('/')
         .next()
         .and_then(|name| name.split('.').next())
         .and_then(|stem| stem.rsplit_once('-'))
         .and_then(|(_, tail)| tail.split('_').next())
-        .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        .is_some_and(|hash| {
+            (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// `Cache-Control` by what a file is: files named by a hash of their contents never change
+/// and may be kept a year; anything else (`index.html`, which names the current ones) is
+/// checked again every time.
+async fn caching(request: Request, next: Next) -> Response {
+    let hashed = is_hashed(request.uri().path());
     let mut response = next.run(request).await;
     if response.status().is_success() {
         let value = if hashed {
@@ -176,6 +182,29 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trunk's hashes lose their leading zeros: a 15-digit one is still a hash (before, such a
+    /// build's files were served `no-cache`, and the browser test of their caching failed).
+    #[test]
+    fn hashed_names_are_told_from_the_others() {
+        for hashed in [
+            "/flowgate-web-426664a268b0ec70.js",
+            "/flowgate-web-426664a268b0ec70_bg.wasm",
+            "/flowgate-web-b31130f5dd741cc_bg.wasm.br",
+            "/main-f0fc6a4241a26a40.css",
+        ] {
+            assert!(is_hashed(hashed), "{hashed}");
+        }
+        for plain in [
+            "/",
+            "/index.html",
+            "/flowgate-web.js",
+            "/main-style.css",
+            "/x-cafe.js",
+        ] {
+            assert!(!is_hashed(plain), "{plain}");
+        }
+    }
 
     #[test]
     fn the_policy_allows_the_inline_script_by_its_hash_and_nothing_else_inline() {
