@@ -1,6 +1,8 @@
 //! Benchmarks of flowgate beside governor and limitador: see `benches/limiters.rs`. What the
 //! criterion bench and `check_loop` share lives here, so that both measure the same work.
 
+pub mod server;
+
 use std::hash::{BuildHasher, Hasher};
 
 use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};

@@ -188,12 +188,15 @@ impl Decisions {
         now: Duration,
     ) -> Result<KeyView, LimitError> {
         match self {
-            Decisions::Local(limiter) => Ok(KeyView {
-                now,
-                wait: limiter.wait_time(&key.in_process(), request, now)?,
-                buckets: limiter.buckets(&key.in_process(), now),
-                degraded: false,
-            }),
+            Decisions::Local(limiter) => {
+                let key = key.in_process();
+                Ok(KeyView {
+                    now,
+                    wait: limiter.wait_time(&key, request, now)?,
+                    buckets: limiter.buckets(&key, now),
+                    degraded: false,
+                })
+            }
             Decisions::Shared(shared) => shared.view(key, request).await,
         }
     }
@@ -260,6 +263,14 @@ impl Decisions {
     pub fn reconfigure(&self, config: &RateLimitConfig, now: Duration) -> Result<(), LimitError> {
         self.install(Self::prepare(config)?, config, now);
         Ok(())
+    }
+
+    /// How many keys hold state in this server's limiter; `None` when buckets are in Redis.
+    pub fn active_keys(&self) -> Option<usize> {
+        match self {
+            Decisions::Local(limiter) => Some(limiter.active_keys()),
+            Decisions::Shared(_) => None,
+        }
     }
 
     /// The Redis backend, if buckets are shared.

@@ -152,10 +152,7 @@ impl AppState {
     /// When the database cannot count the tasks.
     pub async fn render_metrics(&self) -> Result<String, crate::error::ApiError> {
         let readings = crate::metrics::Readings {
-            live_keys: match &self.decisions {
-                Decisions::Local(limiter) => Some(limiter.active_keys()),
-                Decisions::Shared(_) => None,
-            },
+            live_keys: self.decisions.active_keys(),
             subscribers: self.live.open_streams(),
             tasks: self.store.tasks().count_by_status().await?,
         };
@@ -272,6 +269,9 @@ pub async fn rotate_key(config: &ServerConfig, new_key: Option<&str>) -> anyhow:
             .platforms()
             .reseal_tokens(
                 |id, user_id, sealed| {
+                    if new.sealed_it(sealed) {
+                        return Ok(None);
+                    }
                     let token = old.open_platform_token(sealed, user_id, id)?;
                     Ok(Some(new.seal_platform_token(&token, user_id, id)?))
                 },

@@ -127,15 +127,11 @@ pub struct Server {
 impl Server {
     /// Starts a server on a fresh database in `dir`, with extra environment variables.
     pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::spawn(dir.to_path_buf(), env, Vec::new()).await
+        Self::start_wrapped(dir, env, &[]).await
     }
 
     /// Starts a server as [`Server::start`] does, run by a wrapper command (such as `unshare`)
-    /// that is given the server binary as its last argument.
+    /// that is given the server binary as its last argument (none: the server itself).
     pub async fn start_wrapped(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Server {
         let env = env
             .iter()
@@ -432,6 +428,15 @@ impl Client {
     /// `DELETE path`.
     pub async fn delete(&self, path: &str, auth: Auth<'_>) -> Reply {
         self.send(Method::DELETE, path, Body::None, auth).await
+    }
+
+    /// A new task (no settings) of the user `auth` names; returns its id.
+    pub async fn task(&self, auth: Auth<'_>) -> String {
+        let r = self
+            .post("/api/v1/tasks", &serde_json::json!({}), auth)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["task_id"].as_str().expect("task_id").to_string()
     }
 
     /// Logs in; returns the session cookie's value.

@@ -22,10 +22,7 @@ async fn postgres_crashing_under_a_server_loses_no_acknowledged_write() {
     let c = server.client();
     let (_, token) = c.admin().await;
     let auth = Auth::Bearer(&token);
-    let task = c.post("/api/v1/tasks", &json!({}), auth).await.json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = c.task(auth).await;
     let progress = format!("/api/v1/tasks/{task}/progress");
     for step in 1..=3 {
         let r = c

@@ -155,13 +155,7 @@ async fn killed_at_random_under_load_twenty_times_loses_nothing_acknowledged() {
     let mut server = Server::start(dir.path(), UNLIMITED_API).await;
     let c = server.client();
     let (_, token) = c.admin().await;
-    let task = c
-        .post("/api/v1/tasks", &json!({}), Auth::Bearer(&token))
-        .await
-        .json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = c.task(Auth::Bearer(&token)).await;
     let progress_path = format!("/api/v1/tasks/{task}/progress");
     // What is stored, as (write number, sequence or version), carried from crash to crash.
     let mut progress = (0, 0);
@@ -283,10 +277,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns(
     let c = server.client();
     let (_, token) = c.admin().await;
     let auth = Auth::Bearer(&token);
-    let task = c.post("/api/v1/tasks", &json!({}), auth).await.json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = c.task(auth).await;
     let progress = format!("/api/v1/tasks/{task}/progress");
     let update = |n: u64| {
         json!({"current_step": format!("update {n}"), "progress_percent": 10,

@@ -77,10 +77,7 @@ async fn every_series_is_scraped_and_moves() {
         c.post("/api/v1/retry/report", &report, auth).await.status,
         StatusCode::OK
     );
-    let task = c.post("/api/v1/tasks", &json!({}), auth).await.json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task = c.task(auth).await;
     let progress = json!({"current_step": "captioning", "progress_percent": 10});
     assert_eq!(
         c.put(&format!("/api/v1/tasks/{task}/progress"), &progress, auth)

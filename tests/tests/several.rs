@@ -247,10 +247,7 @@ async fn progress_put_to_one_server_streams_in_order_from_the_other() {
     let (a, b) = (p.a.client(), p.b.client());
     let (_, token) = a.admin().await;
     let auth = Auth::Bearer(&token);
-    let id = a.post("/api/v1/tasks", &json!({}), auth).await.json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = a.task(auth).await;
     let path = format!("/api/v1/tasks/{id}/events");
     let mut on_b = SseStream::open(&b, &path, auth, None).await;
     assert_eq!(
@@ -309,10 +306,7 @@ async fn progress_put_to_one_server_streams_in_order_from_the_other() {
     let resumed = SseStream::open(&a, &path, auth, Some(20)).await;
     assert_eq!(resumed.status, StatusCode::NO_CONTENT);
     // And an update sent to B, whose slot heard A's, lands on top of them.
-    let id2 = a.post("/api/v1/tasks", &json!({}), auth).await.json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id2 = a.task(auth).await;
     let progress = format!("/api/v1/tasks/{id2}/progress");
     for (n, c) in [&a, &b, &a, &b].into_iter().enumerate() {
         let r = c

@@ -183,10 +183,7 @@ async fn a_seeded_sweep_of_bad_input_gets_no_5xx_changes_nothing_and_logs_no_sec
         "{}",
         connection.text
     );
-    let task = c
-        .post("/api/v1/tasks", &json!({}), Auth::Bearer(&alice_token))
-        .await;
-    let task_id = task.json["task_id"].as_str().unwrap().to_string();
+    let task_id = c.task(Auth::Bearer(&alice_token)).await;
     let alice_id = c
         .get("/api/v1/auth/me", Auth::Bearer(&alice_token))
         .await

@@ -7,15 +7,12 @@
 //! `bench/load/soak.sh [seconds]` (default 600; the checkpoints are at a tenth, a half and the
 //! end of the run).
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use flowgate_bench::server::BenchServer;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const PASSWORD: &str = "soak-admin-password";
 
 /// What the load did, counted by every worker.
 #[derive(Default)]
@@ -38,14 +35,37 @@ impl Counts {
     }
 }
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// What every worker shares.
+#[derive(Clone)]
+struct Load {
+    http: reqwest::Client,
+    base: Arc<str>,
+    bearer: Arc<str>,
+    counts: Arc<Counts>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Load {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// POSTs `body` to `path` with the token, counting a 200 as done and anything else as a
+    /// failure of `what`.
+    async fn post(&self, what: &str, path: &str, body: &Value) {
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("authorization", &*self.bearer)
+            .json(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status() == 200 => self.counts.ok(),
+            Ok(r) => self.counts.fail(&format!("{what}: {}", r.status())),
+            Err(e) => self.counts.fail(&format!("{what}: {e}")),
+        }
+    }
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -59,145 +79,86 @@ async fn main() {
         .next()
         .expect("usage: soak <flowgate-server> [seconds]");
     let seconds: u64 = args.next().map_or(600, |s| s.parse().expect("seconds"));
-    let dir = std::env::temp_dir().join(format!("flowgate-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut child = tokio::process::Command::new(&server)
-        .env("FLOWGATE_ADDR", "127.0.0.1:0")
-        .env(
-            "FLOWGATE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("fg.db").display()),
-        )
-        .env("FLOWGATE_ADMIN_PASSWORD", PASSWORD)
-        .env("FLOWGATE_LOG", "warn")
-        .env("FLOWGATE_API_REQUESTS_PER_MINUTE", "1000000")
-        .env("FLOWGATE_API_REQUESTS_PER_HOUR", "100000000")
-        .env("FLOWGATE_API_REQUESTS_PER_DAY", "1000000000")
-        .env("FLOWGATE_API_MAX_BURST", "1000000")
-        .env("FLOWGATE_LOGIN_REQUESTS_PER_MINUTE", "100000")
-        .env("FLOWGATE_LOGIN_REQUESTS_PER_HOUR", "1000000")
-        .env("FLOWGATE_LOGIN_REQUESTS_PER_DAY", "10000000")
-        .env("FLOWGATE_LOGIN_MAX_BURST", "100000")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
-    let pid = child.id().expect("pid");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("server exited");
-        if let Some(url) = line.strip_prefix("flowgate listening on ") {
-            break url.to_string();
-        }
-    };
+    let server = BenchServer::start(
+        &server,
+        "soak",
+        &[
+            ("FLOWGATE_LOGIN_REQUESTS_PER_MINUTE", "100000"),
+            ("FLOWGATE_LOGIN_REQUESTS_PER_HOUR", "1000000"),
+            ("FLOWGATE_LOGIN_REQUESTS_PER_DAY", "10000000"),
+            ("FLOWGATE_LOGIN_MAX_BURST", "100000"),
+        ],
+    )
+    .await;
+    let server = Arc::new(server);
     let http = reqwest::Client::new();
-    let cookie = login(&http, &base).await.expect("login");
-    let token: Value = http
-        .post(format!("{base}/api/v1/tokens"))
-        .header("cookie", &cookie)
-        .header("origin", &base)
-        .json(&json!({"name": "soak"}))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token json");
-    let bearer = Arc::new(format!(
-        "Bearer {}",
-        token["token"].as_str().expect("token")
-    ));
-    let base = Arc::new(base);
-    let counts = Arc::new(Counts::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    let load = Load {
+        bearer: Arc::from(server.bearer(&http).await),
+        http,
+        base: Arc::from(server.base.as_str()),
+        counts: Arc::default(),
+        stop: Arc::default(),
+    };
+    let counts = Arc::clone(&load.counts);
 
     let mut workers = Vec::new();
     for worker in 0..2 {
-        let (http, base, bearer, counts, stop) = (
-            http.clone(),
-            base.clone(),
-            bearer.clone(),
-            counts.clone(),
-            stop.clone(),
-        );
+        let load = load.clone();
         workers.push(tokio::spawn(async move {
             let mut n: u64 = worker;
-            while !stop.load(Ordering::Relaxed) {
+            while load.running() {
                 n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 let body = json!({"key": format!("user-{}", (n >> 33) % 10_000), "platform": "mastodon",
                                   "endpoint": if n & 1 == 0 { "media" } else { "statuses" }});
-                match http.post(format!("{base}/api/v1/limits/check")).header("authorization", bearer.as_str()).json(&body).send().await {
-                    Ok(r) if r.status() == 200 => counts.ok(),
-                    Ok(r) => counts.fail(&format!("decision: {}", r.status())),
-                    Err(e) => counts.fail(&format!("decision: {e}")),
-                }
+                load.post("decision", "/api/v1/limits/check", &body).await;
             }
         }));
     }
     for _ in 0..2 {
-        let (http, base, bearer, counts, stop) = (
-            http.clone(),
-            base.clone(),
-            bearer.clone(),
-            counts.clone(),
-            stop.clone(),
-        );
+        let load = load.clone();
         workers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = caption_task(&http, &base, &bearer, &counts).await {
-                    counts.fail(&format!("task: {e}"));
+            while load.running() {
+                if let Err(e) = caption_task(&load).await {
+                    load.counts.fail(&format!("task: {e}"));
                 }
             }
         }));
     }
     {
-        let (http, base, bearer, counts, stop) = (
-            http.clone(),
-            base.clone(),
-            bearer.clone(),
-            counts.clone(),
-            stop.clone(),
-        );
+        let load = load.clone();
         workers.push(tokio::spawn(async move {
             let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            while load.running() {
                 n += 1;
                 let body = json!({"operation": format!("soak-{}", n % 50), "attempts": 2, "outcome": "success",
                                   "delays": [0.5], "failures": [{"kind": "status", "status": 503}]});
-                match http.post(format!("{base}/api/v1/retry/report")).header("authorization", bearer.as_str()).json(&body).send().await {
-                    Ok(r) if r.status() == 200 => counts.ok(),
-                    Ok(r) => counts.fail(&format!("retry report: {}", r.status())),
-                    Err(e) => counts.fail(&format!("retry report: {e}")),
-                }
+                load.post("retry report", "/api/v1/retry/report", &body).await;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }));
     }
     {
-        let (base, counts, stop) = (base.clone(), counts.clone(), stop.clone());
+        let (load, server) = (load.clone(), Arc::clone(&server));
         workers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
+            while load.running() {
                 // A client of its own: each login is a new browser.
                 let http = reqwest::Client::new();
-                match login(&http, &base).await {
+                match server.login(&http).await {
                     Ok(cookie) => {
-                        counts.ok();
+                        load.counts.ok();
                         let out = http
-                            .post(format!("{base}/api/v1/auth/logout"))
+                            .post(format!("{}/api/v1/auth/logout", load.base))
                             .header("cookie", &cookie)
-                            .header("origin", base.as_str())
+                            .header("origin", &*load.base)
                             .send()
                             .await;
                         match out {
-                            Ok(r) if r.status().is_success() => counts.ok(),
-                            Ok(r) => counts.fail(&format!("logout: {}", r.status())),
-                            Err(e) => counts.fail(&format!("logout: {e}")),
+                            Ok(r) if r.status().is_success() => load.counts.ok(),
+                            Ok(r) => load.counts.fail(&format!("logout: {}", r.status())),
+                            Err(e) => load.counts.fail(&format!("logout: {e}")),
                         }
                     }
-                    Err(e) => counts.fail(&format!("login: {e}")),
+                    Err(e) => load.counts.fail(&format!("login: {e}")),
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -212,9 +173,9 @@ async fn main() {
         let at = Duration::from_secs_f64(seconds as f64 * fraction);
         tokio::time::sleep(at.saturating_sub(start.elapsed())).await;
         let (rss, peak, fds) = (
-            status_kib(pid, "VmRSS:"),
-            status_kib(pid, "VmHWM:"),
-            open_fds(pid),
+            server.status_kib("VmRSS:"),
+            server.status_kib("VmHWM:"),
+            open_fds(server.pid),
         );
         println!(
             "| {} s | {} | {} | {} | {:.1} | {:.1} | {} |",
@@ -228,12 +189,13 @@ async fn main() {
         );
         figures.push((rss, fds));
     }
-    stop.store(true, Ordering::Relaxed);
+    load.stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.stop().await;
+    }
     let errors = counts.errors.load(Ordering::Relaxed);
     let (rss_first, fds_first) = figures[0];
     let (rss_last, fds_last) = figures[2];
@@ -259,33 +221,10 @@ async fn main() {
     }
 }
 
-/// Logs in as the admin; the session cookie (`flowgate_session=…`).
-async fn login(http: &reqwest::Client, base: &str) -> Result<String, String> {
-    let r = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if r.status() != 200 {
-        return Err(format!("login: {}", r.status()));
-    }
-    r.headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| "no session cookie".into())
-}
-
 /// One caption task: created, watched by a subscriber, 20 progress updates, completed; the
 /// subscriber must see its ids increase and end at `done`.
-async fn caption_task(
-    http: &reqwest::Client,
-    base: &str,
-    bearer: &str,
-    counts: &Arc<Counts>,
-) -> Result<(), String> {
+async fn caption_task(load: &Load) -> Result<(), String> {
+    let (http, base, bearer, counts) = (&load.http, &*load.base, &*load.bearer, &load.counts);
     let task: Value = http
         .post(format!("{base}/api/v1/tasks"))
         .header("authorization", bearer)

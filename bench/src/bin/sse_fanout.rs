@@ -4,11 +4,10 @@
 //! `cargo run --release -p flowgate-bench --bin sse_fanout -- <path to flowgate-server> 1000 10000`
 //! (`bench/load/sse.sh` builds the server and raises the open-files limit first).
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use flowgate_bench::server::BenchServer;
 use tokio::sync::mpsc;
 
 /// Progress updates per run; each waits until every subscriber has it.
@@ -28,82 +27,29 @@ async fn main() {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
 async fn run(server: &str, n: usize) {
-    let dir = std::env::temp_dir().join(format!("flowgate-sse-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut child = tokio::process::Command::new(server)
-        .env("FLOWGATE_ADDR", "127.0.0.1:0")
-        .env(
-            "FLOWGATE_DATABASE_URL",
-            format!("sqlite://{}", dir.join("fg.db").display()),
-        )
-        .env("FLOWGATE_ADMIN_PASSWORD", "sse-bench-password")
-        .env("FLOWGATE_LOG", "warn")
-        // Every subscriber connects from the same address with the same token.
-        .env("FLOWGATE_API_REQUESTS_PER_MINUTE", "1000000")
-        .env("FLOWGATE_API_REQUESTS_PER_HOUR", "10000000")
-        .env("FLOWGATE_API_REQUESTS_PER_DAY", "100000000")
-        .env("FLOWGATE_API_MAX_BURST", "1000000")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
-    let pid = child.id().expect("pid");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("server exited");
-        if let Some(url) = line.strip_prefix("flowgate listening on ") {
-            break url.to_string();
-        }
-    };
+    // Every subscriber is the same user, each on a connection of its own: past the server's
+    // caps on streams per user and on connections.
+    let server = BenchServer::start(
+        server,
+        &format!("sse-{n}"),
+        &[
+            ("FLOWGATE_MAX_STREAMS_PER_USER", "1000000"),
+            ("FLOWGATE_MAX_CONNECTIONS", "1000000"),
+        ],
+    )
+    .await;
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    let login = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": "sse-bench-password"}))
-        .send()
-        .await
-        .expect("login");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_string();
-    let token: serde_json::Value = http
-        .post(format!("{base}/api/v1/tokens"))
-        .header("cookie", &cookie)
-        .header("origin", &base)
-        .json(&serde_json::json!({"name": "sse"}))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token json");
-    let bearer = format!("Bearer {}", token["token"].as_str().expect("token"));
+    let bearer = server.bearer(&http).await;
     let task: serde_json::Value = http
         .post(format!("{base}/api/v1/tasks"))
         .header("authorization", &bearer)
@@ -117,7 +63,7 @@ async fn run(server: &str, n: usize) {
     let id = task["task_id"].as_str().expect("task id").to_string();
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_before = rss_kib(pid);
+    let rss_before = server.status_kib("VmRSS:");
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Instant)>();
     let url = Arc::new(format!("{base}/api/v1/tasks/{id}/events"));
     let bearer = Arc::new(bearer);
@@ -168,7 +114,7 @@ async fn run(server: &str, n: usize) {
     }
     let connect_time = connect_start.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = rss_kib(pid);
+    let rss_after = server.status_kib("VmRSS:");
 
     let mut last_latencies = Vec::new();
     let mut all_latencies = Vec::new();
@@ -217,6 +163,5 @@ async fn run(server: &str, n: usize) {
         rss_before,
         rss_after,
     );
-    let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    server.stop().await;
 }

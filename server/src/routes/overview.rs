@@ -7,7 +7,6 @@ use flowgate_core::api::{Denials, DeniedKey, Overview};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::limiter::Decisions;
 use crate::state::AppState;
 
 /// How many of the keys denied most are listed.
@@ -52,9 +51,6 @@ pub(crate) async fn get(
             .collect(),
         open_tasks,
         sse_subscribers: count(state.live.open_streams()),
-        live_keys: match &state.decisions {
-            Decisions::Local(limiter) => Some(count(limiter.active_keys())),
-            Decisions::Shared(_) => None,
-        },
+        live_keys: state.decisions.active_keys().map(count),
     }))
 }
