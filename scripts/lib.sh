@@ -187,11 +187,10 @@ build_component() {
     echo "$wasm"
 }
 
-# A Python virtual environment with the component tests' pinned packages
-# (tests/component/python/requirements.txt); prints its python.
-component_python() {
-    local venv="${FLOWGATE_VENV:-$HOME/.cache/flowgate/venv}"
-    local requirements="$ROOT/tests/component/python/requirements.txt"
+# A Python virtual environment NAME (under ~/.cache/flowgate) holding the pinned packages of
+# REQUIREMENTS, made or brought up to date when they changed; prints its python.
+python_env() {
+    local venv="$HOME/.cache/flowgate/$1" requirements="$2"
     if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
         apt_install python3-venv >&2
     fi
@@ -200,11 +199,40 @@ component_python() {
         python3 -m venv "$venv" >&2
     fi
     if ! cmp -s "$requirements" "$venv/requirements.txt"; then
-        say "installing the Python packages of the component tests (wasmtime-py, pytest)" >&2
+        say "installing the Python packages of $requirements" >&2
         "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements" >&2
         cp "$requirements" "$venv/requirements.txt"
     fi
     echo "$venv/bin/python"
+}
+
+# The component tests' Python (wasmtime-py, pytest).
+component_python() {
+    python_env venv "$ROOT/tests/component/python/requirements.txt"
+}
+
+# The OpenAPI document (`flowgate-server openapi`, as GET /api/v1/openapi.json serves it):
+# validated against the OpenAPI 3.1 schema in Node, offline; then a Python client generated
+# from it as the README shows (openapi-python-client, pinned) and used against a real server.
+# Needs FLOWGATE_SERVER_BIN.
+test_openapi() {
+    local python scratch
+    say "the OpenAPI document against the OpenAPI 3.1 schema (Node)"
+    (
+        cd "$ROOT/tests/openapi"
+        npm ci --no-audit --no-fund --loglevel=error
+        node --test openapi.test.mjs
+    )
+    say "a Python client generated from the OpenAPI document, against a real server"
+    python=$(python_env venv-openapi "$ROOT/tests/openapi/python/requirements.txt")
+    scratch=$(mktemp -d)
+    "$FLOWGATE_SERVER_BIN" openapi > "$scratch/openapi.json"
+    "$(dirname "$python")/openapi-python-client" generate --path "$scratch/openapi.json" \
+        --meta none --output-path "$scratch/flowgate_client" >"$scratch/generate.log" 2>&1 ||
+        { cat "$scratch/generate.log"; rm -rf "$scratch"; return 1; }
+    PYTHONPATH="$scratch" "$python" "$ROOT/tests/openapi/python/client_test.py" ||
+        { rm -rf "$scratch"; return 1; }
+    rm -rf "$scratch"
 }
 
 # Transpiles the component WASM with jco (pinned in tests/component/js) into DIR as ES modules;

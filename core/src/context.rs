@@ -22,6 +22,7 @@ use core::fmt;
 /// The kinds of platform a connection can be to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum PlatformType {
     /// A Mastodon instance.
@@ -60,6 +61,7 @@ impl fmt::Display for PlatformType {
 /// A user, as far as context is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// The user's id.
     pub id: i64,
@@ -73,6 +75,7 @@ pub struct User {
 /// storage, and nothing here could leak one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlatformConnection {
     /// The connection's id.
     pub id: i64,
@@ -95,6 +98,7 @@ pub struct PlatformConnection {
 /// What an operation may know of its connection: never a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlatformInfo {
     /// Which platform.
     pub platform_type: PlatformType,
@@ -111,6 +115,7 @@ pub struct PlatformInfo {
 /// Which user, connection and session an operation runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlatformContext {
     /// The user.
     pub user_id: i64,

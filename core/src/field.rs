@@ -6,6 +6,7 @@ use core::fmt;
 /// One problem in a configuration document: where (a JSON Pointer, RFC 6901) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// JSON Pointer to the offending field, e.g. `/endpoint_limits/media/minute`.
     pub pointer: String,

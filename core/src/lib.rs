@@ -36,11 +36,13 @@
 //!   state ([`ratelimit::KeyedState`]) and passes it by `&mut`.
 //! - `serde`: `Serialize`/`Deserialize` for configurations, statuses and statistics, in the
 //!   snake_case JSON form the server and the npm package take.
-#![no_std]
+// Under `openapi` (a server's feature, which needs std anyway) the std prelude is in scope:
+// utoipa's derives write unqualified `Vec`, `String` and `vec!`.
+#![cfg_attr(not(feature = "openapi"), no_std)]
 #![deny(missing_docs)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(feature = "openapi")))]
 extern crate std;
 
 #[cfg(feature = "serde")]

@@ -40,6 +40,7 @@ pub type Details = serde_json::Map<String, serde_json::Value>;
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum TaskStatus {
     /// Created, not started.
@@ -141,6 +142,7 @@ impl ProgressStatus {
 /// `{"current_step": "Captioning", "progress_percent": 40, "details": {...}, "status": "running"}`.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct ProgressUpdate {
     /// What is being done now.
@@ -148,6 +150,7 @@ pub struct ProgressUpdate {
     /// 0 to 100 (wider here so that out-of-range values are reported, not wrapped).
     pub progress_percent: i64,
     /// Replaces the details when given.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")

@@ -31,34 +31,7 @@ const MISS_TTL: Duration = Duration::from_secs(5);
 /// again, it starts over (a flood of made-up credentials cannot grow it without bound).
 const CACHE_CAP: usize = 100_000;
 
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// May change limits and the retry policy, reset keys and create users.
-    Admin,
-    /// May use the service.
-    User,
-}
-
-impl Role {
-    /// The role's name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-        }
-    }
-
-    /// The role stored as `name`.
-    pub fn parse(name: &str) -> Option<Role> {
-        match name {
-            "admin" => Some(Role::Admin),
-            "user" => Some(Role::User),
-            _ => None,
-        }
-    }
-}
+pub use flowgate_core::api::Role;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

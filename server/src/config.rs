@@ -86,6 +86,9 @@ pub enum Command {
         #[arg(long, env = "FLOWGATE_NEW_SECRET_KEY", hide_env_values = true)]
         new_key: Option<String>,
     },
+    /// Prints the OpenAPI 3.1 document of the HTTP API (what `GET /api/v1/openapi.json`
+    /// serves) and exits, for client generators that read a file.
+    Openapi,
 }
 
 /// Everything the server needs to start. Its `Debug` form shows no secret.

@@ -8,9 +8,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_core::FieldError;
+use flowgate_core::api::Problem;
 use flowgate_core::document::DocumentError;
 use serde::Deserialize;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// What a request can fail with. 4xx carry a detail for the client; a 5xx hides its cause from
@@ -55,17 +55,6 @@ pub enum ApiError {
     /// hashing's queue is full), or the database is in a passing condition (locked, disk
     /// full); the detail says which.
     Busy(&'static str),
-}
-
-/// The problem document.
-#[derive(Serialize)]
-struct Problem<'a> {
-    r#type: &'static str,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
 }
 
 impl ApiError {
@@ -156,11 +145,12 @@ impl IntoResponse for ApiError {
             extra.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         let problem = Problem {
-            r#type: "about:blank",
-            title,
+            kind: "about:blank".into(),
+            title: title.into(),
             status: status.as_u16(),
-            detail: &detail,
-            errors,
+            detail,
+            errors: errors.map(<[FieldError]>::to_vec).unwrap_or_default(),
+            violated_policies: Vec::new(),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();

@@ -15,6 +15,7 @@ pub mod fanout;
 pub mod limiter;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit_http;
 mod routes;
 pub mod secrets;
@@ -32,7 +33,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::get;
 use flowgate_tower::{InProcess, RateLimitLayer};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
@@ -40,6 +41,8 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use config::{Args, Command, ServerConfig};
 pub use state::AppState;
@@ -103,59 +106,10 @@ fn service(
 + Send
 + Sync
 + 'static {
-    use routes::{accounts, limits, platforms, retry, tasks};
-
     // Everything under /api/v1 but the decision service counts against the caller's own API
     // limits; the decision service is what callers pay for, not overhead to protect against.
-    let api = Router::new()
-        .route("/auth/login", post(accounts::login))
-        .route("/auth/logout", post(accounts::logout))
-        .route("/auth/me", get(accounts::me))
-        .route("/auth/password", post(accounts::change_password))
-        .route(
-            "/users",
-            post(accounts::create_user).get(accounts::list_users),
-        )
-        .route("/users/{id}", patch(accounts::update_user))
-        .route(
-            "/tokens",
-            post(accounts::create_token).get(accounts::list_tokens),
-        )
-        .route("/tokens/{id}", delete(accounts::delete_token))
-        .route("/limits", get(limits::get).put(limits::put))
-        .route("/limits/history", get(limits::history))
-        .route(
-            "/limits/keys/{key}",
-            get(limits::key).delete(limits::reset_key),
-        )
-        .route(
-            "/retry/config",
-            get(retry::get_config).put(retry::put_config),
-        )
-        .route("/overview", get(routes::overview::get))
-        .route("/retry/report", post(retry::report))
-        .route("/retry/stats", get(retry::stats))
-        .route("/tasks", post(tasks::create).get(tasks::list))
-        .route(
-            "/tasks/{id}/progress",
-            get(tasks::progress).put(tasks::update),
-        )
-        .route("/tasks/{id}/events", get(tasks::events))
-        .route("/platforms", get(platforms::list).post(platforms::create))
-        .route(
-            "/platforms/{id}",
-            patch(platforms::update).delete(platforms::delete),
-        )
-        .route(
-            "/context",
-            get(platforms::get_context)
-                .put(platforms::set_context)
-                .delete(platforms::clear_context),
-        )
-        .route(
-            "/posts",
-            get(platforms::list_posts).post(platforms::create_post),
-        )
+    let (api, _) = limited_routes().split_for_parts();
+    let api = api
         // Per client: its user when its credentials verify, else its address. Allowed responses carry
         // the RateLimit header fields; a denial is the layer's 429 quota-exceeded problem.
         // No RateLimit fields where a password is tried: they would tell a guesser its budget.
@@ -176,12 +130,9 @@ fn service(
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
 
-    let routes = Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/api/v1/limits/check", post(limits::check))
+    let (open, _) = open_routes().split_for_parts();
+    let routes = open
         .nest("/api/v1", api)
-        .route("/metrics", get(routes::health::metrics))
         .merge(routes::console::router(&state.config.console_dir))
         .method_not_allowed_fallback(error::method_not_allowed)
         // Inside the router, where the route a request matched is known.
@@ -215,6 +166,56 @@ fn service(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .service(routes)
+}
+
+/// The routes under `/api/v1` that count against the caller's API limits (their paths here
+/// without the prefix). The router and the OpenAPI document are both made from this list.
+fn limited_routes() -> OpenApiRouter<AppState> {
+    use routes::{accounts, limits, overview, platforms, retry, tasks};
+    OpenApiRouter::new()
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::whoami))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(accounts::create_user, accounts::list_users))
+        .routes(routes!(accounts::update_user))
+        .routes(routes!(accounts::create_token, accounts::list_tokens))
+        .routes(routes!(accounts::delete_token))
+        .routes(routes!(limits::get, limits::put))
+        .routes(routes!(limits::history))
+        .routes(routes!(limits::key, limits::reset_key))
+        .routes(routes!(retry::get_config, retry::put_config))
+        .routes(routes!(retry::report))
+        .routes(routes!(retry::stats))
+        .routes(routes!(overview::get))
+        .routes(routes!(tasks::create, tasks::list))
+        .routes(routes!(tasks::progress, tasks::update))
+        .routes(routes!(tasks::events))
+        .routes(routes!(platforms::list, platforms::create))
+        .routes(routes!(platforms::update, platforms::delete))
+        .routes(routes!(
+            platforms::get_context,
+            platforms::set_context,
+            platforms::clear_context
+        ))
+        .routes(routes!(platforms::list_posts, platforms::create_post))
+}
+
+/// The routes outside the API limits, their paths whole: health, the decision service, the
+/// metrics and the OpenAPI document.
+fn open_routes() -> OpenApiRouter<AppState> {
+    use routes::{health, limits};
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(limits::check))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::serve))
+}
+
+/// Every route the OpenAPI document describes, as the server routes them.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    open_routes().nest("/api/v1", limited_routes())
 }
 
 /// Counts each answered request by the route it matched (its template, so that no label

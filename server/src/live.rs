@@ -12,49 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use flowgate_core::progress::{Details, ProgressStatus, ProgressUpdate, TaskProgress, TaskStatus};
-use serde::Serialize;
+use flowgate_core::api::{Task, TaskUpdate};
+use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskProgress, TaskStatus};
 use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::tasks::TaskRow;
-
-/// A task as the API shows it: the core's `ProgressStatus` with RFC 3339 times, and the task's
-/// own fields beside it.
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskJson {
-    /// The task's id (a UUID).
-    pub task_id: String,
-    /// Its owner.
-    pub user_id: i64,
-    /// The platform connection it captions for, if any.
-    pub platform_connection_id: Option<i64>,
-    /// What is being done now.
-    pub current_step: String,
-    /// 0 to 100.
-    pub progress_percent: u8,
-    /// Free-form details.
-    pub details: Details,
-    /// queued, running, completed, failed or cancelled.
-    pub status: TaskStatus,
-    /// One more per update.
-    pub seq: u64,
-    /// Estimated seconds left as of `updated_at`.
-    pub eta: Option<f64>,
-    /// Why it failed, if it did.
-    pub error_message: Option<String>,
-    /// The settings it was created with.
-    pub settings: serde_json::Value,
-    /// Creation time.
-    pub created_at: String,
-    /// When it left `queued`.
-    pub started_at: Option<String>,
-    /// The last update.
-    pub updated_at: String,
-    /// When it reached a terminal status.
-    pub completed_at: Option<String>,
-}
 
 /// The newest state of a task, serialised once for every subscriber.
 #[derive(Debug)]
@@ -63,13 +27,13 @@ pub struct Snapshot {
     pub seq: u64,
     /// Whether the task has ended.
     pub terminal: bool,
-    /// The [`TaskJson`] as JSON.
+    /// The [`Task`] as JSON.
     pub json: String,
 }
 
 /// A task's state between updates.
 #[derive(Debug, Clone)]
-struct Task {
+struct TaskState {
     progress: TaskProgress,
     platform_connection_id: Option<i64>,
     settings: serde_json::Value,
@@ -96,8 +60,8 @@ pub fn wall_now() -> Duration {
         .unwrap_or_default()
 }
 
-impl Task {
-    fn from_row(row: TaskRow) -> anyhow::Result<Task> {
+impl TaskState {
+    fn from_row(row: TaskRow) -> anyhow::Result<TaskState> {
         let status = TaskStatus::parse(&row.status)
             .ok_or_else(|| anyhow::anyhow!("task {} has status {:?}", row.id, row.status))?;
         let progress = ProgressStatus {
@@ -114,7 +78,7 @@ impl Task {
                 .eta_seconds
                 .and_then(flowgate_core::duration_from_secs_f64),
         };
-        Ok(Task {
+        Ok(TaskState {
             progress: TaskProgress::from_status(progress),
             platform_connection_id: row.platform_connection_id,
             settings: serde_json::from_str(&row.settings)?,
@@ -146,9 +110,9 @@ impl Task {
         }
     }
 
-    fn json(&self) -> TaskJson {
+    fn json(&self) -> Task {
         let s = self.progress.status();
-        TaskJson {
+        Task {
             task_id: s.task_id.clone(),
             user_id: s.user_id,
             platform_connection_id: self.platform_connection_id,
@@ -185,7 +149,7 @@ struct Slot {
     /// The task's owner (it never changes).
     user_id: i64,
     /// Orders the task's updates; held across the database write, so it is tokio's.
-    task: tokio::sync::Mutex<Task>,
+    task: tokio::sync::Mutex<TaskState>,
     tx: watch::Sender<Arc<Snapshot>>,
 }
 
@@ -270,39 +234,20 @@ impl Live {
     }
 }
 
-/// A progress update as the API takes it: the core's update and, for a failure, its message.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateBody {
-    /// What is being done now.
-    pub current_step: String,
-    /// 0 to 100.
-    pub progress_percent: i64,
-    /// Replaces the details when given.
-    #[serde(default)]
-    pub details: Option<Details>,
-    /// The new status (running when left out).
-    #[serde(default)]
-    pub status: Option<TaskStatus>,
-    /// Why the task failed.
-    #[serde(default)]
-    pub error_message: Option<String>,
-}
-
 impl Live {
     /// The owner's task `id` as stored (404 for a missing or someone else's task).
-    pub async fn load(store: &Store, id: &str, user_id: i64) -> Result<TaskJson, ApiError> {
+    pub async fn load(store: &Store, id: &str, user_id: i64) -> Result<Task, ApiError> {
         Ok(Self::load_task(store, id, user_id).await?.json())
     }
 
-    async fn load_task(store: &Store, id: &str, user_id: i64) -> Result<Task, ApiError> {
+    async fn load_task(store: &Store, id: &str, user_id: i64) -> Result<TaskState, ApiError> {
         // Task ids are UUIDs; anything else names no task, and is not worth a query.
         if uuid::Uuid::try_parse(id).is_err() {
             return Err(ApiError::NotFound("no such task"));
         }
         let row = store.tasks().get(id, user_id).await?;
         let row = row.ok_or(ApiError::NotFound("no such task"))?;
-        Ok(Task::from_row(row)?)
+        Ok(TaskState::from_row(row)?)
     }
 
     /// The caller's tasks, newest first.
@@ -311,14 +256,14 @@ impl Live {
         user_id: i64,
         limit: u32,
         offset: u32,
-    ) -> Result<(Vec<TaskJson>, i64), ApiError> {
+    ) -> Result<(Vec<Task>, i64), ApiError> {
         let (rows, total) = store
             .tasks()
             .list(user_id, i64::from(limit), i64::from(offset))
             .await?;
         let tasks = rows
             .into_iter()
-            .map(|r| Task::from_row(r).map(|t| t.json()))
+            .map(|r| TaskState::from_row(r).map(|t| t.json()))
             .collect::<anyhow::Result<_>>()?;
         Ok((tasks, total))
     }
@@ -329,7 +274,7 @@ impl Live {
         user_id: i64,
         platform_connection_id: Option<i64>,
         settings: serde_json::Value,
-    ) -> Result<TaskJson, ApiError> {
+    ) -> Result<Task, ApiError> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = wall_now();
         let created_at = rfc3339(now);
@@ -343,7 +288,7 @@ impl Live {
                 &created_at,
             )
             .await?;
-        let task = Task {
+        let task = TaskState {
             progress: TaskProgress::new(id, user_id, since_epoch(&created_at).unwrap_or(now)),
             platform_connection_id,
             settings,
@@ -402,8 +347,8 @@ impl Live {
         store: &Store,
         id: &str,
         user_id: i64,
-        body: UpdateBody,
-    ) -> Result<TaskJson, ApiError> {
+        body: TaskUpdate,
+    ) -> Result<Task, ApiError> {
         if let Some(message) = &body.error_message {
             if message.len() > 4_000 {
                 return Err(ApiError::field(
@@ -436,7 +381,7 @@ impl Live {
         result
     }
 
-    async fn apply(slot: &Slot, store: &Store, body: UpdateBody) -> Result<TaskJson, ApiError> {
+    async fn apply(slot: &Slot, store: &Store, body: TaskUpdate) -> Result<Task, ApiError> {
         let mut task = slot.task.lock().await;
         let mut next = task.clone();
         let update = ProgressUpdate {
@@ -492,7 +437,7 @@ impl Live {
         if u64::try_from(row.seq).unwrap_or(0) <= task.progress.status().seq {
             return Ok(());
         }
-        *task = Task::from_row(row)?;
+        *task = TaskState::from_row(row)?;
         slot.tx.send_replace(task.snapshot()?);
         Ok(())
     }

@@ -22,6 +22,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         subscriber.init();
     }
+    if let Some(Command::Openapi) = &args.command {
+        println!("{}", flowgate_server::openapi::document().to_pretty_json()?);
+        return Ok(());
+    }
     if let Some(Command::MigrateTo { url }) = &args.command {
         return migrate_to(&args.database_url, url).await;
     }

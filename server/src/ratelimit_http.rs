@@ -13,7 +13,6 @@ use flowgate_tower::headers::{ByBucket, add_decision_headers};
 use flowgate_tower::{KeyError, KeyExtractor, RequestHead, TrustedProxies};
 
 use crate::auth::Verified;
-use serde::Serialize;
 
 /// The text of a decision's JSON that depends only on a bucket's scope and window, made once,
 /// as the header fields' pieces are (BENCHMARKS.md says what it saves).
@@ -34,36 +33,16 @@ pub fn secs_ms_ceil(d: Duration) -> f64 {
     d.as_nanos().div_ceil(1_000_000) as f64 / 1000.0
 }
 
-/// One bucket in JSON.
-#[derive(Debug, Serialize)]
-pub struct BucketJson {
-    /// `global`, `platform`, `endpoint` or `platform_endpoint`.
-    pub scope: &'static str,
-    /// `minute`, `hour` or `day`.
-    pub window: &'static str,
-    /// Its limit per window.
-    pub limit: u32,
-    /// What it holds when full.
-    pub capacity: u32,
-    /// Whole tokens left.
-    pub remaining: u32,
-    /// Seconds until full.
-    pub reset_after: f64,
-    /// Seconds until it holds the request's cost.
-    pub retry_after: f64,
-}
-
-impl From<&BucketStatus> for BucketJson {
-    fn from(b: &BucketStatus) -> Self {
-        BucketJson {
-            scope: b.scope.as_str(),
-            window: b.window.as_str(),
-            limit: b.limit,
-            capacity: b.capacity,
-            remaining: b.remaining,
-            reset_after: secs_ms_ceil(b.reset_after),
-            retry_after: secs_ms_ceil(b.retry_after),
-        }
+/// One bucket as the API shows it.
+pub fn bucket(b: &BucketStatus) -> flowgate_core::api::Bucket {
+    flowgate_core::api::Bucket {
+        scope: b.scope,
+        window: b.window,
+        limit: b.limit,
+        capacity: b.capacity,
+        remaining: b.remaining,
+        reset_after: secs_ms_ceil(b.reset_after),
+        retry_after: secs_ms_ceil(b.retry_after),
     }
 }
 
@@ -72,7 +51,7 @@ impl From<&BucketStatus> for BucketJson {
 /// The JSON has a fixed shape, so it is written directly rather than through serde: in the
 /// decision service's profile serde_json's key escaping and float formatting were the largest
 /// items of the server's own code. The bytes are exactly serde_json's for the same document
-/// (`DecisionJson` in the tests is the reference, checked by a property test).
+/// (`flowgate_core::api::Decision` is the reference, checked by a property test).
 ///
 /// `degraded` adds `"degraded":true`: the decision was made by the failure mode, without the
 /// shared buckets.
@@ -196,31 +175,18 @@ mod tests {
         assert_eq!(secs_ms_ceil(Duration::ZERO), 0.0);
     }
 
-    /// The decision document as serde writes it: the reference for [`write_decision`].
-    #[derive(Serialize)]
-    struct DecisionJson {
-        allowed: bool,
-        limit: u32,
-        remaining: u32,
-        reset_after: f64,
-        retry_after: f64,
-        scope: &'static str,
-        window: &'static str,
-        buckets: Vec<BucketJson>,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        degraded: bool,
-    }
-
+    /// The decision document as serde writes the API's type: the reference for
+    /// [`write_decision`].
     fn serde_bytes(d: &Decision, degraded: bool) -> Vec<u8> {
-        serde_json::to_vec(&DecisionJson {
+        serde_json::to_vec(&flowgate_core::api::Decision {
             allowed: d.allowed,
             limit: d.limit,
             remaining: d.remaining,
             reset_after: secs_ms_ceil(d.reset_after),
             retry_after: secs_ms_ceil(d.retry_after),
-            scope: d.scope.as_str(),
-            window: d.window.as_str(),
-            buckets: d.buckets().map(|b| BucketJson::from(&b)).collect(),
+            scope: d.scope,
+            window: d.window,
+            buckets: d.buckets().map(|b| bucket(&b)).collect(),
             degraded,
         })
         .unwrap()

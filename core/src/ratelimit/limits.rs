@@ -18,6 +18,7 @@ use crate::{FieldError, check_name};
 /// Which kind of scope a bucket belongs to, in tie-break order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Scope {
     /// The global limits (`requests_per_*`, `max_burst`): they always apply.

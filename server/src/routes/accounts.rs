@@ -4,44 +4,29 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flowgate_core::api::{
+    Account, AccountChange, Credential, Login, Me, NewToken, NewUser, PasswordChange, Role, Token,
+};
 use flowgate_core::ratelimit::Request as LimitRequest;
-use serde::{Deserialize, Serialize};
 
 use super::ClientAddr;
-use crate::auth::{self, AuthUser, Role, SESSION_COOKIE, Via};
+use crate::auth::{self, AuthUser, SESSION_COOKIE, Via};
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::fanout::Notice;
+use crate::openapi::Errors;
 use crate::state::AppState;
-use crate::store::{self, accounts::Account};
+use crate::store;
 use flowgate_tower::headers::secs_ceil;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Login {
-    username: String,
-    password: String,
-}
-
-/// The signed-in user as the API shows it.
-#[derive(Serialize)]
-pub(crate) struct Me {
-    id: i64,
-    username: String,
-    role: Role,
-    via: &'static str,
-}
-
-impl From<&AuthUser> for Me {
-    fn from(u: &AuthUser) -> Self {
-        Me {
-            id: u.id,
-            username: u.username.to_string(),
-            role: u.role,
-            via: match u.via {
-                Via::Session(_) => "session",
-                Via::Token { .. } => "token",
-            },
-        }
+fn me(u: &AuthUser) -> Me {
+    Me {
+        id: u.id,
+        username: u.username.to_string(),
+        role: u.role,
+        via: match u.via {
+            Via::Session(_) => Credential::Session,
+            Via::Token { .. } => Credential::Token,
+        },
     }
 }
 
@@ -71,6 +56,8 @@ fn spend_login_attempt(state: &AppState, key: &str, what: &str) -> Result<(), Ap
 /// `POST /api/v1/auth/login`: checks the password and sets the session cookie. A wrong username
 /// and a wrong password get the same answer, in the same time; attempts are rate-limited per
 /// client address.
+#[utoipa::path(post, path = "/auth/login", operation_id = "login", tag = "accounts", security(()), request_body = Login,
+    responses((status = 200, body = Me, description = "Signed in: the session cookie is set"), Errors))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -152,7 +139,7 @@ pub(crate) async fn login(
         id,
         username: body.username,
         role,
-        via: "session",
+        via: Credential::Session,
     };
     let mut response = Json(me).into_response();
     response.headers_mut().insert(
@@ -163,6 +150,8 @@ pub(crate) async fn login(
 }
 
 /// `POST /api/v1/auth/logout`: ends the session (a token client has nothing to end).
+#[utoipa::path(post, path = "/auth/logout", operation_id = "logout", tag = "accounts",
+    responses((status = 204, description = "Signed out: the session cookie is cleared"), Errors))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
@@ -184,24 +173,10 @@ pub(crate) async fn logout(
     Ok(response)
 }
 
-/// `GET /api/v1/auth/me`.
-pub(crate) async fn me(user: AuthUser) -> Json<Me> {
-    Json(Me::from(&user))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewUser {
-    username: String,
-    password: String,
-    role: Role,
-}
-
-#[derive(Serialize)]
-pub(crate) struct UserJson {
-    id: i64,
-    username: String,
-    role: Role,
+/// `GET /api/v1/auth/me`: who is calling.
+#[utoipa::path(get, path = "/auth/me", operation_id = "get_me", tag = "accounts", responses((status = 200, body = Me, description = "The caller"), Errors))]
+pub(crate) async fn whoami(user: AuthUser) -> Json<Me> {
+    Json(me(&user))
 }
 
 /// The shortest password accepted.
@@ -222,11 +197,13 @@ fn check_password(pointer: &str, password: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/v1/users` (admin): creates an account.
+#[utoipa::path(post, path = "/users", operation_id = "create_user", tag = "accounts", request_body = NewUser,
+    responses((status = 201, body = Account, description = "The new account"), Errors))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewUser>,
-) -> Result<(StatusCode, Json<UserJson>), ApiError> {
+) -> Result<(StatusCode, Json<Account>), ApiError> {
     user.require_admin()?;
     flowgate_core::check_name("/username", &body.username, 64)?;
     if !body
@@ -241,10 +218,11 @@ pub(crate) async fn create_user(
     }
     check_password("/password", &body.password)?;
     let hash = auth::hash_password(&state.password_work, body.password).await?;
+    let created_at = store::now_rfc3339();
     let created = state
         .store
         .accounts()
-        .create_user(&body.username, &hash, body.role, &store::now_rfc3339())
+        .create_user(&body.username, &hash, body.role, &created_at)
         .await?;
     let Some(id) = created else {
         return Err(ApiError::Conflict(format!(
@@ -255,15 +233,19 @@ pub(crate) async fn create_user(
     tracing::info!(by = %user.username, username = %body.username, role = body.role.as_str(), "created user");
     Ok((
         StatusCode::CREATED,
-        Json(UserJson {
+        Json(Account {
             id,
             username: body.username,
             role: body.role,
+            is_active: true,
+            created_at,
         }),
     ))
 }
 
 /// `GET /api/v1/users` (admin): every account, active or not.
+#[utoipa::path(get, path = "/users", operation_id = "list_users", tag = "accounts",
+    responses((status = 200, body = Vec<Account>, description = "Every account"), Errors))]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     user: AuthUser,
@@ -272,16 +254,12 @@ pub(crate) async fn list_users(
     Ok(Json(state.store.accounts().list().await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AccountChange {
-    role: Option<Role>,
-    is_active: Option<bool>,
-}
-
 /// `PATCH /api/v1/users/{id}` (admin): changes an account's role, or whether it may sign in.
 /// Deactivating ends the account's sessions at once and stops its tokens until it is active
 /// again. No admin may demote or deactivate themselves, so an active admin always remains.
+#[utoipa::path(patch, path = "/users/{id}", operation_id = "update_user", tag = "accounts", request_body = AccountChange,
+    params(("id" = i64, Path, description = "The user's id")),
+    responses((status = 200, body = Account, description = "The account as changed"), Errors))]
 pub(crate) async fn update_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -305,22 +283,17 @@ pub(crate) async fn update_user(
     // Cached sign-ins carry the old role and standing.
     state.auth_cache.forget_user(id);
     state.fanout.notify(Notice::User(id)).await;
-    tracing::info!(by = %user.username, username = %account.username, role = %account.role,
+    tracing::info!(by = %user.username, username = %account.username, role = account.role.as_str(),
         active = account.is_active, "changed user");
     Ok(Json(account))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PasswordChange {
-    current_password: String,
-    new_password: String,
 }
 
 /// `POST /api/v1/auth/password`: changes the caller's own password, given the current one.
 /// Every other session of the caller ends (the one making the change stays signed in); API
 /// tokens stay valid. Attempts count against the client address's login limit, so the current
 /// password is no quicker to guess here than at login.
+#[utoipa::path(post, path = "/auth/password", operation_id = "change_password", tag = "accounts", request_body = PasswordChange,
+    responses((status = 204, description = "Changed"), Errors))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -353,24 +326,10 @@ pub(crate) async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewToken {
-    name: String,
-}
-
-#[derive(Serialize)]
-pub(crate) struct TokenJson {
-    id: i64,
-    name: String,
-    created_at: String,
-    /// Only in the answer that creates it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
-}
-
 /// `POST /api/v1/tokens`: a new API token for the caller, shown this once (and kept by no
 /// cache: `Cache-Control: no-store`).
+#[utoipa::path(post, path = "/tokens", operation_id = "create_token", tag = "accounts", request_body = NewToken,
+    responses((status = 201, body = Token, description = "The token, in `token` this once"), Errors))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     user: AuthUser,
@@ -388,7 +347,7 @@ pub(crate) async fn create_token(
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],
-        Json(TokenJson {
+        Json(Token {
             id,
             name: body.name,
             created_at,
@@ -398,15 +357,17 @@ pub(crate) async fn create_token(
 }
 
 /// `GET /api/v1/tokens`: the caller's tokens, without their values.
+#[utoipa::path(get, path = "/tokens", operation_id = "list_tokens", tag = "accounts",
+    responses((status = 200, body = Vec<Token>, description = "The caller's tokens, without their values"), Errors))]
 pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<TokenJson>>, ApiError> {
+) -> Result<Json<Vec<Token>>, ApiError> {
     let tokens = state.store.accounts().tokens(user.id).await?;
     Ok(Json(
         tokens
             .into_iter()
-            .map(|t| TokenJson {
+            .map(|t| Token {
                 id: t.id,
                 name: t.name,
                 created_at: t.created_at,
@@ -417,6 +378,9 @@ pub(crate) async fn list_tokens(
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens at once.
+#[utoipa::path(delete, path = "/tokens/{id}", operation_id = "delete_token", tag = "accounts",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses((status = 204, description = "Revoked"), Errors))]
 pub(crate) async fn delete_token(
     State(state): State<AppState>,
     user: AuthUser,

@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::store::Backend;
 
 /// What `/readyz` reports.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Readiness {
     /// `ok` or `down`.
     database: &'static str,
@@ -31,12 +32,16 @@ pub(crate) struct Readiness {
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", security(()),
+    responses((status = 200, body = String, content_type = "text/plain", description = "The process answers", example = "ok")))]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /readyz`: each backend's state; 503 when the database is down (nothing but decisions
 /// could be served), 200 otherwise, Redis down included (decisions go on, degraded).
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", security(()),
+    responses((status = 200, body = Readiness, description = "The database answers"), (status = 503, body = Readiness, description = "The database is down")))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let database_ok = state.store.ping().await;
     let shared = state.decisions.shared_state();
@@ -79,6 +84,9 @@ async fn metrics_response(state: &AppState) -> Result<Response, crate::error::Ap
 
 /// `GET /metrics` on the main address: to an admin, unless the metrics have an address of their
 /// own (`FLOWGATE_METRICS_ADDR`), where they are served open to whoever can reach it.
+#[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "operations",
+    responses((status = 200, body = String, description = "Prometheus metrics, OpenMetrics text",
+        content_type = "application/openmetrics-text"), Errors))]
 pub(crate) async fn metrics(
     State(state): State<AppState>,
     user: crate::auth::AuthUser,

@@ -1,13 +1,12 @@
 //! The limits document (versioned, with history), the decision service, and per-key state.
 
-use std::borrow::Cow;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flowgate_core::api::{CheckRequest, Decision, HistoryEntry, KeyState};
 use flowgate_core::ratelimit::{Error as LimitError, RateLimitConfig, Request as LimitRequest};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{etag, versioned_response};
 use crate::auth::AuthUser;
@@ -15,12 +14,16 @@ use crate::config::KeyNamespace;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
 use crate::fanout::Notice;
 use crate::limiter::{Decisions, Unreachable};
-use crate::ratelimit_http::{BucketJson, decision_response, secs_ms_ceil};
+use crate::openapi::Errors;
+use crate::ratelimit_http::{bucket, decision_response, secs_ms_ceil};
 use crate::state::AppState;
 use crate::store::versions::Table;
 
 /// `GET /api/v1/limits`: the document in force, its version as `ETag` (304 for an
 /// `If-None-Match` that names it).
+#[utoipa::path(get, path = "/limits", operation_id = "get_limits", tag = "limits",
+    responses((status = 200, body = RateLimitConfig, description = "The limits in force", headers(("ETag" = String, description = "The version"))),
+        (status = 304, description = "`If-None-Match` names the version in force"), Errors))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -39,6 +42,9 @@ fn config_error(e: LimitError) -> ApiError {
 
 /// `PUT /api/v1/limits` (admin): validates, stores a new version, and puts it in force at
 /// once. A bad document changes nothing.
+#[utoipa::path(put, path = "/limits", operation_id = "put_limits", tag = "limits", request_body = RateLimitConfig,
+    params(("If-Match" = Option<String>, Header, description = "The version changed (412 if it is no longer current)")),
+    responses((status = 200, body = RateLimitConfig, description = "Stored and in force", headers(("ETag" = String, description = "The new version"))), Errors))]
 pub(crate) async fn put(
     State(state): State<AppState>,
     user: AuthUser,
@@ -63,21 +69,17 @@ pub(crate) async fn put(
     Ok(([(header::ETAG, etag(version))], Json(document)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryQuery {
+    /// How many versions, 1 to 500 (default 50).
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
-pub(crate) struct HistoryEntry {
-    version: i64,
-    changed_by: String,
-    changed_at: String,
-    limits: serde_json::Value,
-}
-
 /// `GET /api/v1/limits/history[?limit=N]`: who changed the limits when, newest first.
+#[utoipa::path(get, path = "/limits/history", operation_id = "get_limits_history", tag = "limits", params(HistoryQuery),
+    responses((status = 200, body = Vec<HistoryEntry>, description = "The versions, newest first"), Errors))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -103,33 +105,6 @@ pub(crate) async fn history(
     Ok(Json(entries))
 }
 
-/// The decision service's request, its strings borrowed from the body where JSON escapes allow.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CheckRequest<'a> {
-    #[serde(borrow)]
-    key: Text<'a>,
-    #[serde(borrow)]
-    endpoint: Option<Text<'a>>,
-    #[serde(borrow)]
-    platform: Option<Text<'a>>,
-    cost: Option<u32>,
-}
-
-/// A string of a request body: borrowed from it unless it has escapes. (serde borrows a
-/// `Cow<str>` field only when the field is the `Cow` itself, not inside an `Option`.)
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-impl std::ops::Deref for Text<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
 fn cost_error(e: LimitError) -> ApiError {
     match e {
         LimitError::ZeroCost | LimitError::CostExceedsCapacity { .. } => {
@@ -146,6 +121,10 @@ fn cost_error(e: LimitError) -> ApiError {
 /// `POST /api/v1/limits/check`: the decision service. 200 whether allowed or not, with the
 /// decision as JSON and as `RateLimit-Policy` / `RateLimit` (and `Retry-After` when denied).
 /// The key is the caller's own under `FLOWGATE_KEY_NAMESPACE=user`.
+#[utoipa::path(post, path = "/api/v1/limits/check", operation_id = "check_limits", tag = "limits", request_body = CheckRequest,
+    responses((status = 200, body = Decision, description = "The decision, allowed or not; \
+        `RateLimit-Policy` and `RateLimit` describe the binding bucket, with `Retry-After` when denied",
+        headers(("RateLimit-Policy" = String), ("RateLimit" = String), ("Retry-After" = Option<u64>))), Errors))]
 pub(crate) async fn check(
     State(state): State<AppState>,
     user: AuthUser,
@@ -172,18 +151,25 @@ pub(crate) async fn check(
     Ok(decision_response(&checked.decision, checked.degraded))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyQuery {
+    /// The endpoint a request would call.
     endpoint: Option<String>,
+    /// The platform a request would call.
     platform: Option<String>,
+    /// What a request would cost (default 1).
     cost: Option<u32>,
+    /// Whose key, under `FLOWGATE_KEY_NAMESPACE=user` (an admin's; default the caller).
     user: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OwnerQuery {
+    /// Whose key, under `FLOWGATE_KEY_NAMESPACE=user` (an admin's; default the caller).
     user: Option<i64>,
 }
 
@@ -213,22 +199,11 @@ fn owned_key<'a>(
     Ok(state.config.key_namespace.scoped(owner, key))
 }
 
-#[derive(Serialize)]
-pub(crate) struct KeyState {
-    key: String,
-    /// The limiter's clock, in seconds: time since the server started (buckets in process) or
-    /// since the Unix epoch (buckets in Redis). Bucket times are relative to it.
-    now: f64,
-    /// Seconds until a request (with the query's endpoint, platform and cost) would pass.
-    wait_time: f64,
-    buckets: Vec<BucketJson>,
-    /// Read from the failure mode's state because Redis is unreachable.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    degraded: bool,
-}
-
 /// `GET /api/v1/limits/keys/{key}[?endpoint=&platform=&cost=&user=]`: a key's buckets and
 /// wait time.
+#[utoipa::path(get, path = "/limits/keys/{key}", operation_id = "get_key", tag = "limits",
+    params(("key" = String, Path, description = "The key"), KeyQuery),
+    responses((status = 200, body = KeyState, description = "The key's buckets"), Errors))]
 pub(crate) async fn key(
     State(state): State<AppState>,
     user: AuthUser,
@@ -254,7 +229,7 @@ pub(crate) async fn key(
         key,
         now: view.now.as_secs_f64(),
         wait_time: secs_ms_ceil(view.wait),
-        buckets: view.buckets.iter().map(BucketJson::from).collect(),
+        buckets: view.buckets.iter().map(bucket).collect(),
         degraded: view.degraded,
     }))
 }
@@ -262,6 +237,9 @@ pub(crate) async fn key(
 /// `DELETE /api/v1/limits/keys/{key}[?user=]`: forgets every bucket of the key. Shared keys
 /// (`FLOWGATE_KEY_NAMESPACE=global`) are reset by an admin; a user's own keys (`user`) by
 /// that user, or an admin.
+#[utoipa::path(delete, path = "/limits/keys/{key}", operation_id = "reset_key", tag = "limits",
+    params(("key" = String, Path, description = "The key"), OwnerQuery),
+    responses((status = 204, description = "Reset (also when it held no state)"), Errors))]
 pub(crate) async fn reset_key(
     State(state): State<AppState>,
     user: AuthUser,

@@ -7,12 +7,15 @@ use flowgate_core::api::{Denials, DeniedKey, Overview};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::Errors;
 use crate::state::AppState;
 
 /// How many of the keys denied most are listed.
 const TOP_KEYS: usize = 20;
 
 /// `GET /api/v1/overview` (admin).
+#[utoipa::path(get, path = "/overview", operation_id = "get_overview", tag = "operations",
+    responses((status = 200, body = Overview, description = "The overview"), Errors))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     user: AuthUser,

@@ -4,18 +4,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use flowgate_core::context::{
-    self, PlatformConnection, PlatformContext, PlatformInfo, PlatformType, User,
+use flowgate_core::api::{
+    Connection, ConnectionChange, Context, ContextChoice, NewConnection, NewPost, Post,
 };
-use serde::{Deserialize, Serialize};
+use flowgate_core::context::{self, PlatformConnection, PlatformContext, User};
+use serde::Deserialize;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::store;
 use crate::store::platforms::{
-    ConnectionChange as StoredChange, ConnectionError, ConnectionRow,
-    NewConnection as StoredConnection, NewPost as StoredPost, PostRow,
+    ConnectionChange as StoredChange, ConnectionError, NewConnection as StoredConnection,
+    NewPost as StoredPost,
 };
 
 fn check_token(token: &str) -> Result<(), ApiError> {
@@ -23,32 +25,22 @@ fn check_token(token: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /api/v1/platforms`: the caller's connections.
+#[utoipa::path(get, path = "/platforms", operation_id = "list_platforms", tag = "platforms",
+    responses((status = 200, body = Vec<Connection>, description = "The caller's connections"), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<ConnectionRow>>, ApiError> {
+) -> Result<Json<Vec<Connection>>, ApiError> {
     Ok(Json(state.store.platforms().connections(user.id).await?))
 }
 
-async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<ConnectionRow, ApiError> {
+async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<Connection, ApiError> {
     state
         .store
         .platforms()
         .connection(id, user.id)
         .await?
         .ok_or(ApiError::NotFound("no such platform connection"))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewConnection {
-    name: String,
-    platform_type: PlatformType,
-    instance_url: String,
-    username: String,
-    access_token: String,
-    is_active: Option<bool>,
-    is_default: Option<bool>,
 }
 
 fn instance_url(url: &str) -> Result<String, ApiError> {
@@ -67,11 +59,13 @@ fn connection_error(e: ConnectionError, name: &str) -> ApiError {
 }
 
 /// `POST /api/v1/platforms`: adds a connection. The user's first one becomes the default.
+#[utoipa::path(post, path = "/platforms", operation_id = "create_platform", tag = "platforms", request_body = NewConnection,
+    responses((status = 201, body = Connection, description = "The new connection"), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewConnection>,
-) -> Result<(StatusCode, Json<ConnectionRow>), ApiError> {
+) -> Result<(StatusCode, Json<Connection>), ApiError> {
     flowgate_core::check_name("/name", &body.name, 100)?;
     flowgate_core::check_name("/username", &body.username, 100)?;
     check_token(&body.access_token)?;
@@ -99,24 +93,16 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ConnectionChange {
-    name: Option<String>,
-    instance_url: Option<String>,
-    username: Option<String>,
-    access_token: Option<String>,
-    is_active: Option<bool>,
-    is_default: Option<bool>,
-}
-
 /// `PATCH /api/v1/platforms/{id}` (owner): changes the given fields.
+#[utoipa::path(patch, path = "/platforms/{id}", operation_id = "update_platform", tag = "platforms", request_body = ConnectionChange,
+    params(("id" = i64, Path, description = "The connection's id")),
+    responses((status = 200, body = Connection, description = "The connection as changed"), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ConnectionChange>,
-) -> Result<Json<ConnectionRow>, ApiError> {
+) -> Result<Json<Connection>, ApiError> {
     let current = owned(&state, &user, id).await?;
     if let Some(name) = &body.name {
         flowgate_core::check_name("/name", name, 100)?;
@@ -151,6 +137,9 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /api/v1/platforms/{id}` (owner).
+#[utoipa::path(delete, path = "/platforms/{id}", operation_id = "delete_platform", tag = "platforms",
+    params(("id" = i64, Path, description = "The connection's id")),
+    responses((status = 204, description = "Deleted"), Errors))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
@@ -176,22 +165,17 @@ async fn user_and_connections(
     let rows = state.store.platforms().connections(user.id).await?;
     let connections = rows
         .into_iter()
-        .map(|r| {
-            let platform_type = PlatformType::parse(&r.platform_type).ok_or_else(|| {
-                anyhow::anyhow!("connection {} has platform {:?}", r.id, r.platform_type)
-            })?;
-            Ok(PlatformConnection {
-                id: r.id,
-                user_id: user.id,
-                name: r.name,
-                platform_type,
-                instance_url: r.instance_url,
-                username: r.username,
-                is_active: r.is_active,
-                is_default: r.is_default,
-            })
+        .map(|r| PlatformConnection {
+            id: r.id,
+            user_id: user.id,
+            name: r.name,
+            platform_type: r.platform_type,
+            instance_url: r.instance_url,
+            username: r.username,
+            is_active: r.is_active,
+            is_default: r.is_default,
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect();
     Ok((
         User {
             id: user.id,
@@ -200,26 +184,6 @@ async fn user_and_connections(
         },
         connections,
     ))
-}
-
-/// The context as the API shows it.
-#[derive(Serialize)]
-pub(crate) struct ContextJson {
-    user_id: i64,
-    platform_connection_id: Option<i64>,
-    is_valid: bool,
-    platform_info: Option<PlatformInfo>,
-}
-
-impl From<&PlatformContext> for ContextJson {
-    fn from(c: &PlatformContext) -> Self {
-        ContextJson {
-            user_id: c.user_id,
-            platform_connection_id: c.platform_connection_id,
-            is_valid: c.is_valid(),
-            platform_info: c.platform_info(),
-        }
-    }
 }
 
 /// The caller's current context, if one is set.
@@ -237,18 +201,14 @@ async fn current_context(state: &AppState, user: &AuthUser) -> Result<PlatformCo
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ContextChoice {
-    platform_connection_id: Option<i64>,
-}
-
 /// `PUT /api/v1/context`: sets the context of this session (or token) by the core's rules.
+#[utoipa::path(put, path = "/context", operation_id = "set_context", tag = "platforms", request_body = ContextChoice,
+    responses((status = 200, body = Context, description = "The context"), Errors))]
 pub(crate) async fn set_context(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<ContextChoice>,
-) -> Result<Json<ContextJson>, ApiError> {
+) -> Result<Json<Context>, ApiError> {
     let (record, connections) = user_and_connections(&state, &user).await?;
     let owner = user.context_owner();
     let context = context::select_context(
@@ -272,20 +232,22 @@ pub(crate) async fn set_context(
             &store::now_rfc3339(),
         )
         .await?;
-    Ok(Json(ContextJson::from(&context)))
+    Ok(Json(Context::from(&context)))
 }
 
 /// `GET /api/v1/context`.
+#[utoipa::path(get, path = "/context", operation_id = "get_context", tag = "platforms",
+    responses((status = 200, body = Context, description = "The context"), Errors))]
 pub(crate) async fn get_context(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<ContextJson>, ApiError> {
-    Ok(Json(ContextJson::from(
-        &current_context(&state, &user).await?,
-    )))
+) -> Result<Json<Context>, ApiError> {
+    Ok(Json(Context::from(&current_context(&state, &user).await?)))
 }
 
 /// `DELETE /api/v1/context`.
+#[utoipa::path(delete, path = "/context", operation_id = "clear_context", tag = "platforms",
+    responses((status = 204, description = "Cleared"), Errors))]
 pub(crate) async fn clear_context(
     State(state): State<AppState>,
     user: AuthUser,
@@ -298,25 +260,15 @@ pub(crate) async fn clear_context(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewPost {
-    post_id: String,
-    url: Option<String>,
-    content: Option<String>,
-    image_count: Option<u32>,
-    platform_connection_id: Option<i64>,
-    platform_type: Option<PlatformType>,
-    instance_url: Option<String>,
-}
-
 /// `POST /api/v1/posts`: records a post for the caller, by a connection of theirs, or by
 /// platform and instance, or else by the current context's connection.
+#[utoipa::path(post, path = "/posts", operation_id = "create_post", tag = "platforms", request_body = NewPost,
+    responses((status = 201, body = Post, description = "The post, recorded"), Errors))]
 pub(crate) async fn create_post(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewPost>,
-) -> Result<(StatusCode, Json<PostRow>), ApiError> {
+) -> Result<(StatusCode, Json<Post>), ApiError> {
     flowgate_core::check_name("/post_id", &body.post_id, 200)?;
     if body.url.as_ref().is_some_and(|u| u.len() > 2_000) {
         return Err(ApiError::field("/url", "must be at most 2000 bytes"));
@@ -337,7 +289,11 @@ pub(crate) async fn create_post(
     ) {
         (Some(id), None, None) => {
             let c = owned(&state, &user, id).await?;
-            (Some(c.id), Some(c.platform_type), Some(c.instance_url))
+            (
+                Some(c.id),
+                Some(c.platform_type.as_str().to_string()),
+                Some(c.instance_url),
+            )
         }
         (None, Some(p), Some(u)) => (None, Some(p.as_str().to_string()), Some(u)),
         (None, None, None) => {
@@ -375,20 +331,25 @@ pub(crate) async fn create_post(
     Ok((StatusCode::CREATED, Json(post)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PostPage {
+    /// How many, 1 to 200 (default 50).
     limit: Option<u32>,
+    /// How many to skip (default 0).
     offset: Option<u32>,
 }
 
 /// `GET /api/v1/posts`: the caller's posts in the current context: those of its connection,
 /// and those recorded by platform and instance that match the connection's.
+#[utoipa::path(get, path = "/posts", operation_id = "list_posts", tag = "platforms", params(PostPage),
+    responses((status = 200, body = Vec<Post>, description = "The posts the context admits, newest first"), Errors))]
 pub(crate) async fn list_posts(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PostPage>,
-) -> Result<Json<Vec<PostRow>>, ApiError> {
+) -> Result<Json<Vec<Post>>, ApiError> {
     let ctx = current_context(&state, &user).await?;
     let connection = match &ctx.platform_connection {
         Some(c) if ctx.is_valid() => c,

@@ -9,13 +9,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use flowgate_core::api::{NewTask, Task, TaskPage, TaskUpdate};
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::fanout::Notice;
-use crate::live::{Live, Snapshot, TaskJson, UpdateBody};
+use crate::live::{Live, Snapshot};
+use crate::openapi::Errors;
 use crate::state::AppState;
 
 /// What `EventSource` is told to wait before reconnecting.
@@ -23,19 +25,14 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 /// How often an idle stream sends a comment, so proxies and clients know it is alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewTask {
-    platform_connection_id: Option<i64>,
-    settings: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
 /// `POST /api/v1/tasks`: a queued task, optionally for one of the caller's connections.
+#[utoipa::path(post, path = "/tasks", operation_id = "create_task", tag = "tasks", request_body = NewTask,
+    responses((status = 201, body = Task, description = "The new task, queued"), Errors))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<NewTask>,
-) -> Result<(StatusCode, Json<TaskJson>), ApiError> {
+) -> Result<(StatusCode, Json<Task>), ApiError> {
     if let Some(id) = body.platform_connection_id
         && state
             .store
@@ -69,22 +66,19 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Page {
+    /// How many, 1 to 100 (default 20).
     limit: Option<u32>,
+    /// How many to skip (default 0).
     offset: Option<u32>,
 }
 
-#[derive(Serialize)]
-pub(crate) struct TaskPage {
-    tasks: Vec<TaskJson>,
-    total: i64,
-    limit: u32,
-    offset: u32,
-}
-
 /// `GET /api/v1/tasks[?limit=&offset=]`: the caller's tasks, newest first.
+#[utoipa::path(get, path = "/tasks", operation_id = "list_tasks", tag = "tasks", params(Page),
+    responses((status = 200, body = TaskPage, description = "A page of the caller's tasks"), Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -102,21 +96,27 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/tasks/{id}/progress`.
+#[utoipa::path(get, path = "/tasks/{id}/progress", operation_id = "get_task_progress", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses((status = 200, body = Task, description = "The task now"), Errors))]
 pub(crate) async fn progress(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<TaskJson>, ApiError> {
+) -> Result<Json<Task>, ApiError> {
     Ok(Json(Live::load(&state.store, &id, user.id).await?))
 }
 
 /// `PUT /api/v1/tasks/{id}/progress`: stored before it is acknowledged, then streamed.
+#[utoipa::path(put, path = "/tasks/{id}/progress", operation_id = "update_task_progress", tag = "tasks", request_body = TaskUpdate,
+    params(("id" = String, Path, description = "The task's id")),
+    responses((status = 200, body = Task, description = "The task now"), Errors))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<UpdateBody>,
-) -> Result<Json<TaskJson>, ApiError> {
+    ApiJson(body): ApiJson<TaskUpdate>,
+) -> Result<Json<Task>, ApiError> {
     let task = state.live.update(&state.store, &id, user.id, body).await?;
     state
         .fanout
@@ -156,6 +156,12 @@ struct Stream {
 /// event with the current snapshot (unless `Last-Event-ID` says it was seen), then one per
 /// update; at a terminal status a `done` event, and the stream ends. A task that ended and was
 /// seen answers 204, so that `EventSource` stops reconnecting.
+#[utoipa::path(get, path = "/tasks/{id}/events", operation_id = "stream_task_events", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last `seq` seen")),
+    responses((status = 200, content_type = "text/event-stream",
+            description = "`progress` events, then one `done`; each event's data is a `Task`, its id the task's `seq`"),
+        (status = 204, description = "The task ended and its last state was seen"), Errors))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     user: AuthUser,

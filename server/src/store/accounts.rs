@@ -1,27 +1,33 @@
 //! Users, their login sessions and their API tokens.
 
-use serde::Serialize;
+use flowgate_core::api::{Account, Role};
 
 use super::{BeginWrite as _, Store, is_unique_violation, with_pool};
-use crate::auth::Role;
 
 /// The accounts area of the store.
 #[derive(Debug, Clone, Copy)]
 pub struct Accounts<'a>(pub(super) &'a Store);
 
-/// An account as an admin sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct Account {
-    /// The user's id.
-    pub id: i64,
-    /// Their name.
-    pub username: String,
-    /// `admin` or `user`.
-    pub role: String,
-    /// Whether they may sign in.
-    pub is_active: bool,
-    /// When the account was made.
-    pub created_at: String,
+/// An account as stored, but for its password.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct AccountRow {
+    id: i64,
+    username: String,
+    role: String,
+    is_active: bool,
+    created_at: String,
+}
+
+impl AccountRow {
+    fn into_api(self) -> Result<Account, sqlx::Error> {
+        Ok(Account {
+            role: role(self.id, &self.role)?,
+            id: self.id,
+            username: self.username,
+            is_active: self.is_active,
+            created_at: self.created_at,
+        })
+    }
 }
 
 /// Who a session or token belongs to.
@@ -126,7 +132,9 @@ impl Accounts<'_> {
     /// Every account, active or not.
     pub async fn list(&self) -> Result<Vec<Account>, sqlx::Error> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id");
-        with_pool!(self.0, pool => sqlx::query_as(&sql).fetch_all(pool).await)
+        let rows: Vec<AccountRow> =
+            with_pool!(self.0, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(AccountRow::into_api).collect()
     }
 
     /// Changes a user's role and standing; deactivating ends their sessions. `None` for no
@@ -143,7 +151,7 @@ impl Accounts<'_> {
         );
         with_pool!(self.0, pool => {
             let mut tx = pool.begin_write().await?;
-            let account: Option<Account> = sqlx::query_as(&sql)
+            let account: Option<AccountRow> = sqlx::query_as(&sql)
                 .bind(role.map(Role::as_str))
                 .bind(is_active)
                 .bind(id)
@@ -156,7 +164,7 @@ impl Accounts<'_> {
                     .await?;
             }
             tx.commit().await?;
-            Ok(account)
+            account.map(AccountRow::into_api).transpose()
         })
     }
 

@@ -2,7 +2,8 @@
 //! token, and posts.
 
 use anyhow::Context as _;
-use serde::Serialize;
+use flowgate_core::api::{Connection, Post};
+use flowgate_core::context::PlatformType;
 
 use super::{BeginWrite as _, Store, is_unique_violation, with_pool};
 
@@ -10,27 +11,27 @@ use super::{BeginWrite as _, Store, is_unique_violation, with_pool};
 #[derive(Debug, Clone, Copy)]
 pub struct Platforms<'a>(pub(super) &'a Store);
 
-/// A connection as the API shows it: never its token.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct ConnectionRow {
+/// A connection as stored, but for its token.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ConnectionRow {
     /// Its id.
-    pub id: i64,
+    id: i64,
     /// Its owner's name for it.
-    pub name: String,
+    name: String,
     /// `mastodon` or `pixelfed`.
-    pub platform_type: String,
+    platform_type: String,
     /// The instance, normalised.
-    pub instance_url: String,
+    instance_url: String,
     /// The account on the instance.
-    pub username: String,
+    username: String,
     /// Whether it may be used.
-    pub is_active: bool,
+    is_active: bool,
     /// Whether it is its owner's default.
-    pub is_default: bool,
+    is_default: bool,
     /// When it was added.
-    pub created_at: String,
+    created_at: String,
     /// When it last changed.
-    pub updated_at: String,
+    updated_at: String,
 }
 
 /// A new connection.
@@ -67,27 +68,27 @@ pub struct ConnectionChange<'a> {
     pub is_default: Option<bool>,
 }
 
-/// A post.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct PostRow {
+/// A post as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct PostRow {
     /// Its id here.
-    pub id: i64,
+    id: i64,
     /// Its id on the platform.
-    pub post_id: String,
+    post_id: String,
     /// Its URL.
-    pub url: Option<String>,
+    url: Option<String>,
     /// Its text.
-    pub content: Option<String>,
+    content: Option<String>,
     /// How many images it has.
-    pub image_count: i64,
+    image_count: i64,
     /// The connection it was recorded by.
-    pub platform_connection_id: Option<i64>,
+    platform_connection_id: Option<i64>,
     /// Its platform.
-    pub platform_type: Option<String>,
+    platform_type: Option<String>,
     /// Its instance.
-    pub instance_url: Option<String>,
+    instance_url: Option<String>,
     /// When it was recorded.
-    pub created_at: String,
+    created_at: String,
 }
 
 /// A new post, recorded for a connection or for a platform and instance.
@@ -130,16 +131,56 @@ impl From<sqlx::Error> for ConnectionError {
     }
 }
 
+/// A stored platform name the core does not know: the database was changed by hand.
+fn platform(name: &str) -> Result<PlatformType, sqlx::Error> {
+    PlatformType::parse(name)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown platform {name:?}").into()))
+}
+
+impl ConnectionRow {
+    fn into_api(self) -> Result<Connection, sqlx::Error> {
+        Ok(Connection {
+            id: self.id,
+            name: self.name,
+            platform_type: platform(&self.platform_type)?,
+            instance_url: self.instance_url,
+            username: self.username,
+            is_active: self.is_active,
+            is_default: self.is_default,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+impl PostRow {
+    fn into_api(self) -> Result<Post, sqlx::Error> {
+        Ok(Post {
+            id: self.id,
+            post_id: self.post_id,
+            url: self.url,
+            content: self.content,
+            image_count: self.image_count,
+            platform_connection_id: self.platform_connection_id,
+            platform_type: self.platform_type.as_deref().map(platform).transpose()?,
+            instance_url: self.instance_url,
+            created_at: self.created_at,
+        })
+    }
+}
+
 const CONNECTION_COLUMNS: &str = "id, name, platform_type, instance_url, username, is_active, is_default, created_at, updated_at";
 const POST_COLUMNS: &str = "id, post_id, url, content, image_count, platform_connection_id, platform_type, instance_url, created_at";
 
 impl Platforms<'_> {
     /// A user's connections.
-    pub async fn connections(&self, user_id: i64) -> Result<Vec<ConnectionRow>, sqlx::Error> {
+    pub async fn connections(&self, user_id: i64) -> Result<Vec<Connection>, sqlx::Error> {
         let sql = format!(
             "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE user_id = $1 ORDER BY id"
         );
-        with_pool!(self.0, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)
+        let rows: Vec<ConnectionRow> =
+            with_pool!(self.0, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)?;
+        rows.into_iter().map(ConnectionRow::into_api).collect()
     }
 
     /// Connection `id`, if `user_id` owns it.
@@ -147,11 +188,12 @@ impl Platforms<'_> {
         &self,
         id: i64,
         user_id: i64,
-    ) -> Result<Option<ConnectionRow>, sqlx::Error> {
+    ) -> Result<Option<Connection>, sqlx::Error> {
         let sql = format!(
             "SELECT {CONNECTION_COLUMNS} FROM platform_connections WHERE id = $1 AND user_id = $2"
         );
-        with_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
+        let row: Option<ConnectionRow> = with_pool!(self.0, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)?;
+        row.map(ConnectionRow::into_api).transpose()
     }
 
     /// Adds a connection; the owner's first becomes the default unless it says otherwise.
@@ -163,7 +205,7 @@ impl Platforms<'_> {
         new: &NewConnection<'_>,
         now: &str,
         seal: impl FnOnce(i64) -> anyhow::Result<Vec<u8>>,
-    ) -> Result<ConnectionRow, ConnectionError> {
+    ) -> Result<Connection, ConnectionError> {
         let sql = format!(
             "INSERT INTO platform_connections (user_id, name, platform_type, instance_url, username, access_token_enc, is_active, is_default, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {CONNECTION_COLUMNS}"
@@ -202,7 +244,7 @@ impl Platforms<'_> {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(row)
+            Ok(row.into_api()?)
         })
     }
 
@@ -258,7 +300,7 @@ impl Platforms<'_> {
         user_id: i64,
         change: &ConnectionChange<'_>,
         now: &str,
-    ) -> Result<Option<ConnectionRow>, ConnectionError> {
+    ) -> Result<Option<Connection>, ConnectionError> {
         let sql = format!(
             "UPDATE platform_connections SET name = COALESCE($1, name), instance_url = COALESCE($2, instance_url),
                  username = COALESCE($3, username), access_token_enc = COALESCE($4, access_token_enc),
@@ -274,7 +316,7 @@ impl Platforms<'_> {
                     .execute(&mut *tx)
                     .await?;
             }
-            let row = sqlx::query_as(&sql)
+            let row: Option<ConnectionRow> = sqlx::query_as(&sql)
                 .bind(change.name)
                 .bind(change.instance_url)
                 .bind(change.username)
@@ -287,7 +329,7 @@ impl Platforms<'_> {
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(row)
+            Ok(row.map(ConnectionRow::into_api).transpose()?)
         })
     }
 
@@ -357,12 +399,12 @@ impl Platforms<'_> {
         user_id: i64,
         post: &NewPost<'_>,
         now: &str,
-    ) -> Result<PostRow, sqlx::Error> {
+    ) -> Result<Post, sqlx::Error> {
         let sql = format!(
             "INSERT INTO posts (user_id, platform_connection_id, platform_type, instance_url, post_id, url, content, image_count, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {POST_COLUMNS}"
         );
-        with_pool!(self.0, pool => {
+        let row: PostRow = with_pool!(self.0, pool => {
             sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(post.platform_connection_id)
@@ -375,7 +417,8 @@ impl Platforms<'_> {
                 .bind(now)
                 .fetch_one(pool)
                 .await
-        })
+        })?;
+        row.into_api()
     }
 
     /// A user's posts that a context's connection (id, platform, instance) admits, newest
@@ -388,14 +431,14 @@ impl Platforms<'_> {
         connection: (i64, &str, &str),
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<PostRow>, sqlx::Error> {
+    ) -> Result<Vec<Post>, sqlx::Error> {
         let sql = format!(
             "SELECT {POST_COLUMNS} FROM posts WHERE user_id = $1
                AND (platform_connection_id = $2
                     OR (platform_connection_id IS NULL AND platform_type = $3 AND instance_url = $4))
              ORDER BY id DESC LIMIT $5 OFFSET $6"
         );
-        with_pool!(self.0, pool => {
+        let rows: Vec<PostRow> = with_pool!(self.0, pool => {
             sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(connection.0)
@@ -405,6 +448,7 @@ impl Platforms<'_> {
                 .bind(offset)
                 .fetch_all(pool)
                 .await
-        })
+        })?;
+        rows.into_iter().map(PostRow::into_api).collect()
     }
 }

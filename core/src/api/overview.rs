@@ -1,5 +1,4 @@
-//! Shapes of the HTTP API that the server writes and its clients read, defined once (behind
-//! the `serde` feature): the server serialises these types and the console deserialises them.
+//! The operator's overview.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -8,6 +7,7 @@ use crate::ratelimit::{Scope, Window};
 
 /// `GET /api/v1/overview`: what an operator looks at first.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overview {
     /// Seconds since the server started: the clock of the counts below (a client divides the
     /// change in decisions between two answers by the change in this).
@@ -31,6 +31,7 @@ pub struct Overview {
 
 /// Denials bound by buckets of one scope and window.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Denials {
     /// The scope.
     pub scope: Scope,
@@ -42,6 +43,7 @@ pub struct Denials {
 
 /// A key and how often it was denied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeniedKey {
     /// The key (under `FLOWGATE_KEY_NAMESPACE=user`, `u<user id>:<key>`).
     pub key: String,
