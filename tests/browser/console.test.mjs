@@ -56,7 +56,7 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   await shot(p, "login");
   await signIn(p, server.base);
   await assert.doesNotReject(p.getByText("admin", { exact: true }).first().waitFor());
-  await p.goto(`${server.base}/#limits`);
+  await p.goto(`${server.base}/limits`);
   const perMinute = p.getByLabel("Requests per minute");
   await perMinute.waitFor();
   assert.equal(await settledValue(perMinute, "60"), "60");
@@ -126,7 +126,7 @@ test("sign in, see a validation error for a bad value, change a limit and see it
 test("a server-side rejection shows the server's detail next to the field", async () => {
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#limits`);
+  await p.goto(`${server.base}/limits`);
   // A scope with only a burst passes no client-side integer check but is refused by the rules:
   // the core in the page says so first; the server agrees on save of the same document.
   await p.getByRole("button", { name: "Add a row" }).nth(1).click();
@@ -144,7 +144,7 @@ test("a task's progress bar reaches 100% while another process sends updates, ac
   const id = task.json.task_id;
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#tasks`);
+  await p.goto(`${server.base}/tasks`);
   const row = p.locator(`li.task[data-task-id="${id}"]`);
   const bar = row.getByRole("progressbar");
   await bar.waitFor();
@@ -177,7 +177,7 @@ test("tasks: an unfinished task can be cancelled from the console", async () => 
   await server.api("PUT", `/api/v1/tasks/${id}/progress`, { current_step: "captioning", progress_percent: 40 }, token);
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#tasks`);
+  await p.goto(`${server.base}/tasks`);
   const row = p.locator(`.task[data-task-id="${id}"]`);
   await row.locator(".badge.running").waitFor();
   await row.getByRole("button", { name: "Cancel" }).click();
@@ -223,7 +223,7 @@ test("overview: the start page's figures move while a load of decisions runs", a
 test("keys: a check, live bars, and a reset", async () => {
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#keys`);
+  await p.goto(`${server.base}/keys`);
   await p.getByLabel("Key").fill("bot-42");
   await p.getByLabel("Endpoint").fill("media");
   for (let i = 0; i < 3; i++) await p.getByRole("button", { name: "Check" }).click();
@@ -245,7 +245,7 @@ test("retry: the policy's schedule is drawn, a bad value is marked, statistics a
   }, token);
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#retry`);
+  await p.goto(`${server.base}/retry`);
   await p.locator(".chart polygon.band").waitFor();
   assert.equal(await p.locator(".chart polyline").count(), 1);
   await p.getByRole("cell", { name: "caption-image" }).waitFor();
@@ -262,7 +262,7 @@ test("retry: the policy's schedule is drawn, a bad value is marked, statistics a
 test("platforms: add a connection and choose it as the context", async () => {
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#platforms`);
+  await p.goto(`${server.base}/platforms`);
   await p.getByText("No platform chosen for this session.").waitFor();
   await p.getByLabel("Name", { exact: true }).fill("a rather long connection name that must wrap and not break the layout at all");
   await p.getByLabel("Instance URL").fill("http://mastodon.social");
@@ -311,7 +311,7 @@ test("platforms: add a connection and choose it as the context", async () => {
 test("access: a token is shown once, works, and stops working when revoked; an admin adds a user", async () => {
   const p = await page();
   await signIn(p, server.base);
-  await p.goto(`${server.base}/#access`);
+  await p.goto(`${server.base}/access`);
   await p.getByLabel("Name of the new token").fill("caption-worker");
   await p.getByRole("button", { name: "Make a token" }).click();
   const shown = p.getByLabel("The new token", { exact: true });
@@ -367,7 +367,7 @@ test("access: a token is shown once, works, and stops working when revoked; an a
 
   // Alice signs in as a user: she has the access screen for her own tokens, and no user form.
   const q = await page();
-  await q.goto(`${server.base}/#access`);
+  await q.goto(`${server.base}/access`);
   await q.getByLabel("Username").fill("alice");
   await q.getByLabel("Password").fill("alice-password");
   await q.getByRole("button", { name: "Sign in" }).click();
@@ -407,7 +407,7 @@ test("a session that ends under the console leads back to the sign-in form", asy
   await signIn(p, server.base);
   // A screen that polls nothing, so that the click below makes the first call after the
   // session ends (the keys screen's poll could make it first).
-  await p.goto(`${server.base}/#access`);
+  await p.goto(`${server.base}/access`);
   await p.getByLabel("Name of the new token").fill("never-made");
   // Signed out elsewhere (another tab, with the same cookie): the next call answers 401.
   const out = await p.context().request.post(`${server.base}/api/v1/auth/logout`, { headers: { origin: server.base } });
@@ -425,11 +425,43 @@ test("a session that ends under the console leads back to the sign-in form", asy
   await p.close();
 });
 
+test("screens are paths: the navigation moves between them, a reload stays, an old #link lands", async () => {
+  const p = await page();
+  await signIn(p, server.base);
+  const nav = p.getByRole("navigation", { name: "Screens" });
+  assert.equal(await nav.getByRole("link", { name: "Overview" }).getAttribute("aria-current"), "page");
+  // Client-side: the page is not loaded again (a marker set on the window survives).
+  await p.evaluate(() => { window.stayed = true; });
+  await nav.getByRole("link", { name: "Tasks" }).click();
+  await p.locator("section.screen.tasks").waitFor();
+  assert.equal(new URL(p.url()).pathname, "/tasks");
+  assert.equal(await nav.getByRole("link", { name: "Tasks" }).getAttribute("aria-current"), "page");
+  assert.equal(await nav.getByRole("link", { name: "Overview" }).getAttribute("aria-current"), null);
+  assert.equal(await p.evaluate(() => window.stayed), true, "navigating did not reload the page");
+  // Back returns to the overview, in the page.
+  await p.goBack();
+  await p.locator("section.screen.overview").waitFor();
+  // The server answers a screen's path with the console: a reload stays on the screen.
+  await p.goto(`${server.base}/retry`);
+  await p.locator("section.screen.retry").waitFor();
+  await p.reload();
+  await p.locator("section.screen.retry").waitFor();
+  // A bookmark from when screens were fragments.
+  await p.goto(`${server.base}/#platforms`);
+  await p.locator("section.screen.platforms").waitFor();
+  assert.equal(new URL(p.url()).pathname, "/platforms");
+  // No screen at an unknown path: said so, with the navigation still there.
+  await p.goto(`${server.base}/no-such-screen`);
+  await p.getByRole("heading", { name: "Not found" }).waitFor();
+  await nav.waitFor();
+  await p.close();
+});
+
 test("usable at 360 px: nothing overflows sideways, controls are labelled", async () => {
   const p = await page({ width: 360, height: 740 });
   await signIn(p, server.base);
   for (const screen of ["overview", "limits", "keys", "tasks", "retry", "platforms", "access"]) {
-    await p.goto(`${server.base}/#${screen}`);
+    await p.goto(`${server.base}${screen === "overview" ? "/" : `/${screen}`}`);
     await p.locator(`section.screen.${screen}`).waitFor();
     await p.waitForTimeout(300);
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
@@ -439,7 +471,7 @@ test("usable at 360 px: nothing overflows sideways, controls are labelled", asyn
     );
     assert.equal(unlabelled, 0, `${screen} has inputs without a label`);
   }
-  await p.goto(`${server.base}/#limits`);
+  await p.goto(`${server.base}/limits`);
   await p.getByLabel("Requests per minute").waitFor();
   await shot(p, "limits-360px");
   await p.close();

@@ -1,38 +1,11 @@
 //! Access: the signed-in user's API tokens (a new one is shown once, then only its name) and
 //! password, and for admins, new accounts.
 
+use flowgate_core::api::{Account, AccountChange, NewToken, NewUser, PasswordChange, Role, Token};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::{Field, When};
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Token {
-    id: i64,
-    name: String,
-    created_at: String,
-    /// Only in the answer that creates it.
-    #[serde(default)]
-    token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct User {
-    username: String,
-    role: String,
-}
-
-/// An account as the admin's list shows it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Account {
-    id: i64,
-    username: String,
-    role: String,
-    is_active: bool,
-    created_at: String,
-}
+use crate::widgets::{Field, Loading, When, confirmed};
 
 /// The access screen.
 #[component]
@@ -53,57 +26,49 @@ pub fn AccessScreen(
 /// The caller's API tokens: the list, a form for a new one, and the new one's value, once.
 #[component]
 fn Tokens() -> impl IntoView {
-    // None until the first answer, so that "no tokens" is never said of a list not yet read.
-    let (tokens, set_tokens) = signal(None::<Vec<Token>>);
+    let tokens = LocalResource::new(|| api::get::<Vec<Token>>("/api/v1/tokens"));
+    let listed = move || api::body(tokens).unwrap_or_default();
     let (created, set_created) = signal(None::<Token>);
+    let make = Action::new_local(|body: &NewToken| {
+        let body = body.clone();
+        async move { api::post::<_, Token>("/api/v1/tokens", &body).await }
+    });
+    // Workers using a revoked token are cut off at once, and it cannot be brought back.
+    let revoke = Action::new_local(|id: &i64| {
+        let (id, path) = (*id, format!("/api/v1/tokens/{id}"));
+        async move { api::delete(&path).await.map(|()| id) }
+    });
     let (error, set_error) = signal(None::<api::ApiError>);
-    let load = move || {
-        spawn_local(async move {
-            match api::get::<Vec<Token>>("/api/v1/tokens").await {
-                Ok(a) => set_tokens.set(Some(a.body)),
-                Err(e) => set_error.set(Some(e)),
-            }
-        });
-    };
-    load();
+    api::track(make, set_error);
+    api::track(revoke, set_error);
     let name = RwSignal::new(String::new());
+    Effect::new(move || {
+        if let Some(Ok(answer)) = make.value().get() {
+            name.set(String::new());
+            set_created.set(Some(answer.body));
+            tokens.refetch();
+        }
+    });
+    Effect::new(move || {
+        if let Some(Ok(revoked)) = revoke.value().get() {
+            if created.get_untracked().is_some_and(|t| t.id == revoked) {
+                set_created.set(None);
+            }
+            tokens.refetch();
+        }
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = serde_json::json!({ "name": name.get_untracked() });
-        spawn_local(async move {
-            match api::post::<_, Token>("/api/v1/tokens", &body).await {
-                Ok(a) => {
-                    set_error.set(None);
-                    name.set(String::new());
-                    set_created.set(Some(a.body));
-                    load();
-                }
-                Err(e) => set_error.set(Some(e)),
-            }
+        make.dispatch(NewToken {
+            name: name.get_untracked(),
         });
     };
-    let revoke = move |id: i64, name: String| {
-        // Workers using it are cut off at once, and it cannot be brought back.
-        let sure = window()
-            .confirm_with_message(&format!(
-                "Revoke the token {name:?}? Whatever uses it stops working."
-            ))
-            .unwrap_or(false);
-        if !sure {
-            return;
+    let confirm_revoke = move |id: i64, name: String| {
+        if confirmed(&format!(
+            "Revoke the token {name:?}? Whatever uses it stops working."
+        )) {
+            revoke.dispatch(id);
         }
-        spawn_local(async move {
-            match api::delete(&format!("/api/v1/tokens/{id}")).await {
-                Ok(()) => {
-                    set_error.set(None);
-                    if created.get_untracked().is_some_and(|t| t.id == id) {
-                        set_created.set(None);
-                    }
-                    load();
-                }
-                Err(e) => set_error.set(Some(e)),
-            }
-        });
     };
     let name_error = api::field_error(error, "/name");
 
@@ -118,21 +83,21 @@ fn Tokens() -> impl IntoView {
                 <button type="button" class="secondary" on:click=move |_| set_created.set(None)>"Done"</button>
             </div>
         }))}
+        <Loading>{move || Suspend::new(async move { tokens.await.map(|a| a.body.is_empty().then(|| view! { <p class="meta">"No tokens yet."</p> })) })}</Loading>
         <ul class="tokens">
-            <For each=move || tokens.get().unwrap_or_default() key=|t| t.id children=move |t| {
+            <For each=listed key=|t| t.id children=move |t| {
                 let id = t.id;
                 let name = t.name.clone();
                 view! {
                     <li class="token">
                         <span class="name" title=t.name.clone()>{t.name.clone()}</span>
                         <span class="meta">"made "<When at=t.created_at.clone()/></span>
-                        <button type="button" class="danger" on:click=move |_| revoke(id, name.clone())
+                        <button type="button" class="danger" on:click=move |_| confirm_revoke(id, name.clone())
                                 aria-label=format!("Revoke {}", t.name)>"Revoke"</button>
                     </li>
                 }
             }/>
         </ul>
-        {move || tokens.get().is_some_and(|t| t.is_empty()).then(|| view! { <p class="meta">"No tokens yet."</p> })}
         <form class="add" on:submit=create aria-label="Make a token">
             <Field label="Name of the new token" name="token_name" value=name error=name_error/>
             <button type="submit">"Make a token"</button>
@@ -157,37 +122,33 @@ fn PasswordChange() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let again = RwSignal::new(String::new());
-    let (error, set_error) = signal(None::<api::ApiError>);
-    let (done, set_done) = signal(false);
     // Said as soon as both are typed, before anything is sent.
     let mismatch = Signal::derive(move || {
         let (n, a) = (new.get(), again.get());
         (!a.is_empty() && n != a).then(|| "does not match the new password".to_string())
     });
+    let send = Action::new_local(|body: &PasswordChange| {
+        let body = body.clone();
+        async move { api::post::<_, serde_json::Value>("/api/v1/auth/password", &body).await }
+    });
+    let (error, set_error) = signal(None::<api::ApiError>);
+    api::track(send, set_error);
+    let done = move || matches!(send.value().get(), Some(Ok(_)));
+    Effect::new(move || {
+        if done() {
+            for field in [current, new, again] {
+                field.set(String::new());
+            }
+        }
+    });
     let change = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if mismatch.get_untracked().is_some() {
-            return;
+        if mismatch.get_untracked().is_none() {
+            send.dispatch(PasswordChange {
+                current_password: current.get_untracked(),
+                new_password: new.get_untracked(),
+            });
         }
-        let body = serde_json::json!({
-            "current_password": current.get_untracked(),
-            "new_password": new.get_untracked(),
-        });
-        spawn_local(async move {
-            match api::post::<_, serde_json::Value>("/api/v1/auth/password", &body).await {
-                Ok(_) => {
-                    set_error.set(None);
-                    for field in [current, new, again] {
-                        field.set(String::new());
-                    }
-                    set_done.set(true);
-                }
-                Err(e) => {
-                    set_done.set(false);
-                    set_error.set(Some(e));
-                }
-            }
-        });
     };
     let at = move |p| api::field_error(error, p);
 
@@ -197,9 +158,9 @@ fn PasswordChange() -> impl IntoView {
             <Field label="Current password" name="current_password" value=current error=at("/current_password") kind="password"/>
             <Field label="New password (8 characters at least)" name="new_password" value=new error=at("/new_password") kind="password"/>
             <Field label="New password again" name="new_password_again" value=again error=mismatch kind="password"/>
-            <button type="submit" disabled=move || mismatch.get().is_some()>"Change password"</button>
+            <button type="submit" disabled=move || mismatch.get().is_some() || send.pending().get()>"Change password"</button>
             {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
-            {move || done.get().then(|| view! { <p class="ok" role="status">"Password changed. Your other sessions have ended; your API tokens still work."</p> })}
+            {move || done().then(|| view! { <p class="ok" role="status">"Password changed. Your other sessions have ended; your API tokens still work."</p> })}
         </form>
     }
 }
@@ -209,53 +170,45 @@ fn PasswordChange() -> impl IntoView {
 #[component]
 fn Users() -> impl IntoView {
     let me = use_context::<crate::Me>().map(|m| m.id);
-    let (accounts, set_accounts) = signal(Vec::<Account>::new());
-    let (error, set_error) = signal(None::<String>);
-    let load = move || {
-        spawn_local(async move {
-            match api::get::<Vec<Account>>("/api/v1/users").await {
-                Ok(a) => set_accounts.set(a.body),
-                Err(e) => set_error.set(Some(e.detail)),
-            }
-        });
-    };
-    load();
-    let change = move |id: i64, body: serde_json::Value| {
-        spawn_local(async move {
-            match api::patch::<_, Account>(&format!("/api/v1/users/{id}"), &body).await {
-                Ok(_) => {
-                    set_error.set(None);
-                    load();
-                }
-                Err(e) => set_error.set(Some(e.detail)),
-            }
-        });
-    };
+    let accounts = LocalResource::new(|| api::get::<Vec<Account>>("/api/v1/users"));
+    let listed = move || api::body(accounts).unwrap_or_default();
+    let change = Action::new_local(|(id, body): &(i64, AccountChange)| {
+        let (path, body) = (format!("/api/v1/users/{id}"), body.clone());
+        async move { api::patch::<_, Account>(&path, &body).await }
+    });
+    let (error, set_error) = signal(None::<api::ApiError>);
+    api::track(change, set_error);
+    Effect::new(move || {
+        if let Some(Ok(_)) = change.value().get() {
+            accounts.refetch();
+        }
+    });
     view! {
         <h2>"Users"</h2>
-        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {move || error.get().map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
+        <Loading>{move || Suspend::new(async move { accounts.await.map(|_| ()) })}</Loading>
         <ul class="accounts">
-            <For each=move || accounts.get() key=|a| (a.id, a.role.clone(), a.is_active) children=move |a| {
+            <For each=listed key=|a| (a.id, a.role, a.is_active) children=move |a| {
                 let id = a.id;
                 let yourself = me == Some(id);
-                let is_admin = a.role == "admin";
+                let is_admin = a.role == Role::Admin;
                 let active = a.is_active;
                 view! {
                     <li class="account">
                         <span class="name">{a.username.clone()}</span>
-                        <span class="badge">{a.role.clone()}</span>
+                        <span class="badge">{a.role.as_str()}</span>
                         {(!active).then(|| view! { <span class="badge inactive">"inactive"</span> })}
                         {yourself.then(|| view! { <span class="meta">"you"</span> })}
                         <span class="meta">"since "<When at=a.created_at.clone()/></span>
                         {(!yourself).then(|| view! {
                             <div class="manage">
                                 <button class="secondary" aria-label=format!("Make {} {}", a.username, if is_admin { "a user" } else { "an admin" })
-                                        on:click=move |_| change(id, serde_json::json!({ "role": if is_admin { "user" } else { "admin" } }))>
+                                        on:click=move |_| { change.dispatch((id, AccountChange { role: Some(if is_admin { Role::User } else { Role::Admin }), is_active: None })); }>
                                     {if is_admin { "Make user" } else { "Make admin" }}
                                 </button>
                                 <button class=if active { "danger" } else { "secondary" }
                                         aria-label=format!("{} {}", if active { "Deactivate" } else { "Activate" }, a.username)
-                                        on:click=move |_| change(id, serde_json::json!({ "is_active": !active }))>
+                                        on:click=move |_| { change.dispatch((id, AccountChange { role: None, is_active: Some(!active) })); }>
                                     {if active { "Deactivate" } else { "Activate" }}
                                 </button>
                             </div>
@@ -264,42 +217,39 @@ fn Users() -> impl IntoView {
                 }
             }/>
         </ul>
-        <NewUser on_added=load/>
+        <NewAccount on_added=move || accounts.refetch()/>
     }
 }
 
 /// An admin's form for a new account.
 #[component]
-fn NewUser(
+fn NewAccount(
     /// Called after an account is added.
     on_added: impl Fn() + Copy + 'static,
 ) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new("user".to_string());
+    let add = Action::new_local(|body: &NewUser| {
+        let body = body.clone();
+        async move { api::post::<_, Account>("/api/v1/users", &body).await }
+    });
     let (error, set_error) = signal(None::<api::ApiError>);
-    let (made, set_made) = signal(None::<User>);
+    api::track(add, set_error);
+    let made = move || add.value().get().and_then(Result::ok).map(|a| a.body);
+    Effect::new(move || {
+        if let Some(Ok(_)) = add.value().get() {
+            username.set(String::new());
+            password.set(String::new());
+            on_added();
+        }
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = serde_json::json!({
-            "username": username.get_untracked(),
-            "password": password.get_untracked(),
-            "role": role.get_untracked(),
-        });
-        spawn_local(async move {
-            match api::post::<_, User>("/api/v1/users", &body).await {
-                Ok(a) => {
-                    set_error.set(None);
-                    username.set(String::new());
-                    password.set(String::new());
-                    set_made.set(Some(a.body));
-                    on_added();
-                }
-                Err(e) => {
-                    set_made.set(None);
-                    set_error.set(Some(e));
-                }
-            }
+        add.dispatch(NewUser {
+            username: username.get_untracked(),
+            password: password.get_untracked(),
+            role: Role::parse(&role.get_untracked()).unwrap_or(Role::User),
         });
     };
     let at = move |p| api::field_error(error, p);
@@ -317,7 +267,7 @@ fn NewUser(
             </label>
             <button type="submit">"Add"</button>
             {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
-            {move || made.get().map(|u| view! { <p class="ok" role="status">{format!("Added {} ({}).", u.username, u.role)}</p> })}
+            {move || made().map(|u| view! { <p class="ok" role="status">{format!("Added {} ({}).", u.username, u.role.as_str())}</p> })}
         </form>
     }
 }

@@ -4,8 +4,9 @@
 use std::cell::RefCell;
 
 use flowgate_core::FieldError;
+use flowgate_core::api::Problem;
 use gloo_net::http::{Request, RequestBuilder, Response};
-use leptos::prelude::{Get, ReadSignal, Signal};
+use leptos::prelude::{Action, Effect, Get, LocalResource, Set, Signal, With, WriteSignal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -52,11 +53,38 @@ impl ApiError {
 /// What a form shows under the field at `pointer`: the server's word on that field in the
 /// last refusal held by `error`, following it as it changes.
 pub(crate) fn field_error(
-    error: ReadSignal<Option<ApiError>>,
+    error: impl Into<Signal<Option<ApiError>>>,
     pointer: &'static str,
 ) -> Signal<Option<String>> {
+    let error = error.into();
     Signal::derive(move || error.get().and_then(|e| e.at(pointer)))
 }
+
+/// The body of a resource's last answer, if it has one and it was not a refusal (which the
+/// screen's `Loading` shows).
+pub(crate) fn body<T: Clone + Send + Sync + 'static>(
+    resource: LocalResource<Result<Answer<T>, ApiError>>,
+) -> Option<T> {
+    resource.get().and_then(Result::ok).map(|a| a.body)
+}
+
+/// Keeps `error` at the outcome of `action`'s last run: its refusal, or none once it
+/// succeeds. Several actions may keep one `error`: it holds the outcome of the one that ran last.
+pub(crate) fn track<I: 'static, T: Send + Sync + 'static>(
+    action: Action<I, Result<T, ApiError>>,
+    error: WriteSignal<Option<ApiError>>,
+) {
+    Effect::new(move || {
+        let outcome = action
+            .value()
+            .with(|v| v.as_ref().map(|r| r.as_ref().err().cloned()));
+        if let Some(refusal) = outcome {
+            error.set(refusal);
+        }
+    });
+}
+
+impl std::error::Error for ApiError {}
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,15 +92,8 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Problem {
-    #[serde(default)]
-    detail: String,
-    #[serde(default)]
-    errors: Vec<FieldError>,
-}
-
 /// A successful answer: its body and `ETag`.
+#[derive(Debug, Clone)]
 pub(crate) struct Answer<T> {
     /// The body.
     pub(crate) body: T,
@@ -105,14 +126,15 @@ async fn finish<T: DeserializeOwned>(response: Response) -> Result<Answer<T>, Ap
             }
         });
     }
-    let problem: Problem = response.json().await.unwrap_or(Problem {
-        detail: format!("HTTP {status}"),
-        errors: Vec::new(),
-    });
+    // Not a problem document: an answer from something between the console and the server.
+    let (detail, errors) = match response.json::<Problem>().await {
+        Ok(problem) => (problem.detail, problem.errors),
+        Err(_) => (format!("HTTP {status}"), Vec::new()),
+    };
     Err(ApiError {
         status,
-        detail: problem.detail,
-        errors: problem.errors,
+        detail,
+        errors,
     })
 }
 
@@ -144,6 +166,13 @@ pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
     body: &B,
 ) -> Result<Answer<T>, ApiError> {
     send(with_json(Request::post(path), body)).await
+}
+
+/// `POST path` without a body, for actions that take none (signing out).
+pub(crate) async fn post_empty(path: &str) -> Result<(), ApiError> {
+    send::<serde_json::Value>(Request::post(path).build())
+        .await
+        .map(|_| ())
 }
 
 /// `PUT path` with a JSON body, optionally only if the document is still at `if_match`.

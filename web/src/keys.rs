@@ -3,88 +3,11 @@
 
 use std::time::Duration;
 
-use flowgate_core::ratelimit::{BucketStatus, Scope, Window};
+use flowgate_core::api::{CheckRequest, Decision, KeyState};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use serde::{Deserialize, Serialize};
 
 use crate::api;
-use crate::widgets::{Bar, Field};
-
-/// A bucket as the server sends it (times in seconds).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct BucketJson {
-    scope: String,
-    window: String,
-    limit: u32,
-    capacity: u32,
-    remaining: u32,
-    reset_after: f64,
-    retry_after: f64,
-}
-
-impl BucketJson {
-    /// The core's form of the bucket, to project it forward in time.
-    fn status(&self) -> Option<BucketStatus> {
-        let scope = match self.scope.as_str() {
-            "global" => Scope::Global,
-            "platform" => Scope::Platform,
-            "endpoint" => Scope::Endpoint,
-            "platform_endpoint" => Scope::PlatformEndpoint,
-            _ => return None,
-        };
-        let window = match self.window.as_str() {
-            "minute" => Window::Minute,
-            "hour" => Window::Hour,
-            "day" => Window::Day,
-            _ => return None,
-        };
-        Some(BucketStatus {
-            scope,
-            window,
-            limit: self.limit,
-            capacity: self.capacity,
-            remaining: self.remaining,
-            reset_after: Duration::try_from_secs_f64(self.reset_after).ok()?,
-            retry_after: Duration::try_from_secs_f64(self.retry_after).ok()?,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct DecisionJson {
-    allowed: bool,
-    limit: u32,
-    remaining: u32,
-    retry_after: f64,
-    reset_after: f64,
-    scope: String,
-    window: String,
-    buckets: Vec<BucketJson>,
-    /// Decided by the failure mode because the server could not reach Redis.
-    #[serde(default)]
-    degraded: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct KeyState {
-    key: String,
-    wait_time: f64,
-    buckets: Vec<BucketJson>,
-    /// Read from the failure mode's state because the server could not reach Redis.
-    #[serde(default)]
-    degraded: bool,
-}
-
-#[derive(Serialize)]
-struct CheckBody {
-    key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    platform: Option<String>,
-    cost: u32,
-}
+use crate::widgets::{Bar, Field, Loading, every};
 
 fn now_ms() -> f64 {
     window()
@@ -108,96 +31,105 @@ pub fn KeysScreen(
     let endpoint = RwSignal::new(String::new());
     let platform = RwSignal::new(String::new());
     let cost = RwSignal::new("1".to_string());
-    let (decision, set_decision) = signal(None::<DecisionJson>);
-    let (error, set_error) = signal(None::<api::ApiError>);
-    // The key being watched: its state and when (page clock, ms) it was fetched.
-    let (watched, set_watched) = signal(None::<(KeyState, f64)>);
+    // The key whose buckets are shown, and its state with when (page clock, ms) it came.
+    let watching = RwSignal::new(None::<String>);
+    let state = LocalResource::new(move || {
+        let key = watching.get();
+        async move {
+            let Some(key) = key else { return Ok(None) };
+            let path = format!("/api/v1/limits/keys/{}", api::segment(&key));
+            api::get::<KeyState>(&path)
+                .await
+                .map(|a| Some((a.body, now_ms())))
+        }
+    });
+    every(POLL, move || {
+        if watching.get_untracked().is_some() {
+            state.refetch();
+        }
+    });
+    // The last state read (kept while the next is fetched).
+    let (last, set_last) = signal(None::<(KeyState, f64)>);
+    Effect::new(move || {
+        if let Some(Ok(read)) = state.get() {
+            set_last.set(read);
+        }
+    });
+    let watched = move || last.get();
     let (tick, set_tick) = signal(0.0f64);
-
-    let name = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let fetch = move || {
+    every(FRAME, move || set_tick.set(now_ms()));
+    let watch = move || {
         let k = key.get_untracked();
         if k.trim().is_empty() {
             return;
         }
-        spawn_local(async move {
-            match api::get::<KeyState>(&format!("/api/v1/limits/keys/{}", api::segment(&k))).await {
-                Ok(a) => set_watched.set(Some((a.body, now_ms()))),
-                Err(e) => set_error.set(Some(e)),
-            }
-        });
-    };
-    let check = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let cost = match cost.get_untracked().trim().parse::<u32>() {
-            Ok(c) => c,
-            Err(_) => {
-                set_error.set(Some(api::ApiError {
-                    status: 0,
-                    detail: "cost must be a whole number".into(),
-                    errors: vec![flowgate_core::FieldError::new(
-                        "/cost",
-                        "must be a whole number, 1 or more",
-                    )],
-                }));
-                return;
-            }
-        };
-        let body = CheckBody {
-            key: key.get_untracked(),
-            endpoint: name(endpoint.get_untracked()),
-            platform: name(platform.get_untracked()),
-            cost,
-        };
-        spawn_local(async move {
-            match api::post::<_, DecisionJson>("/api/v1/limits/check", &body).await {
-                Ok(a) => {
-                    set_error.set(None);
-                    set_decision.set(Some(a.body));
-                    fetch();
-                }
-                Err(e) => set_error.set(Some(e)),
-            }
-        });
-    };
-    let reset = move |_| {
-        let k = key.get_untracked();
-        spawn_local(async move {
-            match api::delete(&format!("/api/v1/limits/keys/{}", api::segment(&k))).await {
-                Ok(()) => fetch(),
-                Err(e) => set_error.set(Some(e)),
-            }
-        });
-    };
-    let poll = set_interval_with_handle(fetch, POLL).ok();
-    let frame = set_interval_with_handle(move || set_tick.set(now_ms()), FRAME).ok();
-    on_cleanup(move || {
-        if let Some(h) = poll {
-            h.clear();
+        if watching.get_untracked().as_deref() == Some(k.as_str()) {
+            state.refetch();
+        } else {
+            watching.set(Some(k));
         }
-        if let Some(h) = frame {
-            h.clear();
+    };
+
+    let check = Action::new_local(|body: &CheckRequest<'static>| {
+        let body = body.clone();
+        async move { api::post::<_, Decision>("/api/v1/limits/check", &body).await }
+    });
+    let reset = Action::new_local(|key: &String| {
+        let path = format!("/api/v1/limits/keys/{}", api::segment(key));
+        async move { api::delete(&path).await }
+    });
+    Effect::new(move || {
+        let checked = check.value().get().is_some_and(|r| r.is_ok());
+        let was_reset = reset.value().get().is_some_and(|r| r.is_ok());
+        if checked || was_reset {
+            watch();
         }
     });
+    let (error, set_error) = signal(None::<api::ApiError>);
+    api::track(check, set_error);
+    api::track(reset, set_error);
+    let name = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        // A cost that is not a number is refused here, as the server would refuse it.
+        let Ok(cost) = cost.get_untracked().trim().parse::<u32>() else {
+            set_error.set(Some(api::ApiError {
+                status: 0,
+                detail: "cost must be a whole number".into(),
+                errors: vec![flowgate_core::FieldError::new(
+                    "/cost",
+                    "must be a whole number, 1 or more",
+                )],
+            }));
+            return;
+        };
+        check.dispatch(CheckRequest {
+            key: key.get_untracked().into(),
+            endpoint: name(endpoint.get_untracked()).map(Into::into),
+            platform: name(platform.get_untracked()).map(Into::into),
+            cost: Some(cost),
+        });
+    };
+    let decision = move || check.value().get().and_then(Result::ok).map(|a| a.body);
     let field_error = move |pointer| api::field_error(error, pointer);
 
     view! {
         <section class="screen keys">
             <h1>"Keys"</h1>
-            <form class="check" on:submit=check aria-label="Check a request">
+            <form class="check" on:submit=submit aria-label="Check a request">
                 <Field label="Key" name="key" value=key error=field_error("/key")/>
                 <Field label="Endpoint" name="endpoint" value=endpoint error=field_error("/endpoint")/>
                 <Field label="Platform" name="platform" value=platform error=field_error("/platform")/>
                 <Field label="Cost" name="cost" value=cost error=field_error("/cost") kind="number"/>
                 <div class="actions">
                     <button type="submit">"Check"</button>
-                    <button type="button" class="secondary" on:click=move |_| fetch()>"Watch"</button>
-                    <button type="button" class="danger" on:click=reset disabled=!admin
+                    <button type="button" class="secondary" on:click=move |_| watch()>"Watch"</button>
+                    <button type="button" class="danger" on:click=move |_| { reset.dispatch(key.get_untracked()); } disabled=!admin
                             title=(!admin).then_some("Only admins reset keys")>"Reset key"</button>
                 </div>
                 {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
             </form>
-            {move || decision.get().map(|d| view! {
+            {move || decision().map(|d| view! {
                 <div class="decision" class:allowed=d.allowed class:denied=!d.allowed role="status">
                     <strong>{if d.allowed { "Allowed" } else { "Denied" }}</strong>
                     " — binding bucket "{format!("{} {}", d.scope, d.window)}
@@ -216,7 +148,8 @@ pub fn KeysScreen(
                     </tbody>
                 </table>
             })}
-            {move || watched.get().map(|(state, fetched_at)| view! {
+            <Loading>{move || Suspend::new(async move { state.await.map(|_| ()) })}</Loading>
+            {move || watched().map(|(state, fetched_at)| view! {
                 <h2>"Buckets of "<span class="name">{state.key.clone()}</span></h2>
                 <p class="meta">{format!("wait time {:.3} s when fetched; refilling live, fetched again every {} s", state.wait_time, POLL.as_secs())}</p>
                 {state.degraded.then(|| view! {

@@ -19,92 +19,54 @@ pub mod retry;
 pub mod tasks;
 pub mod widgets;
 
+use flowgate_core::api::Login;
+pub use flowgate_core::api::Me;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use serde::Deserialize;
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
 
-/// The signed-in user.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Me {
-    /// Their id.
-    pub id: i64,
-    /// Their name.
-    pub username: String,
-    /// `admin` or `user`.
-    pub role: String,
-}
+/// The screens: each one's path and title, in the navigation's order. The server answers every
+/// one of these paths with the console's `index.html`.
+const SCREENS: [(&str, &str); 7] = [
+    ("/", "Overview"),
+    ("/limits", "Limits"),
+    ("/keys", "Keys"),
+    ("/tasks", "Tasks"),
+    ("/retry", "Retry"),
+    ("/platforms", "Platforms"),
+    ("/access", "Access"),
+];
 
-impl Me {
-    /// Whether they may change limits and policies.
-    pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+/// A link to a screen by the fragment the console once used (`/#limits`) is taken to the
+/// screen's path before the router reads the address.
+fn follow_old_link() {
+    let location = window().location();
+    let hash = location.hash().unwrap_or_default();
+    let Some(slug) = hash.strip_prefix('#').filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let path = format!("/{slug}");
+    if SCREENS.iter().any(|(p, _)| *p == path)
+        && let Ok(history) = window().history()
+    {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
     }
 }
 
-/// The screens, by the URL fragment that selects them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Screen {
-    Overview,
-    Limits,
-    Keys,
-    Tasks,
-    Retry,
-    Platforms,
-    Access,
-}
-
-impl Screen {
-    const ALL: [Screen; 7] = [
-        Screen::Overview,
-        Screen::Limits,
-        Screen::Keys,
-        Screen::Tasks,
-        Screen::Retry,
-        Screen::Platforms,
-        Screen::Access,
-    ];
-
-    fn slug(self) -> &'static str {
-        match self {
-            Screen::Overview => "overview",
-            Screen::Limits => "limits",
-            Screen::Keys => "keys",
-            Screen::Tasks => "tasks",
-            Screen::Retry => "retry",
-            Screen::Platforms => "platforms",
-            Screen::Access => "access",
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Screen::Overview => "Overview",
-            Screen::Limits => "Limits",
-            Screen::Keys => "Keys",
-            Screen::Tasks => "Tasks",
-            Screen::Retry => "Retry",
-            Screen::Platforms => "Platforms",
-            Screen::Access => "Access",
-        }
-    }
-
-    fn from_hash() -> Screen {
-        let hash = window().location().hash().unwrap_or_default();
-        let slug = hash.trim_start_matches('#');
-        Screen::ALL
-            .into_iter()
-            .find(|s| s.slug() == slug)
-            .unwrap_or(Screen::Overview)
-    }
-}
-
-/// The console: a login form until someone is signed in, then the screens.
+/// The console: a sign-in form until someone is signed in, then the screens.
 #[component]
 pub fn App() -> impl IntoView {
-    // None: not known yet; Some(None): signed out; Some(Some(me)): signed in.
+    follow_old_link();
+    // Who the browser's session belongs to, asked once; then set by signing in and out. An
+    // answer 401 while signed in (the session expired, or was ended in another tab) leads back
+    // to the sign-in form, which says so.
+    let asked = LocalResource::new(|| api::get::<Me>("/api/v1/auth/me"));
     let session = RwSignal::new(None::<Option<Me>>);
-    // Whether the session ended under the user (expired, or signed out in another tab): any
-    // answer 401 while signed in leads back to the sign-in form, which says so.
+    Effect::new(move || {
+        if let Some(answer) = asked.get() {
+            session.set(Some(answer.ok().map(|a| a.body)));
+        }
+    });
     let ended = RwSignal::new(false);
     api::on_unauthorized(move || {
         if matches!(session.get_untracked(), Some(Some(_))) {
@@ -112,40 +74,38 @@ pub fn App() -> impl IntoView {
             session.set(Some(None));
         }
     });
-    let (me, set_me) = session.split();
-    spawn_local(async move {
-        let who = api::get::<Me>("/api/v1/auth/me").await.ok().map(|a| a.body);
-        set_me.set(Some(who));
-    });
-    provide_context(set_me);
-    move || match me.get() {
+    provide_context(session);
+    move || match session.get() {
         None => view! { <p class="loading" role="status">"Loading…"</p> }.into_any(),
-        Some(None) => view! { <Login ended=ended/> }.into_any(),
+        Some(None) => view! { <SignIn ended=ended/> }.into_any(),
         Some(Some(me)) => view! { <Shell me=me/> }.into_any(),
     }
 }
 
 /// The sign-in form.
 #[component]
-fn Login(
+fn SignIn(
     /// Set when the session ended on its own; cleared by signing in.
     ended: RwSignal<bool>,
 ) -> impl IntoView {
-    let set_me = expect_context::<WriteSignal<Option<Option<Me>>>>();
+    let session = expect_context::<RwSignal<Option<Option<Me>>>>();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let (error, set_error) = signal(None::<String>);
+    let sign_in = Action::new_local(|body: &Login| {
+        let body = body.clone();
+        async move { api::post::<_, Me>("/api/v1/auth/login", &body).await }
+    });
+    Effect::new(move || {
+        if let Some(Ok(answer)) = sign_in.value().get() {
+            ended.set(false);
+            session.set(Some(Some(answer.body)));
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = serde_json::json!({"username": username.get(), "password": password.get()});
-        spawn_local(async move {
-            match api::post::<_, Me>("/api/v1/auth/login", &body).await {
-                Ok(answer) => {
-                    ended.set(false);
-                    set_me.set(Some(Some(answer.body)));
-                }
-                Err(e) => set_error.set(Some(e.detail)),
-            }
+        sign_in.dispatch(Login {
+            username: username.get(),
+            password: password.get(),
         });
     };
     view! {
@@ -155,57 +115,60 @@ fn Login(
                 {move || ended.get().then(|| view! { <p class="hint" role="status">"Your session has ended; sign in again."</p> })}
                 <label>"Username" <input name="username" autocomplete="username" bind:value=username required/></label>
                 <label>"Password" <input name="password" type="password" autocomplete="current-password" bind:value=password required/></label>
-                <button type="submit">"Sign in"</button>
-                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <button type="submit" disabled=move || sign_in.pending().get()>"Sign in"</button>
+                {move || match sign_in.value().get() {
+                    Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.detail}</p> }),
+                    _ => None,
+                }}
             </form>
         </main>
     }
 }
 
-/// The header, the navigation and the selected screen.
+/// The header, the navigation and the screen the path names.
 #[component]
 fn Shell(me: Me) -> impl IntoView {
-    let set_me = expect_context::<WriteSignal<Option<Option<Me>>>>();
-    let (screen, set_screen) = signal(Screen::from_hash());
-    let on_hash = window_event_listener(leptos::ev::hashchange, move |_| {
-        set_screen.set(Screen::from_hash())
+    let session = expect_context::<RwSignal<Option<Option<Me>>>>();
+    let sign_out = Action::new_local(|_: &()| async move {
+        // Signed out either way: a session the server no longer knows is over too.
+        let _ = api::post_empty("/api/v1/auth/logout").await;
     });
-    on_cleanup(move || on_hash.remove());
-    let logout = move |_| {
-        spawn_local(async move {
-            let _ =
-                api::post::<_, serde_json::Value>("/api/v1/auth/logout", &serde_json::json!({}))
-                    .await;
-            set_me.set(Some(None));
-        });
-    };
+    Effect::new(move || {
+        if sign_out.value().get().is_some() {
+            session.set(Some(None));
+        }
+    });
     let admin = me.is_admin();
     provide_context(me.clone());
     view! {
-        <header class="top">
-            <span class="brand">"flowgate"</span>
-            <nav aria-label="Screens">
-                {Screen::ALL.into_iter().map(|s| view! {
-                    <a href=format!("#{}", s.slug())
-                       aria-current=move || (screen.get() == s).then_some("page")>{s.title()}</a>
-                }).collect_view()}
-            </nav>
-            <span class="who">
-                <span class="username" title=me.username.clone()>{me.username.clone()}</span>
-                " "<span class="role badge">{me.role.clone()}</span>
-                " "<button class="link" on:click=logout>"Sign out"</button>
-            </span>
-        </header>
-        <main>
-            {move || match screen.get() {
-                Screen::Overview => view! { <overview::OverviewScreen admin=admin/> }.into_any(),
-                Screen::Limits => view! { <limits::LimitsScreen admin=admin/> }.into_any(),
-                Screen::Keys => view! { <keys::KeysScreen admin=admin/> }.into_any(),
-                Screen::Tasks => view! { <tasks::TasksScreen/> }.into_any(),
-                Screen::Retry => view! { <retry::RetryScreen admin=admin/> }.into_any(),
-                Screen::Platforms => view! { <platforms::PlatformsScreen/> }.into_any(),
-                Screen::Access => view! { <access::AccessScreen admin=admin/> }.into_any(),
-            }}
-        </main>
+        <Router>
+            <header class="top">
+                <span class="brand">"flowgate"</span>
+                <nav aria-label="Screens">
+                    {SCREENS.into_iter().map(|(path, title)| view! { <A href=path exact=true>{title}</A> }).collect_view()}
+                </nav>
+                <span class="who">
+                    <span class="username" title=me.username.clone()>{me.username.clone()}</span>
+                    " "<span class="role badge">{me.role.as_str()}</span>
+                    " "<button class="link" on:click=move |_| { sign_out.dispatch(()); }>"Sign out"</button>
+                </span>
+            </header>
+            <main>
+                <Routes fallback=|| view! {
+                    <section class="screen">
+                        <h1>"Not found"</h1>
+                        <p class="meta">"No screen has this address; the navigation above lists them."</p>
+                    </section>
+                }>
+                    <Route path=path!("/") view=move || view! { <overview::OverviewScreen admin=admin/> }/>
+                    <Route path=path!("/limits") view=move || view! { <limits::LimitsScreen admin=admin/> }/>
+                    <Route path=path!("/keys") view=move || view! { <keys::KeysScreen admin=admin/> }/>
+                    <Route path=path!("/tasks") view=tasks::TasksScreen/>
+                    <Route path=path!("/retry") view=move || view! { <retry::RetryScreen admin=admin/> }/>
+                    <Route path=path!("/platforms") view=platforms::PlatformsScreen/>
+                    <Route path=path!("/access") view=move || view! { <access::AccessScreen admin=admin/> }/>
+                </Routes>
+            </main>
+        </Router>
     }
 }

@@ -10,11 +10,10 @@ use flowgate_core::ratelimit::{
     Error as LimitError, KeyedState, Limits, RateLimitConfig, Request, ScopeLimits,
 };
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::{Chart, Field, Series, When, checked, field_error};
+use crate::widgets::{Chart, Field, Loading, Series, When, checked, field_error};
+use flowgate_core::api::HistoryEntry;
 
 /// Which table a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,16 +199,6 @@ impl Form {
     }
 }
 
-/// One stored version of the limits.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct HistoryEntry {
-    version: i64,
-    changed_by: String,
-    changed_at: String,
-    /// Read when loaded, so that one version this console cannot read spoils only itself.
-    limits: serde_json::Value,
-}
-
 /// How many versions the history lists.
 const HISTORY: usize = 10;
 
@@ -221,83 +210,82 @@ pub fn LimitsScreen(
 ) -> impl IntoView {
     let form = Form::new();
     let (saved, set_saved) = signal(None::<(RateLimitConfig, Option<String>)>);
-    // The latest versions, newest first.
-    let (history, set_history) = signal(Vec::<HistoryEntry>::new());
     let (server_errors, set_server_errors) = signal(Vec::<FieldError>::new());
     let (message, set_message) = signal(None::<(bool, String)>);
-
+    let current = LocalResource::new(|| api::get::<RateLimitConfig>("/api/v1/limits"));
+    // The latest versions, newest first.
+    let history = LocalResource::new(|| async {
+        let path = format!("/api/v1/limits/history?limit={HISTORY}");
+        api::get::<Vec<HistoryEntry>>(&path).await
+    });
+    let versions = move || api::body(history).unwrap_or_default();
+    // What the server holds goes into the form when it comes (and again on Discard).
+    Effect::new(move || {
+        if let Some(Ok(answer)) = current.get() {
+            form.load(&answer.body);
+            set_saved.set(Some((answer.body, answer.etag)));
+            set_server_errors.set(Vec::new());
+        }
+    });
     let reload = move || {
-        spawn_local(async move {
-            match api::get::<RateLimitConfig>("/api/v1/limits").await {
-                Ok(answer) => {
-                    form.load(&answer.body);
-                    set_saved.set(Some((answer.body, answer.etag)));
-                    set_server_errors.set(Vec::new());
-                }
-                Err(e) => set_message.set(Some((false, e.detail))),
-            }
-            load_history(set_history).await;
-        });
+        current.refetch();
+        history.refetch();
     };
-    reload();
     let load_version = move |entry: HistoryEntry| {
         let version = entry.version;
-        match serde_json::from_value::<RateLimitConfig>(entry.limits) {
-            Ok(limits) => {
-                form.load(&limits);
-                set_server_errors.set(Vec::new());
-                let note = format!(
-                    "Version {version} is in the form: the what-if below compares it with \
-                     the saved limits; Save makes it current."
-                );
-                set_message.set(Some((true, note)));
-            }
-            Err(e) => {
-                let note = format!("Version {version} cannot be read here: {e}");
-                set_message.set(Some((false, note)));
-            }
-        }
+        form.load(&entry.limits);
+        set_server_errors.set(Vec::new());
+        let note = format!(
+            "Version {version} is in the form: the what-if below compares it with the saved \
+             limits; Save makes it current."
+        );
+        set_message.set(Some((true, note)));
     };
 
     let valid = Memo::new(move |_| form.config());
     let error_at =
         move |pointer: String| field_error(valid, server_errors, move || pointer.clone());
-    let save = move |_| {
+    let save = Action::new_local(|(config, etag): &(RateLimitConfig, Option<String>)| {
+        let (config, etag) = (config.clone(), etag.clone());
+        async move { api::put::<_, RateLimitConfig>("/api/v1/limits", &config, etag.as_deref()).await }
+    });
+    Effect::new(move || match save.value().get() {
+        Some(Ok(answer)) => {
+            let version = answer.etag.clone().unwrap_or_default();
+            set_saved.set(Some((answer.body, answer.etag)));
+            set_server_errors.set(Vec::new());
+            set_message.set(Some((
+                true,
+                format!("Saved: version {}", version.trim_matches('"')),
+            )));
+            history.refetch();
+        }
+        Some(Err(e)) => {
+            set_server_errors.set(e.errors.clone());
+            let hint = if e.status == 412 {
+                " Reload to see the current version."
+            } else {
+                ""
+            };
+            set_message.set(Some((false, format!("{}{hint}", e.detail))));
+        }
+        None => {}
+    });
+    let submit = move |_| {
         let Ok(config) = valid.get_untracked() else {
             set_message.set(Some((false, "Fix the marked fields first.".into())));
             return;
         };
         let etag = saved.get_untracked().and_then(|(_, tag)| tag);
-        spawn_local(async move {
-            match api::put::<_, RateLimitConfig>("/api/v1/limits", &config, etag.as_deref()).await {
-                Ok(answer) => {
-                    let version = answer.etag.clone().unwrap_or_default();
-                    set_saved.set(Some((answer.body, answer.etag)));
-                    set_server_errors.set(Vec::new());
-                    set_message.set(Some((
-                        true,
-                        format!("Saved: version {}", version.trim_matches('"')),
-                    )));
-                    load_history(set_history).await;
-                }
-                Err(e) => {
-                    set_server_errors.set(e.errors.clone());
-                    let hint = if e.status == 412 {
-                        " Reload to see the current version."
-                    } else {
-                        ""
-                    };
-                    set_message.set(Some((false, format!("{}{hint}", e.detail))));
-                }
-            }
-        });
+        save.dispatch((config, etag));
     };
 
     view! {
         <section class="screen limits">
             <h1>"Limits"</h1>
+            <Loading>{move || Suspend::new(async move { current.await.map(|_| ()) })}</Loading>
             <p class="meta">
-                {move || history.get().first().map(|h| view! {
+                {move || versions().first().cloned().map(|h| view! {
                     {format!("Version {} · changed by {} ", h.version, h.changed_by)}<When at=h.changed_at.clone()/>
                 })}
             </p>
@@ -312,7 +300,7 @@ pub fn LimitsScreen(
             <ScopeTable title="Per platform" kind=Kind::Platform form=form error_at=error_at/>
             <ScopeTable title="Per platform and endpoint" kind=Kind::PlatformEndpoint form=form error_at=error_at/>
             <div class="actions">
-                <button on:click=save disabled=move || !admin || valid.get().is_err()
+                <button on:click=submit disabled=move || !admin || valid.get().is_err() || save.pending().get()
                         title=(!admin).then_some("Only admins change limits")>"Save"</button>
                 <button class="secondary" on:click=move |_| reload()>"Discard changes"</button>
                 {move || message.get().map(|(ok, text)| view! {
@@ -323,7 +311,7 @@ pub fn LimitsScreen(
             <details class="history">
                 <summary>{format!("History (the last {HISTORY} versions)")}</summary>
                 <ol>
-                    <For each=move || history.get() key=|h| h.version children=move |h| {
+                    <For each=versions key=|h| h.version children=move |h| {
                         let label = format!("Load version {} into the form", h.version);
                         let by = format!(" · {} · ", h.changed_by);
                         let at = h.changed_at.clone();
@@ -338,14 +326,6 @@ pub fn LimitsScreen(
                 </ol>
             </details>
         </section>
-    }
-}
-
-/// Reads the latest versions into `set`; on failure keeps what it had.
-async fn load_history(set: WriteSignal<Vec<HistoryEntry>>) {
-    let path = format!("/api/v1/limits/history?limit={HISTORY}");
-    if let Ok(answer) = api::get::<Vec<HistoryEntry>>(&path).await {
-        set.set(answer.body);
     }
 }
 

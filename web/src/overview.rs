@@ -4,9 +4,9 @@
 
 use flowgate_core::api::Overview;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use crate::api;
+use crate::widgets::{Loading, every};
 
 /// How often the overview is asked for.
 const POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -59,33 +59,21 @@ pub fn OverviewScreen(
         }
         .into_any();
     }
+    let overview = LocalResource::new(|| api::get::<Overview>("/api/v1/overview"));
+    every(POLL, move || overview.refetch());
+    // The answer before the last, for the rates between the two.
     let (latest, set_latest) = signal(None::<Overview>);
     let (rate, set_rate) = signal(None::<(f64, f64)>);
-    let (error, set_error) = signal(None::<String>);
-    let fetch = move || {
-        spawn_local(async move {
-            match api::get::<Overview>("/api/v1/overview").await {
-                Ok(answer) => {
-                    let now = answer.body;
-                    // The screen may have been left while the answer came: its signals are gone.
-                    let Some(before) = latest.try_get_untracked() else {
-                        return;
-                    };
-                    if let Some(r) = before.and_then(|before| rates(&before, &now)) {
-                        set_rate.set(Some(r));
-                    }
-                    set_error.set(None);
-                    set_latest.set(Some(now));
-                }
-                Err(e) => set_error.set(Some(e.detail)),
+    Effect::new(move || {
+        if let Some(Ok(answer)) = overview.get() {
+            let now = answer.body;
+            if let Some(r) = latest
+                .get_untracked()
+                .and_then(|before| rates(&before, &now))
+            {
+                set_rate.set(Some(r));
             }
-        });
-    };
-    fetch();
-    let poll = set_interval_with_handle(fetch, POLL).ok();
-    on_cleanup(move || {
-        if let Some(p) = poll {
-            p.clear();
+            set_latest.set(Some(now));
         }
     });
     let figure = move |f: fn(&Overview) -> String| {
@@ -94,7 +82,7 @@ pub fn OverviewScreen(
     view! {
         <section class="screen overview">
             <h1>"Overview"</h1>
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Loading>{move || Suspend::new(async move { overview.await.map(|_| ()) })}</Loading>
             <div class="figures">
                 <Figure caption="decisions per second" kind="rate"
                         value=Signal::derive(move || rate.get().map_or_else(|| "…".into(), |(r, _)| format!("{r:.1}")))/>

@@ -1,16 +1,13 @@
 //! The retry policy, with a plot of the delay schedule it implies (the band is the jitter),
 //! and the statistics workers have reported.
 
-use std::collections::BTreeMap;
-
 use flowgate_core::FieldError;
-use flowgate_core::retry::{Error as RetryError, OperationStats, RetryConfig};
+use flowgate_core::api::RetryStatistics;
+use flowgate_core::retry::{Error as RetryError, RetryConfig};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use serde::Deserialize;
 
 use crate::api;
-use crate::widgets::{Band, Chart, Field, Series, checked, field_error};
+use crate::widgets::{Band, Chart, Field, Loading, Series, checked, field_error};
 
 #[derive(Debug, Clone, Copy)]
 struct Form {
@@ -145,26 +142,6 @@ impl Form {
     }
 }
 
-/// The summary fields the screen shows. (The core's `RetrySummary` flattens its totals, and
-/// serde cannot read number-keyed maps back through a flattened field.)
-#[derive(Debug, Clone, Deserialize)]
-struct Summary {
-    operations: u64,
-    calls: u64,
-    retries: u64,
-    successes: u64,
-    failures: u64,
-    exhausted: u64,
-    total_delay: f64,
-    success_rate: f64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Detailed {
-    summary: Summary,
-    operations: BTreeMap<String, OperationStats>,
-}
-
 /// The retry screen.
 #[component]
 pub fn RetryScreen(
@@ -173,48 +150,40 @@ pub fn RetryScreen(
 ) -> impl IntoView {
     let form = Form::new();
     let (saved, set_saved) = signal(None::<(RetryConfig, Option<String>)>);
-    let (stats, set_stats) = signal(None::<Detailed>);
     let (message, set_message) = signal(None::<(bool, String)>);
     let (server_errors, set_server_errors) = signal(Vec::<FieldError>::new());
-    spawn_local(async move {
-        match api::get::<RetryConfig>("/api/v1/retry/config").await {
-            Ok(a) => {
-                form.load(&a.body);
-                set_saved.set(Some((a.body, a.etag)));
-            }
-            Err(e) => set_message.set(Some((false, e.detail))),
+    let current = LocalResource::new(|| api::get::<RetryConfig>("/api/v1/retry/config"));
+    Effect::new(move || {
+        if let Some(Ok(a)) = current.get() {
+            form.load(&a.body);
+            set_saved.set(Some((a.body, a.etag)));
         }
     });
-    let load_stats = move || {
-        spawn_local(async move {
-            if let Ok(a) = api::get::<Detailed>("/api/v1/retry/stats?detailed=true").await {
-                set_stats.set(Some(a.body));
-            }
-        });
-    };
-    load_stats();
+    let stats =
+        LocalResource::new(|| api::get::<RetryStatistics>("/api/v1/retry/stats?detailed=true"));
     let valid = Memo::new(move |_| form.config(saved.get().as_ref().map(|(c, _)| c)));
     let error_at =
         move |pointer: &'static str| field_error(valid, server_errors, move || pointer.to_string());
-    let save = move |_| {
-        let Ok(config) = valid.get_untracked() else {
-            return;
-        };
-        let etag = saved.get_untracked().and_then(|(_, t)| t);
-        spawn_local(async move {
-            match api::put::<_, RetryConfig>("/api/v1/retry/config", &config, etag.as_deref()).await
-            {
-                Ok(a) => {
-                    set_saved.set(Some((a.body, a.etag)));
-                    set_server_errors.set(Vec::new());
-                    set_message.set(Some((true, "Saved.".into())));
-                }
-                Err(e) => {
-                    set_server_errors.set(e.errors.clone());
-                    set_message.set(Some((false, e.detail)));
-                }
-            }
-        });
+    let save = Action::new_local(|(config, etag): &(RetryConfig, Option<String>)| {
+        let (config, etag) = (config.clone(), etag.clone());
+        async move { api::put::<_, RetryConfig>("/api/v1/retry/config", &config, etag.as_deref()).await }
+    });
+    Effect::new(move || match save.value().get() {
+        Some(Ok(a)) => {
+            set_saved.set(Some((a.body, a.etag)));
+            set_server_errors.set(Vec::new());
+            set_message.set(Some((true, "Saved.".into())));
+        }
+        Some(Err(e)) => {
+            set_server_errors.set(e.errors.clone());
+            set_message.set(Some((false, e.detail)));
+        }
+        None => {}
+    });
+    let submit = move |_| {
+        if let Ok(config) = valid.get_untracked() {
+            save.dispatch((config, saved.get_untracked().and_then(|(_, t)| t)));
+        }
     };
     // The schedule the edited policy implies: the delay before each retry, and the band the
     // jitter spreads it over (clamped to max_delay, as the core does).
@@ -267,6 +236,7 @@ pub fn RetryScreen(
     view! {
         <section class="screen retry">
             <h1>"Retry"</h1>
+            <Loading>{move || Suspend::new(async move { current.await.map(|_| ()) })}</Loading>
             <fieldset>
                 <legend>"Policy"</legend>
                 <Field label="Attempts (the first included)" name="max_attempts" value=form.max_attempts error=error_at("/max_attempts") kind="number"/>
@@ -285,23 +255,27 @@ pub fn RetryScreen(
                 </div>
             </fieldset>
             <div class="actions">
-                <button on:click=save disabled=move || !admin || valid.get().is_err()
+                <button on:click=submit disabled=move || !admin || valid.get().is_err() || save.pending().get()
                         title=(!admin).then_some("Only admins change the policy")>"Save"</button>
                 {move || message.get().map(|(ok, text)| view! { <p class=if ok { "ok" } else { "error" } role="status">{text}</p> })}
             </div>
             <Chart series=series band=band x_label="retry" y_label="seconds" title="Delay before each retry, with the jitter band" empty=empty_chart/>
-            <h2>"Statistics" <button class="secondary small" on:click=move |_| load_stats()>"Refresh"</button></h2>
-            {move || stats.get().map(|d| {
-                let s = d.summary;
+            <h2>"Statistics" <button class="secondary small" on:click=move |_| stats.refetch()>"Refresh"</button></h2>
+            <Loading>{move || Suspend::new(async move { stats.await.map(|_| ()) })}</Loading>
+            {move || match api::body(stats) {
+                None | Some(RetryStatistics::Summary(_)) => None,
+                Some(RetryStatistics::Detailed(d)) => Some({
+                let (operations, s) = (d.summary.operations, d.summary.totals);
+                let success_rate = d.summary.success_rate;
                 view! {
                     <dl class="summary">
-                        <div><dt>"Operations"</dt><dd>{s.operations}</dd></div>
+                        <div><dt>"Operations"</dt><dd>{operations}</dd></div>
                         <div><dt>"Calls"</dt><dd>{s.calls}</dd></div>
                         <div><dt>"Retries"</dt><dd>{s.retries}</dd></div>
                         <div><dt>"Succeeded"</dt><dd>{s.successes}</dd></div>
                         <div><dt>"Failed"</dt><dd>{s.failures}</dd></div>
                         <div><dt>"Exhausted"</dt><dd>{s.exhausted}</dd></div>
-                        <div><dt>"Success rate"</dt><dd>{format!("{:.1}%", s.success_rate * 100.0)}</dd></div>
+                        <div><dt>"Success rate"</dt><dd>{format!("{:.1}%", success_rate * 100.0)}</dd></div>
                         <div><dt>"Waited"</dt><dd>{format!("{:.1} s", s.total_delay)}</dd></div>
                     </dl>
                     <div class="table-scroll">
@@ -319,7 +293,8 @@ pub fn RetryScreen(
                         </table>
                     </div>
                 }
-            })}
+            }),
+            }}
         </section>
     }
 }

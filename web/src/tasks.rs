@@ -2,88 +2,57 @@
 //! Events with an `EventSource`, which reconnects by itself (with `Last-Event-ID`) when the
 //! server restarts, and is closed when the task is done.
 
+use flowgate_core::api::{NewTask, Task, TaskPage, TaskUpdate};
+use flowgate_core::progress::TaskStatus;
+use std::time::Duration;
+
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
-use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use crate::api;
-use crate::widgets::{Badge, Bar, When};
-
-/// A task as the server sends it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Task {
-    task_id: String,
-    current_step: String,
-    progress_percent: u8,
-    status: String,
-    seq: u64,
-    eta: Option<f64>,
-    error_message: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
-impl Task {
-    fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct TaskPage {
-    tasks: Vec<Task>,
-    total: i64,
-}
+use crate::widgets::{Badge, Bar, Loading, When, every};
 
 /// The tasks screen.
 #[component]
 pub fn TasksScreen() -> impl IntoView {
-    let (tasks, set_tasks) = signal(Vec::<Task>::new());
-    let (total, set_total) = signal(0i64);
-    let (error, set_error) = signal(None::<String>);
-    let load = move || {
-        spawn_local(async move {
-            match api::get::<TaskPage>("/api/v1/tasks?limit=50").await {
-                Ok(a) => {
-                    set_total.set(a.body.total);
-                    set_tasks.set(a.body.tasks);
-                }
-                Err(e) => set_error.set(Some(e.detail)),
-            }
-        });
-    };
-    load();
+    let page = LocalResource::new(|| api::get::<TaskPage>("/api/v1/tasks?limit=50"));
     // New tasks come from workers: look for them now and then (their progress is live).
-    let poll = set_interval_with_handle(load, std::time::Duration::from_secs(10)).ok();
-    on_cleanup(move || {
-        if let Some(h) = poll {
-            h.clear();
+    every(Duration::from_secs(10), move || page.refetch());
+    let tasks = RwSignal::new(Vec::<Task>::new());
+    Effect::new(move || {
+        if let Some(Ok(answer)) = page.get() {
+            tasks.set(answer.body.tasks);
         }
     });
-    let create = move |_| {
-        spawn_local(async move {
-            match api::post::<_, Task>("/api/v1/tasks", &serde_json::json!({})).await {
-                Ok(_) => load(),
-                Err(e) => set_error.set(Some(e.detail)),
-            }
-        });
-    };
+    let create = Action::new_local(|_: &()| async move {
+        api::post::<_, Task>("/api/v1/tasks", &NewTask::default()).await
+    });
+    Effect::new(move || {
+        if let Some(Ok(_)) = create.value().get() {
+            page.refetch();
+        }
+    });
     view! {
         <section class="screen tasks">
             <h1>"Tasks"</h1>
             <div class="actions">
-                <button on:click=create>"New task"</button>
-                <button class="secondary" on:click=move |_| load()>"Refresh"</button>
-                <span class="meta">{move || format!("{} in all", total.get())}</span>
+                <button on:click=move |_| { create.dispatch(()); } disabled=move || create.pending().get()>"New task"</button>
+                <button class="secondary" on:click=move |_| page.refetch()>"Refresh"</button>
+                <span class="meta">{move || page.get().and_then(Result::ok).map(|a| format!("{} in all", a.body.total))}</span>
             </div>
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || match create.value().get() {
+                Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.detail}</p> }),
+                _ => None,
+            }}
+            // Only the first load and a failure show here; the rows live on across polls (each
+            // keeps its event stream), keyed by the task.
+            <Loading>{move || Suspend::new(async move { page.await.map(|_| ()) })}</Loading>
             <ul class="task-list">
                 <For each=move || tasks.get() key=|t| t.task_id.clone() children=move |t| view! { <TaskRow task=t/> }/>
             </ul>
-            {move || tasks.get().is_empty().then(|| view! { <p class="meta">"No tasks yet."</p> })}
+            {move || (page.get().is_some() && tasks.get().is_empty()).then(|| view! { <p class="meta">"No tasks yet."</p> })}
         </section>
     }
 }
@@ -92,9 +61,10 @@ pub fn TasksScreen() -> impl IntoView {
 #[component]
 fn TaskRow(task: Task) -> impl IntoView {
     let id = task.task_id.clone();
+    let task_id = id.clone();
     let (state, set_state) = signal(task);
     let (live, set_live) = signal(false);
-    if !state.get_untracked().is_terminal() {
+    if !state.get_untracked().status.is_terminal() {
         let url = format!("/api/v1/tasks/{}/events", api::segment(&id));
         if let Ok(source) = web_sys::EventSource::new(&url) {
             let on_event = listener(set_state, move || set_live.set(true));
@@ -120,37 +90,40 @@ fn TaskRow(task: Task) -> impl IntoView {
         }
     }
     let percent = Signal::derive(move || f64::from(state.get().progress_percent));
-    let (cancel_error, set_cancel_error) = signal(None::<String>);
     // Cancelling is an update like a worker's: stored, then streamed to every watcher.
-    let cancel = {
-        let id = id.clone();
-        move |_| {
-            let now = state.get_untracked();
-            let body = serde_json::json!({
-                "current_step": "cancelled from the console",
-                "progress_percent": now.progress_percent,
-                "status": "cancelled",
-            });
-            let path = format!("/api/v1/tasks/{}/progress", api::segment(&id));
-            spawn_local(async move {
-                match api::put::<_, Task>(&path, &body, None).await {
-                    Ok(a) => {
-                        set_cancel_error.set(None);
-                        set_state.set(a.body);
-                    }
-                    Err(e) => set_cancel_error.set(Some(e.detail)),
-                }
-            });
+    let cancel = Action::new_local(move |update: &TaskUpdate| {
+        let (path, update) = (
+            format!("/api/v1/tasks/{}/progress", api::segment(&id)),
+            update.clone(),
+        );
+        async move { api::put::<_, Task>(&path, &update, None).await }
+    });
+    Effect::new(move || {
+        if let Some(Ok(answer)) = cancel.value().get() {
+            set_state.set(answer.body);
         }
+    });
+    let cancel_error = move || match cancel.value().get() {
+        Some(Err(e)) => Some(e.detail),
+        _ => None,
     };
+    let id = task_id;
     view! {
         <li class="task" data-task-id=id.clone()>
             <div class="task-head">
                 <code class="name" title=id.clone()>{id.clone()}</code>
-                <Badge text=Signal::derive(move || state.get().status)/>
+                <Badge text=Signal::derive(move || state.get().status.to_string())/>
                 {move || live.get().then(|| view! { <span class="live" title="receiving live updates">"live"</span> })}
-                {move || (!state.get().is_terminal()).then(|| view! {
-                    <button class="secondary cancel" on:click=cancel.clone()>"Cancel"</button>
+                {move || (!state.get().status.is_terminal()).then(|| view! {
+                    <button class="secondary cancel" on:click=move |_| {
+                        cancel.dispatch(TaskUpdate {
+                            current_step: "cancelled from the console".into(),
+                            progress_percent: i64::from(state.get_untracked().progress_percent),
+                            details: None,
+                            status: Some(TaskStatus::Cancelled),
+                            error_message: None,
+                        });
+                    }>"Cancel"</button>
                 })}
             </div>
             <Bar value=percent max=Signal::derive(|| 100.0) label=format!("Progress of task {id}")/>
@@ -159,12 +132,12 @@ fn TaskRow(task: Task) -> impl IntoView {
                 <span class="step">{move || state.get().current_step}</span>
                 <span class="eta">{move || {
                     let t = state.get();
-                    (t.status == "running").then_some(t.eta).flatten().map(|s| format!("about {} left", human(s)))
+                    (t.status == TaskStatus::Running).then_some(t.eta).flatten().map(|s| format!("about {} left", human(s)))
                 }}</span>
                 <span class="seq">{move || format!("update {}", state.get().seq)}</span>
             </div>
             {move || state.get().error_message.map(|m| view! { <p class="error">{m}</p> })}
-            {move || cancel_error.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+            {move || cancel_error().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <small class="meta">
                 "created "{move || view! { <When at=state.get().created_at/> }}
                 " · updated "{move || view! { <When at=state.get().updated_at/> }}

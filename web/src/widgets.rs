@@ -1,7 +1,45 @@
 //! Small pieces the screens share: labelled inputs with their errors, bars, charts.
 
+use std::time::Duration;
+
 use flowgate_core::FieldError;
 use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+
+/// Calls `f` every `period` for as long as the component that asks lives: a gloo-timers
+/// `Interval`, cancelled when the component is cleaned up (leaving its screen).
+pub(crate) fn every(period: Duration, f: impl FnMut() + 'static) {
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // Browser timers are not `Send`; the console runs on one thread, which SendWrapper checks.
+    let interval = SendWrapper::new(gloo_timers::callback::Interval::new(millis, f));
+    on_cleanup(move || drop(interval.take()));
+}
+
+/// Whether the user confirms `question` (the browser's own dialog); no dialog, no.
+pub(crate) fn confirmed(question: &str) -> bool {
+    window().confirm_with_message(question).unwrap_or(false)
+}
+
+/// What a screen shows while its data first loads, and when loading failed. A `Transition`
+/// (a `Suspense` that keeps what it showed while a resource is fetched again), so that a screen
+/// that polls does not flash "Loading…" at every poll.
+#[component]
+pub fn Loading(
+    /// What is read: resources awaited in a `Suspend`.
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <Transition fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            <ErrorBoundary fallback=|errors| view! {
+                <p class="error" role="alert">
+                    {move || errors.get().into_iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")}
+                </p>
+            }>
+                {children()}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
 
 /// A labelled text or number input bound to `value`, with the error `error` beside it.
 #[component]

@@ -4,7 +4,9 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::ratelimit::{RateLimitConfig, Scope, Window};
+use core::time::Duration;
+
+use crate::ratelimit::{BucketStatus, RateLimitConfig, Scope, Window};
 
 /// One bucket of a decision or a key: times in seconds with millisecond precision, rounded up
 /// (a client that waits this long is never early).
@@ -25,6 +27,23 @@ pub struct Bucket {
     pub reset_after: f64,
     /// Seconds until it holds the request's cost.
     pub retry_after: f64,
+}
+
+impl Bucket {
+    /// The core's form of the bucket, to project it forward in time
+    /// ([`BucketStatus::after`]); `None` when a time is negative or not finite.
+    #[must_use]
+    pub fn status(&self) -> Option<BucketStatus> {
+        Some(BucketStatus {
+            scope: self.scope,
+            window: self.window,
+            limit: self.limit,
+            capacity: self.capacity,
+            remaining: self.remaining,
+            reset_after: Duration::try_from_secs_f64(self.reset_after).ok()?,
+            retry_after: Duration::try_from_secs_f64(self.retry_after).ok()?,
+        })
+    }
 }
 
 /// `POST /api/v1/limits/check`: a decision. 200 whether allowed or not.
@@ -69,6 +88,12 @@ impl core::ops::Deref for Text<'_> {
 impl<'a> From<&'a str> for Text<'a> {
     fn from(s: &'a str) -> Self {
         Text(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Text<'static> {
+    fn from(s: String) -> Self {
+        Text(Cow::Owned(s))
     }
 }
 

@@ -198,9 +198,27 @@ pub struct OperationStats {
     /// The longest single wait, in seconds.
     pub max_delay: f64,
     /// Failed attempts by HTTP status.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "status_keys"))]
     pub by_status: BTreeMap<u16, u64>,
     /// Failed attempts by kind.
     pub by_kind: BTreeMap<FailureKind, u64>,
+}
+
+/// `by_status` read back: JSON object keys are strings, which serde turns into numbers only when
+/// it reads the map itself, not through the buffer of a flattened field (`RetrySummary`'s
+/// totals), so the keys are read as text and parsed here.
+#[cfg(feature = "serde")]
+fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    BTreeMap::<String, u64>::deserialize(d)?
+        .into_iter()
+        .map(|(code, n)| {
+            code.parse()
+                .map(|code| (code, n))
+                .map_err(|_| D::Error::custom(format!("{code:?} is not an HTTP status")))
+        })
+        .collect()
 }
 
 impl OperationStats {
