@@ -212,16 +212,17 @@ component_python() {
 }
 
 # The OpenAPI document (`flowgate-server openapi`, as GET /api/v1/openapi.json serves it):
-# validated against the OpenAPI 3.1 schema in Node, offline; then a Python client generated
-# from it as the README shows (openapi-python-client, pinned) and used against a real server.
-# Needs FLOWGATE_SERVER_BIN.
+# validated against the OpenAPI 3.1 schema in Node, offline, and its schemas of the npm
+# package's documents compared with the package's schema table and TypeScript declarations;
+# then a Python client generated from it as the README shows (openapi-python-client, pinned)
+# and used against a real server. Needs FLOWGATE_SERVER_BIN.
 test_openapi() {
     local python scratch
     say "the OpenAPI document against the OpenAPI 3.1 schema (Node)"
     (
         cd "$ROOT/tests/openapi"
         npm ci --no-audit --no-fund --loglevel=error
-        node --test openapi.test.mjs
+        node --test openapi.test.mjs documents.test.mjs
     )
     say "a Python client generated from the OpenAPI document, against a real server"
     python=$(python_env venv-openapi "$ROOT/tests/openapi/python/requirements.txt")

@@ -178,18 +178,26 @@ impl PlatformContext {
         }
     }
 
-    /// The posts that belong to this context ([`admits`](Self::admits)), in order.
+    /// The posts that belong to this context ([`admits`](Self::admits)), in order; with
+    /// `user_id` (the reference's optional filter), only that user's. The server's `GET
+    /// /api/v1/posts` is this rule as SQL, for the caller, tested against it.
     pub fn filter_posts<'p, P: HasOrigin + 'p>(
         &'p self,
         posts: impl IntoIterator<Item = &'p P> + 'p,
+        user_id: Option<i64>,
     ) -> impl Iterator<Item = &'p P> + 'p {
-        posts.into_iter().filter(move |p| self.admits(&p.origin()))
+        posts.into_iter().filter(move |p| {
+            let origin = p.origin();
+            user_id.is_none_or(|user| origin.user_id == Some(user)) && self.admits(&origin)
+        })
     }
 }
 
 /// Where a post came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PostOrigin<'a> {
+    /// Whose post it is, if recorded.
+    pub user_id: Option<i64>,
     /// The connection it was fetched through, if recorded.
     pub platform_connection_id: Option<i64>,
     /// Its platform, if recorded.
@@ -480,8 +488,10 @@ mod tests {
         assert!(!bare.is_valid() && bare.platform_info().is_none());
     }
 
+    #[derive(Clone)]
     struct Post {
         id: u32,
+        user: i64,
         conn: Option<i64>,
         platform: Option<PlatformType>,
         url: Option<&'static str>,
@@ -490,6 +500,7 @@ mod tests {
     impl HasOrigin for Post {
         fn origin(&self) -> PostOrigin<'_> {
             PostOrigin {
+                user_id: Some(self.user),
                 platform_connection_id: self.conn,
                 platform_type: self.platform,
                 instance_url: self.url,
@@ -505,43 +516,73 @@ mod tests {
         let posts = [
             Post {
                 id: 1,
+                user: 10,
                 conn: Some(1),
                 platform: None,
                 url: None,
             },
             Post {
                 id: 2,
+                user: 10,
                 conn: Some(2),
                 platform: Some(m),
                 url: Some("https://a.social"),
             },
             Post {
                 id: 3,
+                user: 10,
                 conn: None,
                 platform: Some(m),
                 url: Some("HTTPS://A.social/"),
             },
             Post {
                 id: 4,
+                user: 10,
                 conn: None,
                 platform: Some(PlatformType::Pixelfed),
                 url: Some("https://a.social"),
             },
             Post {
                 id: 5,
+                user: 10,
                 conn: None,
                 platform: Some(m),
                 url: Some("https://b.social"),
             },
             Post {
                 id: 6,
+                user: 10,
                 conn: None,
                 platform: None,
                 url: None,
             },
         ];
-        let ids: Vec<u32> = ctx.filter_posts(&posts).map(|p| p.id).collect();
+        let ids: Vec<u32> = ctx.filter_posts(&posts, None).map(|p| p.id).collect();
         assert_eq!(ids, vec![1, 3]);
+        // The reference's user filter: only the given user's posts.
+        let mine = Post {
+            id: 7,
+            user: 11,
+            conn: Some(1),
+            platform: None,
+            url: None,
+        };
+        let with_another = [&posts[..], &[mine]].concat();
+        let all: Vec<u32> = ctx
+            .filter_posts(&with_another, None)
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(all, vec![1, 3, 7]);
+        let users: Vec<u32> = ctx
+            .filter_posts(&with_another, Some(10))
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(users, vec![1, 3]);
+        let none: Vec<u32> = ctx
+            .filter_posts(&with_another, Some(12))
+            .map(|p| p.id)
+            .collect();
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -100,6 +100,15 @@ impl fmt::Display for TaskStatus {
 
 /// A task's progress at one moment. Times are what the caller passed as `now` (the server
 /// passes time since the Unix epoch); `eta` is the estimated time left as of `updated_at`.
+///
+/// Its JSON form (the `serde` feature) is the server's: times as RFC 3339 in UTC with
+/// microseconds ([`Rfc3339`](crate::Rfc3339)), `eta` in seconds:
+///
+/// ```json
+/// {"task_id": "t1", "user_id": 7, "current_step": "Captioning", "progress_percent": 40,
+///  "details": {}, "status": "running", "seq": 2, "started_at": "2026-12-04T07:42:45.123456Z",
+///  "updated_at": "2026-12-04T07:43:05.000000Z", "eta": 30.0}
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ProgressStatus {
@@ -118,10 +127,10 @@ pub struct ProgressStatus {
     /// Increases by one per update; 0 for a new task.
     pub seq: u64,
     /// When the task first left `queued`.
-    #[cfg_attr(feature = "serde", serde(with = "opt_secs"))]
+    #[cfg_attr(feature = "serde", serde(with = "opt_rfc3339"))]
     pub started_at: Option<Duration>,
     /// When the last update (or the creation) happened.
-    #[cfg_attr(feature = "serde", serde(with = "secs"))]
+    #[cfg_attr(feature = "serde", serde(with = "rfc3339"))]
     pub updated_at: Duration,
     /// Estimated time left, from the recent rate of progress; zero once completed, none when
     /// there is no rate to go by or the task failed or was cancelled.
@@ -707,20 +716,43 @@ mod details_tests {
 }
 
 #[cfg(feature = "serde")]
-mod secs {
+mod rfc3339 {
     use core::time::Duration;
 
+    use crate::Rfc3339;
+
     pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
+        s.collect_str(&Rfc3339(*d))
     }
 
     pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<Duration, D::Error> {
-        let secs = <f64 as serde::Deserialize>::deserialize(d)?;
-        crate::duration_from_secs_f64(secs).ok_or_else(|| {
-            serde::de::Error::custom("must be a finite number of seconds, 0 or more")
+        let text = <alloc::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        Rfc3339::parse(&text).map(|t| t.0).ok_or_else(|| {
+            serde::de::Error::custom("must be an RFC 3339 time, such as 2026-12-04T07:42:45Z")
         })
+    }
+}
+
+#[cfg(feature = "serde")]
+mod opt_rfc3339 {
+    use core::time::Duration;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Time(#[serde(with = "super::rfc3339")] Duration);
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&d.map(Time), s)
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(<Option<Time> as serde::Deserialize>::deserialize(d)?.map(|t| t.0))
     }
 }
 
@@ -924,7 +956,7 @@ mod tests {
 
     #[cfg(feature = "serde")]
     #[test]
-    fn json_form_uses_snake_case_and_seconds() {
+    fn json_form_uses_snake_case_and_rfc3339() {
         let mut p = TaskProgress::new("t", 1, Duration::from_millis(1500));
         p.apply(
             &serde_json::from_str(
@@ -936,12 +968,52 @@ mod tests {
         .unwrap();
         let json = serde_json::to_value(p.status()).unwrap();
         assert_eq!(json["status"], "running");
-        assert_eq!(json["updated_at"], 2.0);
+        assert_eq!(json["updated_at"], "1970-01-01T00:00:02.000000Z");
         assert!(
             serde_json::from_str::<ProgressUpdate>(
                 r#"{"current_step":"a","progress_percent":5,"extra":1}"#
             )
             .is_err()
         );
+    }
+
+    /// The JSON form is the server's: RFC 3339 times, `eta` in seconds; it reads back as it was.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn the_json_form_has_rfc3339_times_and_reads_back() {
+        let start = Duration::new(1_764_834_165, 123_456_000);
+        let mut task = TaskProgress::new("t1", 7, start);
+        let update = ProgressUpdate {
+            current_step: "Captioning".into(),
+            progress_percent: 40,
+            details: None,
+            status: None,
+        };
+        task.apply(&update, start + Duration::from_secs(20))
+            .unwrap();
+        let later = ProgressUpdate {
+            progress_percent: 60,
+            ..update
+        };
+        task.apply(&later, start + Duration::from_secs(30)).unwrap();
+        let status = task.status().clone();
+        let json = serde_json::to_value(&status).unwrap();
+        // Started by its first update.
+        assert_eq!(json["started_at"], "2025-12-04T07:43:05.123456Z");
+        assert_eq!(json["updated_at"], "2025-12-04T07:43:15.123456Z");
+        // 20 points in 10 s, 40 left.
+        assert_eq!(json["eta"], 20.0, "{json}");
+        let back: ProgressStatus = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+        let queued = TaskProgress::new("t2", 7, start).status().clone();
+        let json = serde_json::to_value(&queued).unwrap();
+        assert!(json["started_at"].is_null(), "{json}");
+        assert_eq!(
+            serde_json::from_value::<ProgressStatus>(json).unwrap(),
+            queued
+        );
+        let mut bad = serde_json::to_value(&queued).unwrap();
+        bad["updated_at"] = serde_json::json!(1_764_834_165.0);
+        assert!(serde_json::from_value::<ProgressStatus>(bad).is_err());
     }
 }

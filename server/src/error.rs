@@ -63,6 +63,14 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::new(pointer, detail)])
     }
 
+    /// A 429 saying what was limited, and when to come back (`Retry-After`, whole seconds): no
+    /// `RateLimit` fields, which would tell a guesser its budget.
+    pub fn too_many(detail: String, retry_after_secs: u64) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RETRY_AFTER, retry_after_secs.into());
+        ApiError::TooManyRequests { detail, headers }
+    }
+
     /// The status code this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -186,6 +194,66 @@ impl From<sqlx::Error> for ApiError {
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         ApiError::Validation(vec![e])
+    }
+}
+
+/// The limiter's refusals: an invalid limits document (422 with a pointer per field), a cost it
+/// can never take (422 at `/cost`), no room for another key (503: send it again later).
+impl From<flowgate_core::ratelimit::Error> for ApiError {
+    fn from(e: flowgate_core::ratelimit::Error) -> Self {
+        use flowgate_core::ratelimit::Error;
+        match e {
+            Error::InvalidConfig(errors) => ApiError::Validation(errors),
+            Error::ZeroCost | Error::CostExceedsCapacity { .. } => {
+                ApiError::field("/cost", e.to_string())
+            }
+            Error::TooManyKeys { .. } => ApiError::Busy(
+                "the limiter holds its maximum of live keys (FLOWGATE_MAX_KEYS), all still \
+                 limiting; a new key can be decided once one refills",
+            ),
+            // The environment is read at start, never for a request.
+            other => ApiError::Internal(anyhow::anyhow!("limiter: {other}")),
+        }
+    }
+}
+
+/// An invalid retry policy or report (422 with pointers), or a bad `Retry-After` (400).
+impl From<flowgate_core::retry::Error> for ApiError {
+    fn from(e: flowgate_core::retry::Error) -> Self {
+        use flowgate_core::retry::Error;
+        match e {
+            Error::InvalidConfig(errors) | Error::InvalidReport(errors) => {
+                ApiError::Validation(errors)
+            }
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+/// The progress model's refusals: an invalid update (422), one the task's life forbids (409),
+/// a task that is not the caller's (404, as for one that does not exist).
+impl From<flowgate_core::progress::Error> for ApiError {
+    fn from(e: flowgate_core::progress::Error) -> Self {
+        use flowgate_core::progress::Error;
+        match e {
+            Error::InvalidUpdate(errors) => ApiError::Validation(errors),
+            Error::UnknownTask | Error::NotOwner => ApiError::NotFound("no such task"),
+            other => ApiError::Conflict(other.to_string()),
+        }
+    }
+}
+
+/// The platform context's refusals: someone else's or no connection (404), an inactive user
+/// (403), a bad instance URL (422 at `/instance_url`), a connection that cannot be used (409).
+impl From<flowgate_core::context::Error> for ApiError {
+    fn from(e: flowgate_core::context::Error) -> Self {
+        use flowgate_core::context::Error;
+        match e {
+            Error::ConnectionNotFound => ApiError::NotFound("no such platform connection"),
+            Error::UserInactive => ApiError::Forbidden(e.to_string()),
+            Error::InvalidInstanceUrl(_) => ApiError::field("/instance_url", e.to_string()),
+            other => ApiError::Conflict(other.to_string()),
+        }
     }
 }
 

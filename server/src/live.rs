@@ -42,11 +42,11 @@ struct TaskState {
     completed_at: Option<String>,
 }
 
+/// A stored time (RFC 3339) as time since the Unix epoch, read by the core's rule.
 fn since_epoch(rfc3339: &str) -> anyhow::Result<Duration> {
-    let t: jiff::Timestamp = rfc3339.parse()?;
-    Ok(Duration::try_from(
-        t.duration_since(jiff::Timestamp::UNIX_EPOCH),
-    )?)
+    flowgate_core::Rfc3339::parse(rfc3339)
+        .map(|t| t.0)
+        .ok_or_else(|| anyhow::anyhow!("{rfc3339:?} is not an RFC 3339 time"))
 }
 
 fn rfc3339(since_epoch: Duration) -> String {
@@ -213,18 +213,13 @@ impl Live {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         let open = streams.entry(user_id).or_insert(0);
         if *open >= self.max_streams {
-            let mut headers = axum::http::HeaderMap::new();
-            headers.insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-            return Err(ApiError::TooManyRequests {
-                detail: format!(
+            return Err(ApiError::too_many(
+                format!(
                     "you have {open} event streams open, the most allowed \
                      (FLOWGATE_MAX_STREAMS_PER_USER); close one first"
                 ),
-                headers,
-            });
+                1,
+            ));
         }
         *open += 1;
         Ok(StreamTicket {
@@ -391,7 +386,7 @@ impl Live {
             status: body.status,
         };
         let now = wall_now();
-        next.progress.apply(&update, now).map_err(progress_error)?;
+        next.progress.apply(&update, now)?;
         let status = next.progress.status().status;
         if status.is_terminal() {
             next.completed_at = Some(rfc3339(now));
@@ -473,16 +468,6 @@ impl Live {
     }
 }
 
-fn progress_error(e: flowgate_core::progress::Error) -> ApiError {
-    use flowgate_core::progress::Error;
-    match e {
-        Error::InvalidUpdate(errors) => ApiError::Validation(errors),
-        Error::Finished { .. } | Error::BackToQueued => ApiError::Conflict(e.to_string()),
-        Error::UnknownTask | Error::NotOwner => ApiError::NotFound("no such task"),
-        other => ApiError::Conflict(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,6 +482,8 @@ mod tests {
             prop_assert_eq!(rfc3339(Duration::new(secs, nanos)), crate::store::rfc3339(t));
             let micros = Duration::new(secs, nanos / 1_000 * 1_000);
             prop_assert_eq!(since_epoch(&rfc3339(micros)).unwrap(), micros);
+            // And the core reads jiff's own form, whatever its fraction.
+            prop_assert_eq!(since_epoch(&t.to_string()).unwrap(), Duration::new(secs, nanos));
         }
     }
 }

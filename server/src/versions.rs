@@ -6,12 +6,10 @@
 use std::sync::{PoisonError, RwLock};
 
 use anyhow::Context as _;
-use axum::http::HeaderMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::routes::check_if_match;
 use crate::store::versions::{Table, VersionRow};
 use crate::store::{self, Store};
 
@@ -101,20 +99,20 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
             .clone()
     }
 
-    /// Stores `document` as the next version, by `by`, if the request's `If-Match` names the
-    /// version stored last (or is absent), and puts it in force. Everything that may refuse the
+    /// Stores `document` as the next version, by `by`, if `precondition` admits the version
+    /// stored last (the HTTP layer's `If-Match` check), and puts it in force. Everything that may refuse the
     /// change runs before it is stored: `prepare` readies it (builds what it puts to use) or
     /// refuses it; once stored, `install` puts what `prepare` made in force, and cannot fail. So
     /// the stored newest version is always the one in force. Returns the new version.
     ///
     /// # Errors
-    /// 412 for a stale `If-Match`, or when another server stored a version meanwhile; what
-    /// `prepare` says; a database failure. On error nothing is stored and the version in force
+    /// What `precondition` says of the version stored last; 412 when another server stored a
+    /// version meanwhile; what `prepare` says; a database failure. On error nothing is stored and the version in force
     /// is unchanged.
     pub async fn replace<P>(
         &self,
         store: &Store,
-        headers: &HeaderMap,
+        precondition: impl FnOnce(i64) -> Result<(), ApiError>,
         by: &str,
         document: T,
         prepare: impl FnOnce(&T) -> Result<P, ApiError>,
@@ -127,7 +125,7 @@ impl<T: Clone + Serialize + DeserializeOwned> Versions<T> {
         let version = stored
             .as_ref()
             .map_or(self.current().version, |r| r.version);
-        check_if_match(headers, version)?;
+        precondition(version)?;
         let prepared = prepare(&document)?;
         if !store
             .versions()
@@ -208,7 +206,7 @@ mod tests {
         let refused = versions
             .replace(
                 &store,
-                &HeaderMap::new(),
+                |_| Ok(()),
                 "test",
                 serde_json::json!({"a": 2}),
                 |_| Err::<(), _>(ApiError::BadRequest("refused".into())),
@@ -232,7 +230,7 @@ mod tests {
         let version = versions
             .replace(
                 &store,
-                &HeaderMap::new(),
+                |_| Ok(()),
                 "test",
                 serde_json::json!({"a": 3}),
                 |doc| Ok(doc["a"].as_i64()),

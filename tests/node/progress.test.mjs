@@ -69,3 +69,21 @@ test("invalid updates throw and change nothing", () => {
   task.apply({ current_step: "gave up", progress_percent: 5, status: "failed" });
   assert.throws(() => task.apply({ current_step: "again", progress_percent: 6 }), /failed/);
 });
+
+test("JSON.stringify gives the server's form: RFC 3339 times with microseconds, eta in seconds", () => {
+  const start = Date.UTC(2026, 11, 4, 7, 42, 45, 123);
+  const task = new ProgressModel("t1", 7, start);
+  task.apply({ current_step: "fetching", progress_percent: 10, details: { images: 2 } }, start + 10_000);
+  task.apply({ current_step: "captioning", progress_percent: 30 }, start + 20_000);
+  assert.deepEqual(JSON.parse(JSON.stringify(task)), {
+    task_id: "t1", user_id: 7, current_step: "captioning", progress_percent: 30, details: { images: 2 },
+    status: "running", seq: 2, started_at: "2026-12-04T07:42:55.123000Z",
+    updated_at: "2026-12-04T07:43:05.123000Z", eta: 35,
+  });
+  // The millisecond getters stay as they were.
+  assert.equal(task.status.updatedAt, start + 20_000);
+  assert.equal(task.status.eta, 35_000);
+  const queued = JSON.parse(JSON.stringify(new ProgressModel("t2", 7, start)));
+  assert.equal(queued.started_at, null);
+  assert.equal(queued.updated_at, "2026-12-04T07:42:45.123000Z");
+});

@@ -23,7 +23,7 @@ const SCOPE_LIMITS = fields({ minute: nullable(U32), hour: nullable(U32), day: n
 const FAILURE_KIND = oneOf("timeout", "connection", "status", "other");
 const TASK_STATUS = oneOf("queued", "running", "completed", "failed", "cancelled");
 
-const SCHEMAS = {
+export const SCHEMAS = {
   "rate-limit config": fields({
     requests_per_minute: U32,
     requests_per_hour: U32,
@@ -198,6 +198,16 @@ export function progress_status(taskId, userId, currentStep, progressPercent, de
   return {
     taskId, userId, currentStep, progressPercent, details: JSON.parse(JSON.stringify(details)),
     status, seq, startedAt: startedAt ?? null, updatedAt, eta: eta ?? null,
+  };
+}
+
+/** A task's progress (`progress_status`'s object) in the server's JSON form: snake_case, the
+ * times given as RFC 3339 text, `eta` in seconds. */
+export function progress_json(s, startedAt, updatedAt, eta) {
+  return {
+    task_id: s.taskId, user_id: s.userId, current_step: s.currentStep, progress_percent: s.progressPercent,
+    details: s.details, status: s.status, seq: s.seq, started_at: startedAt ?? null, updated_at: updatedAt,
+    eta: eta ?? null,
   };
 }
 

@@ -11,6 +11,7 @@
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskStatus};
 use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};
@@ -46,6 +47,13 @@ extern "C" {
         seq: f64,
         started_at: Option<f64>,
         updated_at: f64,
+        eta: Option<f64>,
+    ) -> JsValue;
+
+    fn progress_json(
+        status: &JsValue,
+        started_at: Option<String>,
+        updated_at: String,
         eta: Option<f64>,
     ) -> JsValue;
 }
@@ -284,6 +292,18 @@ pub(crate) fn status_js(s: &ProgressStatus, details: &JsValue) -> JsValue {
         s.started_at.map(ms),
         ms(s.updated_at),
         s.eta.map(ms),
+    )
+}
+
+/// A task's status in the server's JSON form (the core's serde form of `ProgressStatus`): times
+/// since the Unix epoch as RFC 3339 in UTC with microseconds, `eta` in seconds.
+pub(crate) fn status_json(s: &ProgressStatus, details: &JsValue) -> JsValue {
+    let time = |d: Duration| flowgate_core::Rfc3339(d).to_string();
+    progress_json(
+        &status_js(s, details),
+        s.started_at.map(time),
+        time(s.updated_at),
+        s.eta.map(|d| d.as_secs_f64()),
     )
 }
 

@@ -115,6 +115,11 @@ export interface ProgressStatus {
   taskId: string; userId: number; currentStep: string; progressPercent: number; details: Record<string, unknown>;
   status: TaskStatus; seq: number; startedAt: number | null; updatedAt: number; eta: number | null;
 }
+/** A task's progress as the server's JSON has it (`ProgressModel.toJSON()`): RFC 3339 times in UTC with microseconds, `eta` in seconds. */
+export interface ProgressJson {
+  task_id: string; user_id: number; current_step: string; progress_percent: number; details: Record<string, unknown>;
+  status: TaskStatus; seq: number; started_at: string | null; updated_at: string; eta: number | null;
+}
 "#;
 
 /// Nanoseconds as JavaScript milliseconds.
@@ -921,6 +926,14 @@ impl ProgressModel {
     #[wasm_bindgen(getter, unchecked_return_type = "ProgressStatus")]
     pub fn status(&self) -> JsValue {
         documents::status_js(self.model.status(), &self.details)
+    }
+
+    /// The status in the server's JSON form, which `JSON.stringify(model)` writes: snake_case
+    /// keys, `started_at` and `updated_at` as RFC 3339 in UTC with microseconds (the model's
+    /// times taken as ms since the Unix epoch, as `Date.now()` gives them), `eta` in seconds.
+    #[wasm_bindgen(js_name = toJSON, unchecked_return_type = "ProgressJson")]
+    pub fn to_json(&self) -> JsValue {
+        documents::status_json(self.model.status(), &self.details)
     }
 
     /// Milliseconds left as of `now` (default `Date.now()`), or `null` without a rate to go by

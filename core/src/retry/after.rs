@@ -87,43 +87,13 @@ fn parse_http_date(s: &str) -> Option<u64> {
     if !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 || year < 1970 {
         return None;
     }
-    let days = days_from_civil(year, month, day)?;
+    let days = crate::time::days_from_civil(year, month, day)?;
     Some(days * 86_400 + h * 3_600 + mi * 60 + se)
 }
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm),
-/// for dates on or after the epoch; `None` for a day the month does not have.
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if day > month_days[(month - 1) as usize] {
-        return None;
-    }
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
-}
 
 #[cfg(test)]
 mod tests {

@@ -35,22 +35,17 @@ fn me(u: &AuthUser) -> Me {
 fn spend_login_attempt(state: &AppState, key: &str, what: &str) -> Result<(), ApiError> {
     let decision = state
         .login_limiter
-        .is_allowed(key, &LimitRequest::default(), state.now())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("login limiter: {e}")))?;
+        .is_allowed(key, &LimitRequest::default(), state.now())?;
     if decision.allowed {
         return Ok(());
     }
     // Retry-After only: the RateLimit fields would tell a guesser its budget (the draft's
     // security considerations).
-    let mut headers = HeaderMap::new();
-    headers.insert(header::RETRY_AFTER, secs_ceil(decision.retry_after).into());
-    Err(ApiError::TooManyRequests {
-        detail: format!(
-            "too many {what} attempts; retry in {} s",
-            secs_ceil(decision.retry_after)
-        ),
-        headers,
-    })
+    let wait = secs_ceil(decision.retry_after);
+    Err(ApiError::too_many(
+        format!("too many {what} attempts; retry in {wait} s"),
+        wait,
+    ))
 }
 
 /// `POST /api/v1/auth/login`: checks the password and sets the session cookie. A wrong username

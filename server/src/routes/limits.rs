@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_core::api::{CheckRequest, Decision, HistoryEntry, KeyState};
-use flowgate_core::ratelimit::{Error as LimitError, RateLimitConfig, Request as LimitRequest};
+use flowgate_core::ratelimit::{RateLimitConfig, Request as LimitRequest};
 use serde::Deserialize;
 
-use super::{etag, versioned_response};
+use super::{check_if_match, etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::config::KeyNamespace;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, JsonBytes, parse_json};
@@ -32,14 +32,6 @@ pub(crate) async fn get(
     versioned_response(&headers, state.limits.current())
 }
 
-/// Maps the core's configuration errors to a 422 with pointers.
-fn config_error(e: LimitError) -> ApiError {
-    match e {
-        LimitError::InvalidConfig(errors) => ApiError::Validation(errors),
-        other => ApiError::BadRequest(other.to_string()),
-    }
-}
-
 /// `PUT /api/v1/limits` (admin): validates, stores a new version, and puts it in force at
 /// once. A bad document changes nothing.
 #[utoipa::path(put, path = "/limits", operation_id = "put_limits", tag = "limits", request_body = RateLimitConfig,
@@ -52,15 +44,15 @@ pub(crate) async fn put(
     ApiJson(document): ApiJson<RateLimitConfig>,
 ) -> Result<Response, ApiError> {
     user.require_admin()?;
-    document.validate().map_err(config_error)?;
+    document.validate()?;
     let version = state
         .limits
         .replace(
             &state.store,
-            &headers,
+            |current| check_if_match(&headers, current),
             &user.username,
             document.clone(),
-            |doc| Decisions::prepare(doc).map_err(config_error),
+            |doc| Ok(Decisions::prepare(doc)?),
             |limits, doc| state.decisions.install(limits, doc, state.now()),
         )
         .await?;
@@ -105,19 +97,6 @@ pub(crate) async fn history(
     Ok(Json(entries))
 }
 
-fn cost_error(e: LimitError) -> ApiError {
-    match e {
-        LimitError::ZeroCost | LimitError::CostExceedsCapacity { .. } => {
-            ApiError::field("/cost", e.to_string())
-        }
-        LimitError::TooManyKeys { .. } => ApiError::Busy(
-            "the limiter holds its maximum of live keys (FLOWGATE_MAX_KEYS), all still \
-             limiting; a new key can be decided once one refills",
-        ),
-        other => ApiError::Internal(anyhow::anyhow!("limiter: {other}")),
-    }
-}
-
 /// `POST /api/v1/limits/check`: the decision service. 200 whether allowed or not, with the
 /// decision as JSON and as `RateLimit-Policy` / `RateLimit` (and `Retry-After` when denied).
 /// The key is the caller's own under `FLOWGATE_KEY_NAMESPACE=user`.
@@ -139,11 +118,7 @@ pub(crate) async fn check(
     request.check_names(&body.key)?;
     let key = state.config.key_namespace.scoped(user.id, &body.key);
     let started = std::time::Instant::now();
-    let checked = state
-        .decisions
-        .check(key, &request, state.now())
-        .await
-        .map_err(cost_error)?;
+    let checked = state.decisions.check(key, &request, state.now()).await?;
     state.metrics.decided(&checked.decision, started.elapsed());
     if !checked.decision.allowed {
         state.metrics.denied(&key.in_process(), state.now());
@@ -223,8 +198,7 @@ pub(crate) async fn key(
             &request,
             state.now(),
         )
-        .await
-        .map_err(cost_error)?;
+        .await?;
     Ok(Json(KeyState {
         key,
         now: view.now.as_secs_f64(),

@@ -44,8 +44,7 @@ async fn owned(state: &AppState, user: &AuthUser, id: i64) -> Result<Connection,
 }
 
 fn instance_url(url: &str) -> Result<String, ApiError> {
-    context::normalize_instance_url(url)
-        .map_err(|e| ApiError::field("/instance_url", e.to_string()))
+    Ok(context::normalize_instance_url(url)?)
 }
 
 fn connection_error(e: ConnectionError, name: &str) -> ApiError {
@@ -216,12 +215,7 @@ pub(crate) async fn set_context(
         &connections,
         body.platform_connection_id,
         Some(owner.clone()),
-    )
-    .map_err(|e| match e {
-        context::Error::ConnectionNotFound => ApiError::NotFound("no such platform connection"),
-        context::Error::UserInactive => ApiError::Forbidden(e.to_string()),
-        other => ApiError::Conflict(other.to_string()),
-    })?;
+    )?;
     state
         .store
         .platforms()

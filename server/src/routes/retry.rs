@@ -5,27 +5,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_core::api::{Recorded, RetryDetail, RetryStatistics};
-use flowgate_core::retry::{
-    Error as RetryError, OperationStats, RetryConfig, RetryReport, RetryStats,
-};
+use flowgate_core::retry::{OperationStats, RetryConfig, RetryReport, RetryStats};
 use serde::Deserialize;
 
-use super::{etag, versioned_response};
+use super::{check_if_match, etag, versioned_response};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::fanout::Notice;
 use crate::openapi::Errors;
 use crate::state::AppState;
 use crate::store;
-
-fn retry_error(e: RetryError) -> ApiError {
-    match e {
-        RetryError::InvalidConfig(errors) | RetryError::InvalidReport(errors) => {
-            ApiError::Validation(errors)
-        }
-        other => ApiError::BadRequest(other.to_string()),
-    }
-}
 
 /// `GET /api/v1/retry/config`: the policy in force, its version as `ETag` (304 for an
 /// `If-None-Match` that names it).
@@ -51,12 +40,12 @@ pub(crate) async fn put_config(
     ApiJson(document): ApiJson<RetryConfig>,
 ) -> Result<Response, ApiError> {
     user.require_admin()?;
-    document.validate().map_err(retry_error)?;
+    document.validate()?;
     let version = state
         .retry_policy
         .replace(
             &state.store,
-            &headers,
+            |current| check_if_match(&headers, current),
             &user.username,
             document.clone(),
             |_| Ok(()),
@@ -77,7 +66,7 @@ pub(crate) async fn report(
     _user: AuthUser,
     ApiJson(report): ApiJson<RetryReport>,
 ) -> Result<Json<Recorded>, ApiError> {
-    report.validate().map_err(retry_error)?;
+    report.validate()?;
     // Counted in the database, in one transaction per report: reports sent to several servers
     // at once all count.
     let stats = state

@@ -422,9 +422,11 @@ impl Platforms<'_> {
     }
 
     /// A user's posts that a context's connection (id, platform, instance) admits, newest
-    /// first: those recorded by it,
-    /// and those recorded by platform and instance that match it (the rule of the core's
-    /// `PlatformContext::admits`, as SQL).
+    /// first: those recorded by it, and those recorded by platform and instance that match it.
+    /// The core's `PlatformContext::filter_posts` with the user is the rule; this is it as SQL
+    /// (so that the database pages), held to it by the test
+    /// `the_posts_sql_selects_what_the_cores_rule_selects`. Instance URLs are stored
+    /// normalised, so equality here is the rule's `same_instance`.
     pub async fn posts(
         &self,
         user_id: i64,
