@@ -20,7 +20,7 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::ms;
+use crate::args::ms;
 
 #[wasm_bindgen(module = "/src/documents.js")]
 extern "C" {
