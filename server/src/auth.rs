@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The session cookie's name.
-pub const SESSION_COOKIE: &str = "flowgate_session";
+pub(crate) const SESSION_COOKIE: &str = "flowgate_session";
 
 /// How long a checked session or token is trusted before the database is asked again.
 const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -31,11 +31,11 @@ const MISS_TTL: Duration = Duration::from_secs(5);
 /// again, it starts over (a flood of made-up credentials cannot grow it without bound).
 const CACHE_CAP: usize = 100_000;
 
-pub use flowgate_core::api::Role;
+pub(crate) use flowgate_core::api::Role;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// A session cookie, known by its SHA-256.
     Session([u8; 32]),
     /// An API token.
@@ -47,7 +47,7 @@ pub enum Via {
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthUser {
+pub(crate) struct AuthUser {
     /// The user's id.
     pub id: i64,
     /// The user's name (shared: every request of a cached caller gets a copy of this value).
@@ -60,7 +60,7 @@ pub struct AuthUser {
 
 impl AuthUser {
     /// What a platform context belongs to: the session, or for a bearer client its token.
-    pub fn context_owner(&self) -> String {
+    pub(crate) fn context_owner(&self) -> String {
         match self.via {
             Via::Session(hash) => format!("session:{}", hex::encode(hash)),
             Via::Token { id } => format!("token:{id}"),
@@ -71,7 +71,7 @@ impl AuthUser {
     ///
     /// # Errors
     /// 403 for a plain user.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.role == Role::Admin {
             Ok(())
         } else {
@@ -81,7 +81,7 @@ impl AuthUser {
 }
 
 /// A 256-bit random secret, base64url without padding (43 characters).
-pub fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     // ThreadRng is a CSPRNG seeded from the operating system.
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -89,7 +89,7 @@ pub fn new_secret() -> String {
 }
 
 /// SHA-256 of a secret: how sessions and tokens are stored and looked up.
-pub fn digest(secret: &str) -> [u8; 32] {
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
@@ -149,7 +149,10 @@ impl PasswordWork {
 ///
 /// # Errors
 /// 503 when too many wait already; 500 only if argon2 itself fails.
-pub async fn hash_password(work: &PasswordWork, password: String) -> Result<String, ApiError> {
+pub(crate) async fn hash_password(
+    work: &PasswordWork,
+    password: String,
+) -> Result<String, ApiError> {
     work.run(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -169,7 +172,7 @@ pub async fn hash_password(work: &PasswordWork, password: String) -> Result<Stri
 ///
 /// # Errors
 /// 503 when too many checks wait already.
-pub async fn verify_password(
+pub(crate) async fn verify_password(
     work: &PasswordWork,
     password: String,
     hash: Option<String>,
@@ -191,7 +194,7 @@ pub async fn verify_password(
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2mzS9XUEJr4/xBmgqJYGRuZbUIk5PAsmeIgf+0lNMvM";
 
 /// The value of the session cookie, if the request carries one.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -207,7 +210,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 ///
 /// # Errors
 /// 401 for another scheme or an empty token.
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -229,7 +232,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 /// Whether a cookie-authenticated change comes from the server's own pages: its `Origin` (else
 /// `Referer`) must be `http://<Host>` or the configured public origin.
-pub fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
     let claimed = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(origin) => origin.to_string(),
         None => match headers
@@ -410,12 +413,12 @@ async fn user_for_session(state: &AppState, hash: [u8; 32]) -> Result<Option<Aut
 /// before the API's limiter, which counts a verified caller by its user and anyone else by
 /// address (so that made-up credentials buy no fresh budget).
 #[derive(Debug, Clone)]
-pub struct Verified(pub AuthUser);
+pub(crate) struct Verified(pub AuthUser);
 
 /// Checks the request's bearer token or session cookie (through the cache, which remembers
 /// unknown ones too) and records the user in its extensions when they verify. Never refuses:
 /// what a missing or bad credential gets is each handler's answer.
-pub async fn identify(
+pub(crate) async fn identify(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,

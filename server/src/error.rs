@@ -272,7 +272,7 @@ impl From<serde_json::Error> for ApiError {
 /// A JSON request body. Unlike axum's `Json`, every rejection is a problem document, and the
 /// two failures clients must tell apart are apart: JSON that does not parse is a 400, JSON that
 /// parses into the wrong shape is a 422 whose pointer names the field.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -290,7 +290,7 @@ where
 /// The bytes of a JSON request body, not yet parsed: for handlers that borrow their fields
 /// from the body (with [`parse_json`]) instead of copying them. The same rejections as
 /// [`ApiJson`] for the media type and the size.
-pub struct JsonBytes(pub Bytes);
+pub(crate) struct JsonBytes(pub Bytes);
 
 impl<S> FromRequest<S> for JsonBytes
 where
@@ -315,7 +315,7 @@ where
 }
 
 /// A path parameter; a malformed one is a 400 problem, not axum's plain-text rejection.
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiPath<T>
 where
@@ -333,7 +333,7 @@ where
 }
 
 /// A query string; a malformed one is a 400 problem.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
 where
@@ -352,7 +352,7 @@ where
 
 /// Parses `bytes` as `T`: 400 if it is not JSON, 422 with a pointer if it is not an object or
 /// has the wrong shape (the core's document rule, which the component answers by too).
-pub fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
     flowgate_core::document::from_json(bytes).map_err(|e| match e {
         DocumentError::NotJson(e) => {
             ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
@@ -382,12 +382,12 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Answers a request no route matched.
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound("no such resource")
 }
 
 /// Answers a request to a route that does not take its method; the router adds `Allow`.
-pub async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 

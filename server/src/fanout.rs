@@ -108,7 +108,7 @@ impl Fanout {
 
 /// Listens for other servers' notices and applies them, until the server stops. Returns at
 /// once with SQLite.
-pub async fn listen(state: AppState) {
+pub(crate) async fn listen(state: AppState) {
     let Store::Postgres(pool) = &state.store else {
         return;
     };

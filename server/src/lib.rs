@@ -8,20 +8,20 @@
 //! [`app`] builds the router (tests drive it without a socket); [`run`] serves it on a
 //! listener until a shutdown future completes.
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod config;
-pub mod error;
-pub mod fanout;
-pub mod limiter;
-pub mod live;
-pub mod metrics;
+pub(crate) mod error;
+pub(crate) mod fanout;
+pub(crate) mod limiter;
+pub(crate) mod live;
+pub(crate) mod metrics;
 pub mod openapi;
-pub mod ratelimit_http;
+pub(crate) mod ratelimit_http;
 mod routes;
 pub mod secrets;
 pub mod state;
 pub mod store;
-pub mod versions;
+pub(crate) mod versions;
 mod workers;
 
 use std::convert::Infallible;

@@ -118,7 +118,7 @@ pub struct Shared {
 /// How long a heartbeat lives: three of its intervals, so one late beat is not a death.
 const HEARTBEAT_TTL: Duration = Duration::from_secs(3);
 /// How often a server beats (and, while degraded, looks for Redis).
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 fn since_unix_epoch() -> Duration {
     std::time::SystemTime::now()

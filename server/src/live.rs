@@ -54,7 +54,7 @@ fn rfc3339(since_epoch: Duration) -> String {
 }
 
 /// Wall-clock time since the Unix epoch: what progress times are kept in.
-pub fn wall_now() -> Duration {
+pub(crate) fn wall_now() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -28,10 +28,10 @@ type Labels = Vec<(&'static str, String)>;
 
 /// Database failures answered to a client (unreachable, busy, full, or unexpected): counted
 /// where the error is translated, which has no server state at hand.
-pub static DATABASE_ERRORS: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub(crate) static DATABASE_ERRORS: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 /// Calls to Redis that failed (timeouts, lost connections, errors).
-pub static REDIS_ERRORS: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub(crate) static REDIS_ERRORS: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 const SCOPES: [Scope; 4] = [
     Scope::Global,

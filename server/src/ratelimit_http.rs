@@ -29,12 +29,12 @@ static PIECES: LazyLock<Pieces> = LazyLock::new(|| Pieces {
 });
 
 /// Seconds with millisecond precision, rounded up: a client that waits this long is never early.
-pub fn secs_ms_ceil(d: Duration) -> f64 {
+pub(crate) fn secs_ms_ceil(d: Duration) -> f64 {
     d.as_nanos().div_ceil(1_000_000) as f64 / 1000.0
 }
 
 /// One bucket as the API shows it.
-pub fn bucket(b: &BucketStatus) -> flowgate_core::api::Bucket {
+pub(crate) fn bucket(b: &BucketStatus) -> flowgate_core::api::Bucket {
     flowgate_core::api::Bucket {
         scope: b.scope,
         window: b.window,
@@ -55,7 +55,7 @@ pub fn bucket(b: &BucketStatus) -> flowgate_core::api::Bucket {
 ///
 /// `degraded` adds `"degraded":true`: the decision was made by the failure mode, without the
 /// shared buckets.
-pub fn decision_response(d: &Decision, degraded: bool) -> Response {
+pub(crate) fn decision_response(d: &Decision, degraded: bool) -> Response {
     let mut body = Vec::with_capacity(160 + 160 * d.buckets().len());
     write_decision(&mut body, d, degraded);
     let mut response = Response::new(Body::from(body));
@@ -143,7 +143,7 @@ fn write_secs_ms(out: &mut Vec<u8>, d: Duration) {
 /// Who a request to the server's own API counts against: its user when its credentials
 /// verified (`auth::identify` runs first), else its client's address through the trusted
 /// proxies, so that made-up tokens share their sender's budget instead of each buying a new one.
-pub fn api_client(
+pub(crate) fn api_client(
     proxies: TrustedProxies,
 ) -> impl Fn(&RequestHead<'_>) -> Result<String, KeyError> + Clone + Send + Sync + 'static {
     move |request| {
@@ -157,7 +157,7 @@ pub fn api_client(
 /// The client's address as the API's limiter and the login limits count it: through the
 /// trusted proxies, an IPv6 client by its /64; `unknown` when the server runs without
 /// connection info (tests that call the router directly).
-pub fn client_addr(proxies: &TrustedProxies, request: &RequestHead<'_>) -> String {
+pub(crate) fn client_addr(proxies: &TrustedProxies, request: &RequestHead<'_>) -> String {
     proxies
         .extract(request)
         .unwrap_or_else(|_| String::from("unknown"))
