@@ -326,6 +326,13 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The body read as the API's type `T` (`flowgate_core::api`): panics, showing the body,
+    /// when the server wrote anything else.
+    pub fn body<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), self.text))
+    }
+
     /// Asserts a problem document with `status`; returns its `errors` pointers.
     pub fn problem(&self, status: StatusCode) -> Vec<String> {
         assert_eq!(self.status, status, "{}", self.text);
@@ -514,6 +521,12 @@ pub struct SseEvent {
 }
 
 impl SseEvent {
+    /// The data as the API's type `T` (a task's progress is `flowgate_core::api::Task`).
+    pub fn body<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), self.data))
+    }
+
     /// The data as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.data).expect("event data is JSON")

@@ -1,6 +1,8 @@
 //! The real server binary over HTTP: accounts, the limits document, the decision service, the
 //! retry API, restarts, and bad input of every kind.
 
+use flowgate_core::api::Decision;
+use flowgate_core::ratelimit::{Scope, Window};
 use flowgate_tests::{ADMIN_PASSWORD, Auth, Body, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -55,23 +57,24 @@ async fn login_token_limits_round_trip_burst_reset_and_restart() {
     // A burst of checks: three pass, the fourth is denied with the right Retry-After.
     let check = json!({"key": "bot-1"});
     for left in [2, 1, 0] {
-        let r = c
+        let d: Decision = c
             .post("/api/v1/limits/check", &check, Auth::Bearer(&token))
-            .await;
-        assert_eq!(
-            (r.json["allowed"].as_bool(), r.json["remaining"].as_u64()),
-            (Some(true), Some(left)),
-            "{}",
-            r.text
-        );
+            .await
+            .body();
+        assert_eq!((d.allowed, d.remaining), (true, left), "{d:?}");
     }
     let denied = c
         .post("/api/v1/limits/check", &check, Auth::Bearer(&token))
         .await;
     assert_eq!(denied.status, StatusCode::OK);
-    assert_eq!(denied.json["allowed"], false);
     assert_eq!(denied.headers["retry-after"], "1");
-    let wait = denied.json["retry_after"].as_f64().unwrap();
+    let decision: Decision = denied.body();
+    assert!(!decision.allowed);
+    assert_eq!(
+        (decision.scope, decision.window),
+        (Scope::Global, Window::Minute)
+    );
+    let wait = decision.retry_after;
     assert!(wait > 0.0 && wait <= 1.0, "{wait}");
     assert!(
         denied.headers["ratelimit"]

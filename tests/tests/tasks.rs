@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use flowgate_core::api::Task;
+use flowgate_core::progress::TaskStatus;
 use flowgate_tests::{Auth, Server, SseStream};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -24,11 +26,10 @@ async fn an_sse_client_that_keeps_up_sees_every_update_in_order_then_done() {
         )
         .await;
     assert_eq!(task.status, StatusCode::CREATED, "{}", task.text);
-    let id = task.json["task_id"].as_str().unwrap().to_string();
-    assert_eq!(
-        (task.json["status"].as_str(), task.json["seq"].as_u64()),
-        (Some("queued"), Some(0))
-    );
+    let task: Task = task.body();
+    let id = task.task_id;
+    assert_eq!((task.status, task.seq), (TaskStatus::Queued, 0));
+    assert_eq!(task.settings, json!({"max_posts": 20}));
     let events_path = format!("/api/v1/tasks/{id}/events");
     let progress_path = format!("/api/v1/tasks/{id}/progress");
 
@@ -49,7 +50,7 @@ async fn an_sse_client_that_keeps_up_sees_every_update_in_order_then_done() {
         first.retry.is_some(),
         "the first event carries a retry: hint"
     );
-    assert_eq!(first.json()["status"], "queued");
+    assert_eq!(first.body::<Task>().status, TaskStatus::Queued);
 
     for (i, pct) in [10, 35, 60, 85].into_iter().enumerate() {
         let body = json!({"current_step": format!("captioning image {}", i + 1), "progress_percent": pct,
@@ -59,15 +60,12 @@ async fn an_sse_client_that_keeps_up_sees_every_update_in_order_then_done() {
         let event = stream.next(WAIT).await.unwrap();
         assert_eq!(event.event, "progress");
         assert_eq!(event.id, Some((i + 1).to_string()));
-        let status = event.json();
+        let status: Task = event.body();
         assert_eq!(
-            (
-                status["progress_percent"].as_u64(),
-                status["status"].as_str()
-            ),
-            (Some(pct), Some("running"))
+            (status.progress_percent, status.status),
+            (pct, TaskStatus::Running)
         );
-        assert_eq!(status["details"]["images_processed"], i + 1);
+        assert_eq!(status.details["images_processed"], i + 1);
     }
     let done = c
         .put(
@@ -76,13 +74,13 @@ async fn an_sse_client_that_keeps_up_sees_every_update_in_order_then_done() {
             auth,
         )
         .await;
-    assert!(done.json["completed_at"].is_string());
+    assert!(done.body::<Task>().completed_at.is_some());
     let last = stream.next(WAIT).await.unwrap();
     assert_eq!(
         (last.event.as_str(), last.id.as_deref()),
         ("done", Some("5"))
     );
-    assert_eq!(last.json()["status"], "completed");
+    assert_eq!(last.body::<Task>().status, TaskStatus::Completed);
     assert_eq!(stream.next(WAIT).await, None, "the stream ends after done");
 
     // A terminal task already seen answers 204, so EventSource stops reconnecting; one not yet
