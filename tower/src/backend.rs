@@ -187,26 +187,6 @@ impl fmt::Debug for Remote {
     }
 }
 
-/// The decision service's answer, as much of it as a decision needs.
-#[cfg(feature = "remote")]
-#[derive(serde::Deserialize)]
-struct Reported {
-    allowed: bool,
-    buckets: Vec<ReportedBucket>,
-}
-
-#[cfg(feature = "remote")]
-#[derive(serde::Deserialize)]
-struct ReportedBucket {
-    scope: ratelimit::Scope,
-    window: ratelimit::Window,
-    limit: u32,
-    capacity: u32,
-    remaining: u32,
-    reset_after: f64,
-    retry_after: f64,
-}
-
 #[cfg(feature = "remote")]
 impl Remote {
     /// Asks the flowgate server at `base_url` (`https://flowgate.internal:8080`) with the API
@@ -248,18 +228,18 @@ impl Remote {
         key: String,
         request: Owned,
     ) -> Result<Decision, BackendError> {
-        let body = serde_json::json!({
-            "key": key,
-            "endpoint": request.endpoint,
-            "platform": request.platform,
-            "cost": request.cost,
-        });
+        let body = flowgate_core::api::CheckRequest {
+            key: key.as_str().into(),
+            endpoint: request.endpoint.as_deref().map(Into::into),
+            platform: request.platform.as_deref().map(Into::into),
+            cost: Some(request.cost),
+        };
         let unavailable = |e: reqwest::Error| BackendError::Unavailable(e.to_string());
         let response = client
             .post(&*url)
             .header(http::header::AUTHORIZATION, authorization)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+            .body(serde_json::to_string(&body).map_err(|e| BackendError::Refused(e.to_string()))?)
             .send()
             .await
             .map_err(unavailable)?;
@@ -281,22 +261,15 @@ impl Remote {
         if !status.is_success() {
             return Err(BackendError::Refused(format!("{status}: {text}")));
         }
-        let reported: Reported = serde_json::from_str(&text).map_err(|e| {
+        let reported: flowgate_core::api::Decision = serde_json::from_str(&text).map_err(|e| {
             BackendError::Unavailable(format!("an answer that is not a decision: {e}"))
         })?;
-        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
         let buckets = reported
             .buckets
-            .into_iter()
-            .map(|b| ratelimit::BucketStatus {
-                scope: b.scope,
-                window: b.window,
-                limit: b.limit,
-                capacity: b.capacity,
-                remaining: b.remaining,
-                reset_after: secs(b.reset_after),
-                retry_after: secs(b.retry_after),
-            });
+            .iter()
+            .map(flowgate_core::api::Bucket::status)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| BackendError::Unavailable("a bucket's times are not seconds".into()))?;
         Decision::from_report(reported.allowed, buckets, next_token_after).ok_or_else(|| {
             BackendError::Unavailable("an answer without the buckets of a decision".into())
         })

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use flowgate_core::api::Problem;
 use flowgate_core::ratelimit::Decision;
 use http::{HeaderValue, StatusCode, header};
 use http_body::{Body, Frame, SizeHint};
@@ -82,8 +83,10 @@ impl<B: Body<Data = Bytes>> Body for LimitedBody<B> {
     }
 }
 
-fn problem<B>(status: StatusCode, body: serde_json::Value) -> http::Response<LimitedBody<B>> {
-    let mut response = http::Response::new(LimitedBody::problem(Bytes::from(body.to_string())));
+fn problem<B>(status: StatusCode, body: &Problem) -> http::Response<LimitedBody<B>> {
+    // A problem of strings and numbers always serialises.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = http::Response::new(LimitedBody::problem(Bytes::from(bytes)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -102,13 +105,14 @@ pub(crate) fn denied<B>(d: &Decision, quiet: bool) -> http::Response<LimitedBody
         .collect();
     let mut response = problem(
         StatusCode::TOO_MANY_REQUESTS,
-        serde_json::json!({
-            "type": QUOTA_EXCEEDED,
-            "title": "Request cannot be satisfied as assigned quota has been exceeded",
-            "status": 429,
-            "detail": format!("too many requests; retry in {} s", secs_ceil(d.retry_after)),
-            "violated-policies": violated,
-        }),
+        &Problem {
+            kind: QUOTA_EXCEEDED.into(),
+            title: "Request cannot be satisfied as assigned quota has been exceeded".into(),
+            status: 429,
+            detail: format!("too many requests; retry in {} s", secs_ceil(d.retry_after)),
+            errors: Vec::new(),
+            violated_policies: violated,
+        },
     );
     if quiet {
         response
@@ -123,12 +127,14 @@ pub(crate) fn denied<B>(d: &Decision, quiet: bool) -> http::Response<LimitedBody
 fn plain<B>(status: StatusCode, detail: &str) -> http::Response<LimitedBody<B>> {
     problem(
         status,
-        serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        }),
+        &Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            violated_policies: Vec::new(),
+        },
     )
 }
 
