@@ -73,6 +73,7 @@ fn main() {
                 hour: Some(500),
                 day: Some(5_000),
                 burst: None,
+                mode: Default::default(),
             };
             let mut c = RateLimitConfig::default();
             c.platform_limits.insert("mastodon".into(), all);

@@ -5,7 +5,7 @@ pub mod server;
 
 use std::hash::{BuildHasher, Hasher};
 
-use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};
+use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits, ScopeMode};
 use hashbrown::HashTable;
 
 /// How many visits the order lists before it starts over (a power of two).
@@ -35,6 +35,7 @@ pub fn full_config() -> RateLimitConfig {
         hour: Some(h),
         day: Some(d),
         burst: Some(burst),
+        mode: ScopeMode::All,
     };
     let mut c = RateLimitConfig {
         requests_per_minute: 60,
@@ -113,6 +114,7 @@ pub fn limitador_limits(config: &RateLimitConfig) -> Vec<LimitadorLimit> {
         hour: Some(config.requests_per_hour),
         day: Some(config.requests_per_day),
         burst: None,
+        mode: ScopeMode::All,
     };
     scope(Vec::new(), &global);
     for (platform, s) in &config.platform_limits {

@@ -76,6 +76,12 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   await p.getByRole("button", { name: "Add a row" }).first().click();
   await p.locator(".scope").first().getByLabel("Endpoint").fill("media");
   await p.locator(".scope").first().getByLabel("Per minute").fill("10");
+  // A platform allowed more than the global minute: its row overrides the global windows.
+  const platforms = p.locator(".scope").nth(1);
+  await platforms.getByRole("button", { name: "Add a row" }).click();
+  await platforms.getByLabel("Platform").fill("mastodon");
+  await platforms.getByLabel("Per minute").fill("300");
+  await platforms.getByLabel("Overrides the global windows it names").check();
   await p.getByRole("button", { name: "Save" }).click();
   await p.getByText("Saved: version 2").waitFor();
   await p.reload();
@@ -86,6 +92,8 @@ test("sign in, see a validation error for a bad value, change a limit and see it
   const stored = await server.api("GET", "/api/v1/limits", undefined, await server.adminToken());
   assert.equal(stored.json.requests_per_minute, 45);
   assert.deepEqual(stored.json.endpoint_limits, { media: { minute: 10 } });
+  assert.deepEqual(stored.json.platform_limits, { mastodon: { minute: 300, mode: "override" } });
+  assert.equal(await platforms.getByLabel("Overrides the global windows it names").isChecked(), true);
 
   // What if: the edited limits beside the saved ones, before saving.
   await p.getByLabel("Burst (at once)").fill("2");
@@ -131,7 +139,7 @@ test("a server-side rejection shows the server's detail next to the field", asyn
   // the core in the page says so first; the server agrees on save of the same document.
   await p.getByRole("button", { name: "Add a row" }).nth(1).click();
   const row = p.locator(".scope").nth(1).locator(".row").last();
-  await row.getByLabel("Platform").fill("mastodon");
+  await row.getByLabel("Platform").fill("pixelfed");
   await row.getByLabel("Burst").fill("3");
   await row.getByText("names no window: give at least one of minute, hour, day").waitFor();
   await p.close();

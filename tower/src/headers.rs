@@ -149,6 +149,7 @@ mod tests {
             hour,
             day,
             burst: None,
+            mode: flowgate_core::ratelimit::ScopeMode::All,
         };
         let limiter = RateLimiter::new(&RateLimitConfig {
             requests_per_minute: 100,

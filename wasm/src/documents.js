@@ -19,7 +19,9 @@ const map = (value) => ({ map: value });
 const oneOf = (...names) => ({ oneOf: names });
 const fields = (shape, required = []) => ({ fields: shape, required });
 
-const SCOPE_LIMITS = fields({ minute: nullable(U32), hour: nullable(U32), day: nullable(U32), burst: nullable(U32) });
+const SCOPE_LIMITS = fields({
+  minute: nullable(U32), hour: nullable(U32), day: nullable(U32), burst: nullable(U32), mode: oneOf("all", "override"),
+});
 const FAILURE_KIND = oneOf("timeout", "connection", "status", "other");
 const TASK_STATUS = oneOf("queued", "running", "completed", "failed", "cancelled");
 

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use flowgate_core::progress::{ProgressStatus, ProgressUpdate, TaskStatus};
-use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits};
+use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits, ScopeMode};
 use flowgate_core::retry::{FailureKind, OperationStats, RetryConfig, RetrySummary};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsCast;
@@ -135,6 +135,11 @@ pub(crate) fn rate_limit_config(value: &JsValue) -> Result<RateLimitConfig, JsEr
                 hour: limits.whole("hour"),
                 day: limits.whole("day"),
                 burst: limits.whole("burst"),
+                // documents.js admitted only the modes there are.
+                mode: limits
+                    .string("mode")
+                    .and_then(|m| ScopeMode::parse(&m))
+                    .unwrap_or_default(),
             };
             scopes.insert(name, limits);
         }

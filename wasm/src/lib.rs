@@ -54,8 +54,9 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
-/** The limits of one endpoint, platform or platform × endpoint: any of the three windows, and a burst capping the shortest. */
-export interface ScopeLimits { minute?: number; hour?: number; day?: number; burst?: number }
+/** The limits of one endpoint, platform or platform × endpoint: any of the three windows, a burst capping the shortest, and whether they replace the global windows they name (`override`) or apply with them (`all`, the default). */
+export interface ScopeLimits { minute?: number; hour?: number; day?: number; burst?: number; mode?: ScopeMode }
+export type ScopeMode = "all" | "override";
 /** The limits document, exactly as the server's `PUT /api/v1/limits` takes it. */
 export interface RateLimitConfig {
   requests_per_minute?: number; requests_per_hour?: number; requests_per_day?: number; max_burst?: number;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flowgate_core::FieldError;
 use flowgate_core::ratelimit::{
-    Error as LimitError, KeyedState, Limits, RateLimitConfig, Request, ScopeLimits,
+    Error as LimitError, KeyedState, Limits, RateLimitConfig, Request, ScopeLimits, ScopeMode,
 };
 use leptos::prelude::*;
 
@@ -34,6 +34,8 @@ struct Row {
     hour: RwSignal<String>,
     day: RwSignal<String>,
     burst: RwSignal<String>,
+    /// Whether its windows replace the global ones of the same name for its requests.
+    overrides: RwSignal<bool>,
 }
 
 /// A map key as one JSON Pointer token.
@@ -53,6 +55,7 @@ impl Row {
             hour: text(limits.hour),
             day: text(limits.day),
             burst: text(limits.burst),
+            overrides: RwSignal::new(limits.mode == ScopeMode::Override),
         }
     }
 
@@ -154,7 +157,14 @@ impl Form {
             platform_endpoint_limits: BTreeMap::new(),
         };
         for row in self.rows.get() {
-            let mut limits = ScopeLimits::default();
+            let mut limits = ScopeLimits {
+                mode: if row.overrides.get() {
+                    ScopeMode::Override
+                } else {
+                    ScopeMode::All
+                },
+                ..ScopeLimits::default()
+            };
             for (field, signal, slot) in [
                 ("minute", row.minute, &mut limits.minute),
                 ("hour", row.hour, &mut limits.hour),
@@ -378,6 +388,9 @@ fn ScopeTable(
                             <Field label="Burst" value=row.burst error=at("burst") kind="number"/>
                             <button class="remove" aria-label="Remove this row"
                                     on:click=move |_| form.rows.update(|rs| rs.retain(|r| r.id != row.id))>"×"</button>
+                            <label class="mode" title="Override: for this scope's requests its windows replace the global windows of the same name (the other global windows still apply; without a burst of its own, max_burst caps its shortest window). Otherwise the global limits apply too.">
+                                <input type="checkbox" bind:checked=row.overrides/>" Overrides the global windows it names"
+                            </label>
                         </div>
                     }
                 }/>

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use flowgate_core::ratelimit::{RateLimitConfig, ScopeLimits, extract_endpoint_from_url};
+use flowgate_core::ratelimit::{
+    RateLimitConfig, ScopeLimits, ScopeMode, extract_endpoint_from_url,
+};
 use flowgate_tower::RateLimitLayer;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
@@ -24,6 +26,7 @@ fn limits(scoped: bool) -> RateLimitConfig {
         hour: Some(1_000_000_000),
         day: Some(1_000_000_000),
         burst: Some(1_000_000_000),
+        mode: ScopeMode::All,
     };
     let mut c = RateLimitConfig {
         requests_per_minute: 1_000_000_000,

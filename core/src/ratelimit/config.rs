@@ -56,11 +56,57 @@ impl fmt::Display for Window {
     }
 }
 
+/// How a scope's limits combine with the global ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ScopeMode {
+    /// Both apply: a request passes only if the global buckets and the scope's all allow it.
+    #[default]
+    All,
+    /// For the requests the scope applies to, its windows replace the global ones of the same
+    /// window (a platform allowed 300 a minute may use them under a global 60 a minute); the
+    /// global windows it does not name still apply. The global burst cap goes with the global
+    /// minute bucket; the scope's shortest window is capped by its own `burst`, else by
+    /// `max_burst`.
+    Override,
+}
+
+impl ScopeMode {
+    /// Its name in JSON and in the environment (`RATE_LIMIT_MASTODON_MODE=override`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ScopeMode::All => "all",
+            ScopeMode::Override => "override",
+        }
+    }
+
+    /// The mode named `name`.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<ScopeMode> {
+        match name {
+            "all" => Some(ScopeMode::All),
+            "override" => Some(ScopeMode::Override),
+            _ => None,
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+    fn is_all(&self) -> bool {
+        *self == ScopeMode::All
+    }
+}
+
 /// The limits of one endpoint, platform or platform × endpoint scope: any of the three
-/// windows, and optionally a `burst` that caps the scope's shortest window.
+/// windows, optionally a `burst` that caps the scope's shortest window, and how they combine
+/// with the global limits (`mode`, default `all`).
 ///
 /// ```json
 /// {"minute": 5, "hour": 100, "burst": 2}
+/// {"minute": 300, "mode": "override"}
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -86,12 +132,20 @@ pub struct ScopeLimits {
     )]
     pub day: Option<u32>,
     /// What may pass at once: the capacity of the scope's shortest window is
-    /// `min(limit, burst)`. Without it the shortest window holds its whole limit.
+    /// `min(limit, burst)`. Without it the shortest window holds its whole limit (or, under
+    /// `override`, `min(limit, max_burst)`).
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub burst: Option<u32>,
+    /// `all` (the default): the global limits apply too; `override`: the scope's windows
+    /// replace the global windows of the same name for its requests (see [`ScopeMode`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "ScopeMode::is_all")
+    )]
+    pub mode: ScopeMode,
 }
 
 impl ScopeLimits {
@@ -195,6 +249,7 @@ impl RateLimitConfig {
             hour: s.hour.map(share),
             day: s.day.map(share),
             burst: s.burst.map(share),
+            mode: s.mode,
         };
         let scopes = |m: &BTreeMap<String, ScopeLimits>| -> BTreeMap<String, ScopeLimits> {
             m.iter().map(|(name, s)| (name.clone(), scope(s))).collect()
@@ -366,6 +421,14 @@ where
     matching.sort();
     for (name, raw) in matching {
         let rest = &name[head.len()..];
+        if let Some(scope) = rest.strip_suffix("_MODE") {
+            let mode = ScopeMode::parse(raw.trim()).ok_or_else(|| Error::Env {
+                variable: name.clone(),
+                detail: format!("must be all or override, got {raw:?}"),
+            })?;
+            scope_limits(&mut config, scope).mode = mode;
+            continue;
+        }
         let value = parse_positive(&name, &raw)?;
         apply_var(&mut config, &name, rest, value)?;
     }
@@ -423,24 +486,7 @@ fn apply_var(
                     detail: "not a rate-limit variable: a scoped name ends in _MINUTE, _HOUR, _DAY or _BURST".to_string(),
                 });
             };
-            let limits = if let Some(endpoint) = scope.strip_prefix("ENDPOINT_") {
-                config
-                    .endpoint_limits
-                    .entry(endpoint.to_ascii_lowercase())
-                    .or_default()
-            } else if let Some((platform, endpoint)) = scope.split_once("_ENDPOINT_") {
-                config
-                    .platform_endpoint_limits
-                    .entry(platform.to_ascii_lowercase())
-                    .or_default()
-                    .entry(endpoint.to_ascii_lowercase())
-                    .or_default()
-            } else {
-                config
-                    .platform_limits
-                    .entry(scope.to_ascii_lowercase())
-                    .or_default()
-            };
+            let limits = scope_limits(config, scope);
             match tf {
                 Timeframe::Window(window) => limits.set(window, value),
                 Timeframe::Burst => limits.burst = Some(value),
@@ -448,6 +494,29 @@ fn apply_var(
         }
     }
     Ok(())
+}
+
+/// The limits of the scope a variable's name (without prefix and timeframe) names, made empty
+/// when new: `ENDPOINT_<e>`, `<p>_ENDPOINT_<e>`, else the platform `<p>`.
+fn scope_limits<'c>(config: &'c mut RateLimitConfig, scope: &str) -> &'c mut ScopeLimits {
+    if let Some(endpoint) = scope.strip_prefix("ENDPOINT_") {
+        config
+            .endpoint_limits
+            .entry(endpoint.to_ascii_lowercase())
+            .or_default()
+    } else if let Some((platform, endpoint)) = scope.split_once("_ENDPOINT_") {
+        config
+            .platform_endpoint_limits
+            .entry(platform.to_ascii_lowercase())
+            .or_default()
+            .entry(endpoint.to_ascii_lowercase())
+            .or_default()
+    } else {
+        config
+            .platform_limits
+            .entry(scope.to_ascii_lowercase())
+            .or_default()
+    }
 }
 
 #[cfg(feature = "std")]
@@ -461,6 +530,7 @@ impl RateLimitConfig {
     /// | `<P>_ENDPOINT_<endpoint>_<TF>` | an endpoint's limit |
     /// | `<P>_<platform>_ENDPOINT_<endpoint>_<TF>` | a platform × endpoint limit |
     /// | `<P>_<platform>_<TF>` | a platform's limit |
+    /// | `<P>_<scope>_MODE` | `all` or `override` for a scope named as above |
     ///
     /// `<TF>`, the last `_`-separated token, is `MINUTE`, `HOUR`, `DAY` or `BURST`, so names
     /// may themselves contain `_`; names are lowercased. The patterns are tried in the order of
@@ -511,6 +581,58 @@ impl RateLimitConfig {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    /// `<P>_<scope>_MODE` sets a scope's mode; anything but all or override is named.
+    #[test]
+    fn the_environment_sets_a_scopes_mode() {
+        let c = RateLimitConfig::from_vars(
+            "RATE_LIMIT",
+            [
+                ("RATE_LIMIT_MASTODON_MINUTE", "300"),
+                ("RATE_LIMIT_MASTODON_MODE", "override"),
+                ("RATE_LIMIT_ENDPOINT_MEDIA_HOUR", "40"),
+                ("RATE_LIMIT_ENDPOINT_MEDIA_MODE", "all"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.platform_limits["mastodon"].mode, ScopeMode::Override);
+        assert_eq!(c.endpoint_limits["media"].mode, ScopeMode::All);
+        let err = RateLimitConfig::from_vars(
+            "RATE_LIMIT",
+            [
+                ("RATE_LIMIT_MASTODON_MINUTE", "300"),
+                ("RATE_LIMIT_MASTODON_MODE", "replace"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Env { variable, detail } if variable == "RATE_LIMIT_MASTODON_MODE" && detail.contains("override")),
+            "{err}"
+        );
+        // A mode alone names no window: refused as any empty scope is.
+        assert!(
+            RateLimitConfig::from_vars("RATE_LIMIT", [("RATE_LIMIT_MASTODON_MODE", "override")])
+                .is_err()
+        );
+    }
+
+    /// In JSON, `mode` is written only when it is `override`, and read either way.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_scopes_mode_in_json() {
+        let over: ScopeLimits =
+            serde_json::from_str(r#"{"minute": 300, "mode": "override"}"#).unwrap();
+        assert_eq!(over.mode, ScopeMode::Override);
+        assert_eq!(
+            serde_json::to_string(&over).unwrap(),
+            r#"{"minute":300,"mode":"override"}"#
+        );
+        let all: ScopeLimits = serde_json::from_str(r#"{"minute": 30, "mode": "all"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&all).unwrap(), r#"{"minute":30}"#);
+        assert!(
+            serde_json::from_str::<ScopeLimits>(r#"{"minute": 30, "mode": "replace"}"#).is_err()
+        );
+    }
 
     #[test]
     fn defaults_are_the_reference_apis() {

@@ -9,7 +9,7 @@ use core::num::NonZeroU32;
 
 use arrayvec::ArrayVec;
 
-use super::config::{RateLimitConfig, ScopeLimits, Window};
+use super::config::{RateLimitConfig, ScopeLimits, ScopeMode, Window};
 use super::decision::Judged;
 use super::gcra::Gcra;
 use super::{Error, MAX_BUCKETS};
@@ -150,6 +150,22 @@ impl BucketSpec {
 /// Indices into [`Limits::buckets`] of the buckets of one scope, shortest window first.
 pub(crate) type ScopeBuckets = ArrayVec<u16, 3>;
 
+/// A non-global scope's buckets, and the global windows it drops for its requests (a bit per
+/// [`Window`], set by `mode: override` for each window the scope names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scoped {
+    ids: ScopeBuckets,
+    drops: u8,
+}
+
+impl core::ops::Deref for Scoped {
+    type Target = [u16];
+
+    fn deref(&self) -> &[u16] {
+        &self.ids
+    }
+}
+
 /// One window of a programmatic limit: `limit` per `window`, at most `burst` at once.
 ///
 /// ```
@@ -203,9 +219,9 @@ impl Quota {
 pub struct Limits {
     pub(crate) buckets: Vec<BucketSpec>,
     pub(crate) global: ScopeBuckets,
-    platforms: BTreeMap<String, ScopeBuckets>,
-    endpoints: BTreeMap<String, ScopeBuckets>,
-    platform_endpoints: BTreeMap<String, BTreeMap<String, ScopeBuckets>>,
+    platforms: BTreeMap<String, Scoped>,
+    endpoints: BTreeMap<String, Scoped>,
+    platform_endpoints: BTreeMap<String, BTreeMap<String, Scoped>>,
 }
 
 /// The buckets that apply to one request, in tie-break order (scope, then window).
@@ -267,14 +283,18 @@ impl Limits {
             hour: Some(config.requests_per_hour),
             day: Some(config.requests_per_day),
             burst: Some(config.max_burst),
+            mode: ScopeMode::All,
         };
-        limits.global = limits.add_scope(Scope::Global, None, None, &global);
+        let cap = config.max_burst;
+        limits.global = limits
+            .add_scope(Scope::Global, None, None, &global, cap)
+            .ids;
         for (platform, scope) in &config.platform_limits {
-            let ids = limits.add_scope(Scope::Platform, Some(platform), None, scope);
+            let ids = limits.add_scope(Scope::Platform, Some(platform), None, scope, cap);
             limits.platforms.insert(platform.clone(), ids);
         }
         for (endpoint, scope) in &config.endpoint_limits {
-            let ids = limits.add_scope(Scope::Endpoint, None, Some(endpoint), scope);
+            let ids = limits.add_scope(Scope::Endpoint, None, Some(endpoint), scope, cap);
             limits.endpoints.insert(endpoint.clone(), ids);
         }
         for (platform, endpoints) in &config.platform_endpoint_limits {
@@ -285,6 +305,7 @@ impl Limits {
                     Some(platform),
                     Some(endpoint),
                     scope,
+                    cap,
                 );
                 by_endpoint.insert(endpoint.clone(), ids);
             }
@@ -327,18 +348,31 @@ impl Limits {
         Ok(limits)
     }
 
+    /// Adds a scope's buckets. `max_burst` caps the shortest window of a scope that overrides
+    /// the global windows and gives no burst of its own: it stands in for the global minute
+    /// bucket it drops, which carried that cap.
     fn add_scope(
         &mut self,
         scope: Scope,
         platform: Option<&String>,
         endpoint: Option<&String>,
         limits: &ScopeLimits,
-    ) -> ScopeBuckets {
+        max_burst: u32,
+    ) -> Scoped {
         let mut ids = ScopeBuckets::new();
+        let mut drops = 0;
+        let cap = match (limits.burst, limits.mode) {
+            (Some(burst), _) => Some(burst),
+            (None, ScopeMode::Override) => Some(max_burst),
+            (None, ScopeMode::All) => None,
+        };
         for (i, (window, limit)) in limits.windows().enumerate() {
+            if limits.mode == ScopeMode::Override {
+                drops |= 1 << window as u8;
+            }
             // The shortest window carries the burst cap; the longer ones hold their whole limit.
-            let capacity = match limits.burst {
-                Some(burst) if i == 0 => limit.min(burst),
+            let capacity = match cap {
+                Some(cap) if i == 0 => limit.min(cap),
                 _ => limit,
             };
             ids.push(self.push_bucket(
@@ -350,7 +384,7 @@ impl Limits {
                 capacity,
             ));
         }
-        ids
+        Scoped { ids, drops }
     }
 
     fn push_bucket(
@@ -395,26 +429,28 @@ impl Limits {
         ids
     }
 
-    /// Adds the buckets that apply to `request` to `ids`, in tie-break order.
+    /// Adds the buckets that apply to `request` to `ids`, in tie-break order: the global ones
+    /// but those an applying `override` scope drops, then each applying scope's.
     #[inline(always)]
     fn fill_applying(&self, request: &Request<'_>, ids: &mut Applying) {
-        ids.add(&self.global);
-        if let Some(platform) = request.platform
-            && let Some(scope) = self.platforms.get(platform)
-        {
-            ids.add(scope);
+        let platform = request.platform.and_then(|p| self.platforms.get(p));
+        let endpoint = request.endpoint.and_then(|e| self.endpoints.get(e));
+        let both = match (request.platform, request.endpoint) {
+            (Some(p), Some(e)) => self.platform_endpoints.get(p).and_then(|m| m.get(e)),
+            _ => None,
+        };
+        let scopes = [platform, endpoint, both];
+        let drops = scopes.iter().flatten().fold(0, |d, s| d | s.drops);
+        if drops == 0 {
+            ids.add(&self.global);
+        } else {
+            for &id in &self.global {
+                if drops & (1 << self.bucket(id).window as u8) == 0 {
+                    ids.add(&[id]);
+                }
+            }
         }
-        if let Some(endpoint) = request.endpoint
-            && let Some(scope) = self.endpoints.get(endpoint)
-        {
-            ids.add(scope);
-        }
-        if let (Some(platform), Some(endpoint)) = (request.platform, request.endpoint)
-            && let Some(scope) = self
-                .platform_endpoints
-                .get(platform)
-                .and_then(|e| e.get(endpoint))
-        {
+        for scope in scopes.into_iter().flatten() {
             ids.add(scope);
         }
     }
@@ -502,6 +538,103 @@ mod tests {
         );
         c.platform_endpoint_limits.insert("mastodon".into(), pe);
         c
+    }
+
+    /// The buckets applying to a request: scope, window and capacity.
+    fn applying(
+        limits: &Limits,
+        endpoint: Option<&str>,
+        platform: Option<&str>,
+    ) -> Vec<(Scope, Window, u32)> {
+        limits
+            .applying_ids(&Request::new(endpoint, platform))
+            .iter()
+            .map(|&i| {
+                let b = limits.bucket(i);
+                (b.scope, b.window, b.gcra.capacity())
+            })
+            .collect()
+    }
+
+    /// `mode: override`: a platform allowed 300 a minute uses them under a global 60 a minute;
+    /// the global windows it does not name stay; the global burst cap leaves with the global
+    /// minute bucket and caps the scope's minute instead, unless the scope has a burst.
+    #[test]
+    fn an_override_scope_replaces_the_global_windows_it_names() {
+        let mut c = RateLimitConfig {
+            requests_per_minute: 60,
+            requests_per_hour: 1_000,
+            requests_per_day: 10_000,
+            max_burst: 10,
+            ..RateLimitConfig::default()
+        };
+        let over = |minute: Option<u32>, hour: Option<u32>, burst: Option<u32>| ScopeLimits {
+            minute,
+            hour,
+            burst,
+            mode: ScopeMode::Override,
+            ..ScopeLimits::default()
+        };
+        c.platform_limits
+            .insert("mastodon".into(), over(Some(300), None, None));
+        c.platform_limits
+            .insert("pixelfed".into(), over(Some(300), None, Some(50)));
+        c.endpoint_limits
+            .insert("media".into(), over(None, Some(40), None));
+        c.endpoint_limits.insert(
+            "statuses".into(),
+            ScopeLimits {
+                minute: Some(30),
+                ..ScopeLimits::default()
+            },
+        );
+        let limits = Limits::new(&c).unwrap();
+        use {Scope::*, Window::*};
+        assert_eq!(
+            applying(&limits, None, Some("mastodon")),
+            alloc::vec![
+                (Global, Hour, 1_000),
+                (Global, Day, 10_000),
+                (Platform, Minute, 10)
+            ]
+        );
+        assert_eq!(
+            applying(&limits, None, Some("pixelfed")),
+            alloc::vec![
+                (Global, Hour, 1_000),
+                (Global, Day, 10_000),
+                (Platform, Minute, 50)
+            ]
+        );
+        // Without the scope, the global minute (capped by max_burst) is there as ever.
+        assert_eq!(
+            applying(&limits, None, None),
+            alloc::vec![
+                (Global, Minute, 10),
+                (Global, Hour, 1_000),
+                (Global, Day, 10_000)
+            ]
+        );
+        // Two override scopes each drop what they name, and both apply. (An override scope's
+        // shortest window is its hour here: max_burst caps it.)
+        assert_eq!(
+            applying(&limits, Some("media"), Some("mastodon")),
+            alloc::vec![
+                (Global, Day, 10_000),
+                (Platform, Minute, 10),
+                (Endpoint, Hour, 10)
+            ]
+        );
+        // A scope of mode all drops nothing and keeps its whole limit.
+        assert_eq!(
+            applying(&limits, Some("statuses"), None),
+            alloc::vec![
+                (Global, Minute, 10),
+                (Global, Hour, 1_000),
+                (Global, Day, 10_000),
+                (Endpoint, Minute, 30)
+            ]
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub use crate::field::FieldError;
-pub use config::{RateLimitConfig, ScopeLimits, Window};
+pub use config::{RateLimitConfig, ScopeLimits, ScopeMode, Window};
 pub use decision::{Admission, BucketStatus, Decision};
 pub use endpoint::extract_endpoint_from_url;
 #[cfg(feature = "std")]

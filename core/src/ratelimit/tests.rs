@@ -23,6 +23,7 @@ fn scope(
         hour,
         day,
         burst,
+        mode: ScopeMode::All,
     }
 }
 
@@ -784,15 +785,21 @@ fn arb_scope() -> impl Strategy<Value = ScopeLimits> {
         proptest::option::of(1u32..400),
         proptest::option::of(1u32..4000),
         proptest::option::of(1u32..10),
+        proptest::bool::ANY,
     )
-        .prop_filter("a scope names a window", |(m, h, d, _)| {
+        .prop_filter("a scope names a window", |(m, h, d, _, _)| {
             m.is_some() || h.is_some() || d.is_some()
         })
-        .prop_map(|(minute, hour, day, burst)| ScopeLimits {
+        .prop_map(|(minute, hour, day, burst, overrides)| ScopeLimits {
             minute,
             hour,
             day,
             burst,
+            mode: if overrides {
+                ScopeMode::Override
+            } else {
+                ScopeMode::All
+            },
         })
 }
 
