@@ -153,12 +153,8 @@ impl IntoResponse for ApiError {
             extra.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         let problem = Problem {
-            kind: "about:blank".into(),
-            title: title.into(),
-            status: status.as_u16(),
-            detail,
             errors: errors.map(<[FieldError]>::to_vec).unwrap_or_default(),
-            violated_policies: Vec::new(),
+            ..Problem::about_blank(status.as_u16(), title, detail)
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();

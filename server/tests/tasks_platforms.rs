@@ -702,19 +702,8 @@ async fn the_posts_sql_selects_what_the_cores_rule_selects() {
             username: me.username.clone(),
             is_active: true,
         };
-        let known: Vec<PlatformConnection> = connections
-            .iter()
-            .map(|c| PlatformConnection {
-                id: c.id,
-                user_id: me.id,
-                name: c.name.clone(),
-                platform_type: c.platform_type,
-                instance_url: c.instance_url.clone(),
-                username: c.username.clone(),
-                is_active: c.is_active,
-                is_default: c.is_default,
-            })
-            .collect();
+        let known: Vec<PlatformConnection> =
+            connections.iter().map(|c| c.to_context(me.id)).collect();
         for c in connections {
             let r = app
                 .put(

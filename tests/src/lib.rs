@@ -312,6 +312,12 @@ pub enum Auth<'a> {
     Bearer(&'a str),
 }
 
+/// `text` read as `T`; panics showing the text when it is anything else.
+fn parsed<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("not a {}: {e}: {text}", std::any::type_name::<T>()))
+}
+
 /// An answer: status, headers, and the body as JSON (`Null` when it is not JSON) and text.
 #[derive(Debug)]
 pub struct Reply {
@@ -329,8 +335,7 @@ impl Reply {
     /// The body read as the API's type `T` (`flowgate_core::api`): panics, showing the body,
     /// when the server wrote anything else.
     pub fn body<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), self.text))
+        parsed(&self.text)
     }
 
     /// Asserts a problem document with `status`; returns its `errors` pointers.
@@ -523,8 +528,7 @@ pub struct SseEvent {
 impl SseEvent {
     /// The data as the API's type `T` (a task's progress is `flowgate_core::api::Task`).
     pub fn body<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.data)
-            .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), self.data))
+        parsed(&self.data)
     }
 
     /// The data as JSON.

@@ -127,14 +127,11 @@ pub(crate) fn denied<B>(d: &Decision, quiet: bool) -> http::Response<LimitedBody
 fn plain<B>(status: StatusCode, detail: &str) -> http::Response<LimitedBody<B>> {
     problem(
         status,
-        &Problem {
-            kind: "about:blank".into(),
-            title: status.canonical_reason().unwrap_or("Error").into(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            errors: Vec::new(),
-            violated_policies: Vec::new(),
-        },
+        &Problem::about_blank(
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Error"),
+            detail.into(),
+        ),
     )
 }
 

@@ -5,7 +5,7 @@ use flowgate_core::api::{Account, AccountChange, NewToken, NewUser, PasswordChan
 use leptos::prelude::*;
 
 use crate::api;
-use crate::widgets::{Field, Loading, When, confirmed};
+use crate::widgets::{Field, Loading, When, confirmed, load_state};
 
 /// The access screen.
 #[component]
@@ -186,7 +186,7 @@ fn Users() -> impl IntoView {
     view! {
         <h2>"Users"</h2>
         {move || error.get().map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
-        <Loading>{move || Suspend::new(async move { accounts.await.map(|_| ()) })}</Loading>
+        {load_state(accounts)}
         <ul class="accounts">
             <For each=listed key=|a| (a.id, a.role, a.is_active) children=move |a| {
                 let id = a.id;

@@ -7,7 +7,7 @@ use flowgate_core::api::{CheckRequest, Decision, KeyState};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::widgets::{Bar, Field, Loading, every};
+use crate::widgets::{Bar, Field, every, load_state};
 
 fn now_ms() -> f64 {
     window()
@@ -55,7 +55,6 @@ pub fn KeysScreen(
             set_last.set(read);
         }
     });
-    let watched = move || last.get();
     let (tick, set_tick) = signal(0.0f64);
     every(FRAME, move || set_tick.set(now_ms()));
     let watch = move || {
@@ -148,8 +147,8 @@ pub fn KeysScreen(
                     </tbody>
                 </table>
             })}
-            <Loading>{move || Suspend::new(async move { state.await.map(|_| ()) })}</Loading>
-            {move || watched().map(|(state, fetched_at)| view! {
+            {load_state(state)}
+            {move || last.get().map(|(state, fetched_at)| view! {
                 <h2>"Buckets of "<span class="name">{state.key.clone()}</span></h2>
                 <p class="meta">{format!("wait time {:.3} s when fetched; refilling live, fetched again every {} s", state.wait_time, POLL.as_secs())}</p>
                 {state.degraded.then(|| view! {

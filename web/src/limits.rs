@@ -12,7 +12,7 @@ use flowgate_core::ratelimit::{
 use leptos::prelude::*;
 
 use crate::api;
-use crate::widgets::{Chart, Field, Loading, Series, When, checked, field_error};
+use crate::widgets::{Chart, Field, Series, When, checked, field_error, load_state};
 use flowgate_core::api::HistoryEntry;
 
 /// Which table a row belongs to.
@@ -293,7 +293,7 @@ pub fn LimitsScreen(
     view! {
         <section class="screen limits">
             <h1>"Limits"</h1>
-            <Loading>{move || Suspend::new(async move { current.await.map(|_| ()) })}</Loading>
+            {load_state(current)}
             <p class="meta">
                 {move || versions().first().cloned().map(|h| view! {
                     {format!("Version {} · changed by {} ", h.version, h.changed_by)}<When at=h.changed_at.clone()/>

@@ -6,7 +6,7 @@ use flowgate_core::api::Overview;
 use leptos::prelude::*;
 
 use crate::api;
-use crate::widgets::{Loading, every};
+use crate::widgets::{every, load_state};
 
 /// How often the overview is asked for.
 const POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -82,7 +82,7 @@ pub fn OverviewScreen(
     view! {
         <section class="screen overview">
             <h1>"Overview"</h1>
-            <Loading>{move || Suspend::new(async move { overview.await.map(|_| ()) })}</Loading>
+            {load_state(overview)}
             <div class="figures">
                 <Figure caption="decisions per second" kind="rate"
                         value=Signal::derive(move || rate.get().map_or_else(|| "…".into(), |(r, _)| format!("{r:.1}")))/>

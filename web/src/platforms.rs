@@ -7,7 +7,7 @@ use flowgate_core::context::{PlatformType, normalize_instance_url};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::widgets::{Badge, Field, Loading, confirmed};
+use crate::widgets::{Badge, Field, confirmed, load_state};
 
 /// The platforms screen.
 #[component]
@@ -113,7 +113,7 @@ pub fn PlatformsScreen() -> impl IntoView {
                 }}
             </p>
             {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
-            <Loading>{move || Suspend::new(async move { listed.await.map(|_| ()) })}</Loading>
+            {load_state(listed)}
             <ul class="connections">
                 <For each=connections key=|c| (c.id, c.is_active, c.is_default, c.name.clone()) children=move |c| {
                     let id = c.id;

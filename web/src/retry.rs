@@ -7,7 +7,7 @@ use flowgate_core::retry::{Error as RetryError, RetryConfig};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::widgets::{Band, Chart, Field, Loading, Series, checked, field_error};
+use crate::widgets::{Band, Chart, Field, Series, checked, field_error, load_state};
 
 #[derive(Debug, Clone, Copy)]
 struct Form {
@@ -236,7 +236,7 @@ pub fn RetryScreen(
     view! {
         <section class="screen retry">
             <h1>"Retry"</h1>
-            <Loading>{move || Suspend::new(async move { current.await.map(|_| ()) })}</Loading>
+            {load_state(current)}
             <fieldset>
                 <legend>"Policy"</legend>
                 <Field label="Attempts (the first included)" name="max_attempts" value=form.max_attempts error=error_at("/max_attempts") kind="number"/>
@@ -261,7 +261,7 @@ pub fn RetryScreen(
             </div>
             <Chart series=series band=band x_label="retry" y_label="seconds" title="Delay before each retry, with the jitter band" empty=empty_chart/>
             <h2>"Statistics" <button class="secondary small" on:click=move |_| stats.refetch()>"Refresh"</button></h2>
-            <Loading>{move || Suspend::new(async move { stats.await.map(|_| ()) })}</Loading>
+            {load_state(stats)}
             {move || match api::body(stats) {
                 None | Some(RetryStatistics::Summary(_)) => None,
                 Some(RetryStatistics::Detailed(d)) => Some({

@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use crate::api;
-use crate::widgets::{Badge, Bar, Loading, When, every};
+use crate::widgets::{Badge, Bar, When, every, load_state};
 
 /// The tasks screen.
 #[component]
@@ -48,7 +48,7 @@ pub fn TasksScreen() -> impl IntoView {
             }}
             // Only the first load and a failure show here; the rows live on across polls (each
             // keeps its event stream), keyed by the task.
-            <Loading>{move || Suspend::new(async move { page.await.map(|_| ()) })}</Loading>
+            {load_state(page)}
             <ul class="task-list">
                 <For each=move || tasks.get() key=|t| t.task_id.clone() children=move |t| view! { <TaskRow task=t/> }/>
             </ul>
@@ -61,7 +61,7 @@ pub fn TasksScreen() -> impl IntoView {
 #[component]
 fn TaskRow(task: Task) -> impl IntoView {
     let id = task.task_id.clone();
-    let task_id = id.clone();
+    let progress_path = format!("/api/v1/tasks/{}/progress", api::segment(&id));
     let (state, set_state) = signal(task);
     let (live, set_live) = signal(false);
     if !state.get_untracked().status.is_terminal() {
@@ -92,10 +92,7 @@ fn TaskRow(task: Task) -> impl IntoView {
     let percent = Signal::derive(move || f64::from(state.get().progress_percent));
     // Cancelling is an update like a worker's: stored, then streamed to every watcher.
     let cancel = Action::new_local(move |update: &TaskUpdate| {
-        let (path, update) = (
-            format!("/api/v1/tasks/{}/progress", api::segment(&id)),
-            update.clone(),
-        );
+        let (path, update) = (progress_path.clone(), update.clone());
         async move { api::put::<_, Task>(&path, &update, None).await }
     });
     Effect::new(move || {
@@ -107,7 +104,6 @@ fn TaskRow(task: Task) -> impl IntoView {
         Some(Err(e)) => Some(e.detail),
         _ => None,
     };
-    let id = task_id;
     view! {
         <li class="task" data-task-id=id.clone()>
             <div class="task-head">

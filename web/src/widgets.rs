@@ -15,6 +15,14 @@ pub(crate) fn every(period: Duration, f: impl FnMut() + 'static) {
     on_cleanup(move || drop(interval.take()));
 }
 
+/// [`Loading`] for a resource whose data the screen shows elsewhere: "Loading…" until its
+/// first answer, and its refusal, if refused.
+pub(crate) fn load_state<T: Clone + Send + Sync + 'static>(
+    resource: LocalResource<Result<T, crate::api::ApiError>>,
+) -> impl IntoView {
+    view! { <Loading>{move || Suspend::new(async move { resource.await.map(|_| ()) })}</Loading> }
+}
+
 /// Whether the user confirms `question` (the browser's own dialog); no dialog, no.
 pub(crate) fn confirmed(question: &str) -> bool {
     window().confirm_with_message(question).unwrap_or(false)

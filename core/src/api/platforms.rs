@@ -2,7 +2,7 @@
 
 use alloc::string::String;
 
-use crate::context::{PlatformContext, PlatformInfo, PlatformType};
+use crate::context::{PlatformConnection, PlatformContext, PlatformInfo, PlatformType};
 
 /// A platform connection as the API shows it: never its access token.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -26,6 +26,24 @@ pub struct Connection {
     pub created_at: String,
     /// When it last changed (RFC 3339).
     pub updated_at: String,
+}
+
+impl Connection {
+    /// The connection as the core's context rules take it, owned by `user_id` (the API does
+    /// not show the owner: it is always the caller).
+    #[must_use]
+    pub fn to_context(&self, user_id: i64) -> PlatformConnection {
+        PlatformConnection {
+            id: self.id,
+            user_id,
+            name: self.name.clone(),
+            platform_type: self.platform_type,
+            instance_url: self.instance_url.clone(),
+            username: self.username.clone(),
+            is_active: self.is_active,
+            is_default: self.is_default,
+        }
+    }
 }
 
 /// `POST /api/v1/platforms`: a new connection. Its access token is stored encrypted and never

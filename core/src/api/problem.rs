@@ -30,3 +30,19 @@ pub struct Problem {
     )]
     pub violated_policies: Vec<String>,
 }
+
+impl Problem {
+    /// A problem whose status says what kind it is (`about:blank`), with the status's reason
+    /// phrase as its title.
+    #[must_use]
+    pub fn about_blank(status: u16, title: &str, detail: String) -> Problem {
+        Problem {
+            kind: "about:blank".into(),
+            title: title.into(),
+            status,
+            detail,
+            errors: Vec::new(),
+            violated_policies: Vec::new(),
+        }
+    }
+}

@@ -162,19 +162,7 @@ async fn user_and_connections(
 ) -> Result<(User, Vec<PlatformConnection>), ApiError> {
     let (username, is_active) = state.store.accounts().standing(user.id).await?;
     let rows = state.store.platforms().connections(user.id).await?;
-    let connections = rows
-        .into_iter()
-        .map(|r| PlatformConnection {
-            id: r.id,
-            user_id: user.id,
-            name: r.name,
-            platform_type: r.platform_type,
-            instance_url: r.instance_url,
-            username: r.username,
-            is_active: r.is_active,
-            is_default: r.is_default,
-        })
-        .collect();
+    let connections = rows.iter().map(|r| r.to_context(user.id)).collect();
     Ok((
         User {
             id: user.id,
