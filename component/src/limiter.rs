@@ -1,4 +1,4 @@
-//! `flowgate:core/limiter`: the core's `Limits` and `KeyedState` as a `rate-limiter`.
+//! `flowgate:core/limiter`: the core's `Limiter` as a `rate-limiter`.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -7,25 +7,23 @@ use core::time::Duration;
 
 use flowgate_core::document::from_json_tracked as from_json;
 use flowgate_core::ratelimit::{
-    self, BucketStatus, Decision, KeyedState, Limits, RateLimitConfig, Request, Scope, Window,
+    self, BucketStatus, Decision, Limiter, RateLimitConfig, Request, Scope, Window,
 };
 
 use crate::exports::flowgate::core::limiter as wit;
 use crate::{Flowgate, document_error, field_error, field_errors};
 
-/// A limiter: the limits in force (and their document, to give back) and every key's state.
+/// A limiter, and the document of its limits, to give back.
 pub(crate) struct RateLimiter {
     config: RateLimitConfig,
-    limits: Limits,
-    state: RefCell<KeyedState>,
+    state: RefCell<Limiter>,
 }
 
 impl RateLimiter {
     fn build(config: RateLimitConfig, hash_seed: u64) -> Result<Self, ratelimit::Error> {
         Ok(RateLimiter {
-            limits: Limits::new(&config)?,
+            state: RefCell::new(Limiter::new(&config, hash_seed)?),
             config,
-            state: RefCell::new(KeyedState::with_seed(hash_seed)),
         })
     }
 }
@@ -165,10 +163,7 @@ impl wit::GuestRateLimiter for RateLimiter {
     ) -> Result<wit::Decision, wit::RequestError> {
         let r = checked(&key, &request)?;
         let now = Duration::from_nanos(now_ns);
-        let d = self
-            .state
-            .borrow_mut()
-            .is_allowed(&self.limits, &key, &r, now);
+        let d = self.state.borrow_mut().is_allowed(&key, &r, now);
         d.map(|d| decision(&d)).map_err(request_error)
     }
 
@@ -180,7 +175,7 @@ impl wit::GuestRateLimiter for RateLimiter {
     ) -> Result<wit::Admission, wit::RequestError> {
         let r = checked(&key, &request)?;
         let now = Duration::from_nanos(now_ns);
-        let a = self.state.borrow_mut().check(&self.limits, &key, &r, now);
+        let a = self.state.borrow_mut().check(&key, &r, now);
         a.map(|a| wit::Admission {
             allowed: a.allowed,
             retry_after_ns: ns(a.retry_after),
@@ -196,7 +191,7 @@ impl wit::GuestRateLimiter for RateLimiter {
     ) -> Result<u64, wit::RequestError> {
         let r = checked(&key, &request)?;
         let now = Duration::from_nanos(now_ns);
-        let wait = self.state.borrow().wait_time(&self.limits, &key, &r, now);
+        let wait = self.state.borrow().wait_time(&key, &r, now);
         wait.map(ns).map_err(request_error)
     }
 
@@ -207,7 +202,7 @@ impl wit::GuestRateLimiter for RateLimiter {
     ) -> Result<Vec<wit::BucketStatus>, wit::RequestError> {
         check_key(&key)?;
         let now = Duration::from_nanos(now_ns);
-        let buckets = self.state.borrow().buckets(&self.limits, &key, now);
+        let buckets = self.state.borrow().buckets(&key, now);
         Ok(buckets.into_iter().map(bucket).collect())
     }
 

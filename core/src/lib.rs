@@ -32,8 +32,8 @@
 //! ## Features
 //! - `std` (default): the thread-safe sharded [`ratelimit::RateLimiter`], the thread-safe
 //!   [`retry::SharedRetryStats`], [`ratelimit::RateLimitConfig::from_env`] and
-//!   `std::error::Error` for every error type. Without it the caller owns the limiter's
-//!   state ([`ratelimit::KeyedState`]) and passes it by `&mut`.
+//!   `std::error::Error` for every error type. Without it the caller owns a
+//!   [`ratelimit::Limiter`] (the limits and every key's buckets) and calls it by `&mut`.
 //! - `serde`: `Serialize`/`Deserialize` for configurations, statuses and statistics, in the
 //!   snake_case JSON form the server and the npm package take.
 // Under `openapi` (a server's feature, which needs std anyway) the std prelude is in scope:

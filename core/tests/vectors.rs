@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use flowgate_core::progress::{ProgressUpdate, TaskProgress};
-use flowgate_core::ratelimit::{Error, KeyedState, Limits, RateLimitConfig, Request};
+use flowgate_core::ratelimit::{Error, Limiter, RateLimitConfig, Request};
 use flowgate_core::retry::{Failure, FailureKind, RetryConfig, Step};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,8 +36,7 @@ fn rate_limit_vectors() {
     for case in file["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let config: RateLimitConfig = serde_json::from_value(case["config"].clone()).unwrap();
-        let limits = Limits::new(&config).unwrap();
-        let mut state = KeyedState::with_seed(1);
+        let mut state = Limiter::new(&config, 1).unwrap();
         for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
             let at = format!("{name}, step {i}");
             let key = step["key"].as_str().unwrap();
@@ -50,7 +49,7 @@ fn rate_limit_vectors() {
             let expect = &step["expect"];
             match step["op"].as_str() {
                 Some("wait") => {
-                    let wait = state.wait_time(&limits, key, &request, now).unwrap();
+                    let wait = state.wait_time(key, &request, now).unwrap();
                     assert_eq!(exact_ms(wait), expect["wait_ms"].as_u64().unwrap(), "{at}");
                 }
                 Some("reset") => assert_eq!(
@@ -58,7 +57,7 @@ fn rate_limit_vectors() {
                     expect["had_state"].as_bool().unwrap(),
                     "{at}"
                 ),
-                _ => match state.is_allowed(&limits, key, &request, now) {
+                _ => match state.is_allowed(key, &request, now) {
                     Err(Error::ZeroCost | Error::CostExceedsCapacity { .. }) => {
                         assert_eq!(expect["error"], "cost", "{at}");
                     }

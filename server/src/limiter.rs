@@ -189,11 +189,12 @@ impl Decisions {
     ) -> Result<KeyView, LimitError> {
         match self {
             Decisions::Local(limiter) => {
-                let key = key.in_process();
+                let text = key.in_process();
+                let key = limiter.key(&text);
                 Ok(KeyView {
                     now,
-                    wait: limiter.wait_time(&key, request, now)?,
-                    buckets: limiter.buckets(&key, now),
+                    wait: limiter.wait_time(key, request, now)?,
+                    buckets: limiter.buckets(key, now),
                     degraded: false,
                 })
             }

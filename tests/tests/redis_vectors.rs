@@ -169,7 +169,7 @@ async fn redis_time_is_the_clock_and_full_buckets_expire() {
 /// smaller burst.
 #[tokio::test]
 async fn a_change_of_limits_carries_over_as_in_process() {
-    use flowgate_core::ratelimit::KeyedState;
+    use flowgate_core::ratelimit::Limiter;
     let redis = Redis::start().await;
     let limiter = RedisLimiter::new(&redis.url, Duration::from_secs(5)).unwrap();
     let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(86_400);
@@ -183,7 +183,7 @@ async fn a_change_of_limits_carries_over_as_in_process() {
         let before = Limits::new(&config(60, 10)).unwrap();
         let after = Limits::new(&after).unwrap();
         let key = format!("carry-{case}");
-        let mut local = KeyedState::with_seed(1);
+        let mut local = Limiter::from_limits(before.clone(), 1);
         let request = Request::default();
         for _ in 0..10 {
             let t = Duration::ZERO;
@@ -193,17 +193,17 @@ async fn a_change_of_limits_carries_over_as_in_process() {
                 .unwrap();
             assert_eq!(
                 remote.decision,
-                local.is_allowed(&before, &key, &request, t).unwrap()
+                local.is_allowed(&key, &request, t).unwrap()
             );
         }
-        local.carry_over(&before, &after, Duration::from_secs(1));
+        local.install(std::sync::Arc::new(after.clone()), Duration::from_secs(1));
         for step in 0..40u64 {
             let t = Duration::from_millis(1_000 + step * 750);
             let remote = limiter
                 .is_allowed(&after, &key, &request, Some(epoch + t))
                 .await
                 .unwrap();
-            let expected = local.is_allowed(&after, &key, &request, t).unwrap();
+            let expected = local.is_allowed(&key, &request, t).unwrap();
             assert_eq!(remote.decision, expected, "{case}, step {step}");
         }
     }

@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::args::*;
 use crate::documents;
-use flowgate_core::ratelimit::{Decision, KeyedState, Limits, Request, WaitStep, wait_step};
+use flowgate_core::ratelimit::{Decision, Limiter, Request, WaitStep, wait_step};
 
 #[wasm_bindgen(inline_js = r#"
 const CHECK_FIELDS = new Set(["endpoint", "platform", "cost", "now"]);
@@ -176,8 +176,7 @@ fn decision_js(d: &Decision) -> JsValue {
 /// that applies.
 #[wasm_bindgen]
 pub struct RateLimiter {
-    limits: Limits,
-    state: KeyedState,
+    limiter: Limiter,
 }
 
 #[wasm_bindgen]
@@ -190,12 +189,9 @@ impl RateLimiter {
         #[wasm_bindgen(unchecked_param_type = "RateLimitConfig | string")] config: JsValue,
     ) -> Result<RateLimiter, JsError> {
         let config = documents::rate_limit_config(&config)?;
-        let limits = Limits::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
         let seed = (js_sys::Math::random() * TWO_POW_53) as u64;
-        Ok(RateLimiter {
-            limits,
-            state: KeyedState::with_seed(seed),
-        })
+        let limiter = Limiter::new(&config, seed).map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(RateLimiter { limiter })
     }
 
     /// Checks a request for `key` and, when every applying bucket holds its cost, spends it.
@@ -207,7 +203,7 @@ impl RateLimiter {
     ) -> Result<JsValue, JsError> {
         let key = string_arg(&key, "key")?;
         let decision = ask_with(options, |request, now| {
-            self.state.is_allowed(&self.limits, &key, request, now)
+            self.limiter.is_allowed(&key, request, now)
         })?;
         Ok(decision_js(&decision))
     }
@@ -222,7 +218,7 @@ impl RateLimiter {
     ) -> Result<JsValue, JsError> {
         let key = string_arg(&key, "key")?;
         let a = ask_with(options, |request, now| {
-            self.state.check(&self.limits, &key, request, now)
+            self.limiter.check(&key, request, now)
         })?;
         Ok(admission(a.allowed, ms(a.retry_after)))
     }
@@ -236,7 +232,7 @@ impl RateLimiter {
     ) -> Result<f64, JsError> {
         let key = string_arg(&key, "key")?;
         let wait = ask_with(options, |request, now| {
-            self.state.wait_time(&self.limits, &key, request, now)
+            self.limiter.wait_time(&key, request, now)
         })?;
         Ok(ms(wait))
     }
@@ -261,10 +257,7 @@ impl RateLimiter {
             duration_ms(max_wait, "maxWait")?
         };
         let (decision, now) = ask_with(options, |request, now| {
-            Ok((
-                self.state.is_allowed(&self.limits, &key, request, now)?,
-                now,
-            ))
+            Ok((self.limiter.is_allowed(&key, request, now)?, now))
         })?;
         let waited = match started {
             Some(started) => now.saturating_sub(duration_ms(started, "started")?),
@@ -287,12 +280,12 @@ impl RateLimiter {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Result<bool, JsError> {
-        Ok(self.state.reset(&string_arg(&key, "key")?))
+        Ok(self.limiter.reset(&string_arg(&key, "key")?))
     }
 
     /// How many keys hold state (a key whose buckets are all full again is dropped).
     #[wasm_bindgen(getter, js_name = activeKeys)]
     pub fn active_keys(&self) -> usize {
-        self.state.len()
+        self.limiter.len()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flowgate_core::FieldError;
 use flowgate_core::ratelimit::{
-    Error as LimitError, KeyedState, Limits, RateLimitConfig, Request, ScopeLimits, ScopeMode,
+    Error as LimitError, Limiter, RateLimitConfig, Request, ScopeLimits, ScopeMode,
 };
 use leptos::prelude::*;
 
@@ -424,8 +424,7 @@ const MAX_SIMULATED: u64 = 200_000;
 
 /// Runs the pattern through the core's limiter, one key, from a fresh state.
 fn simulate(config: &RateLimitConfig, p: &Pattern) -> Option<Outcome> {
-    let limits = Limits::new(config).ok()?;
-    let mut state = KeyedState::with_seed(1);
+    let mut state = Limiter::new(config, 1).ok()?;
     let request = Request::new(p.endpoint.as_deref(), p.platform.as_deref());
     let steady = (p.per_second * f64::from(p.seconds)).floor() as u64;
     let total = (u64::from(p.burst) + steady).min(MAX_SIMULATED);
@@ -440,7 +439,7 @@ fn simulate(config: &RateLimitConfig, p: &Pattern) -> Option<Outcome> {
         };
         let second = (t as usize).min(admitted.len() - 1);
         let now = Duration::from_secs_f64(t);
-        match state.is_allowed(&limits, "what-if", &request, now) {
+        match state.is_allowed("what-if", &request, now) {
             Ok(d) if d.allowed => {
                 admitted[second] += 1;
                 out.total_admitted += 1;

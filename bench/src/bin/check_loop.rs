@@ -12,7 +12,8 @@
 //!   the bench's parsed String rows do.
 //! - `WORK`: `check` (default) is the limiter's check; `full-check` is the check of the
 //!   bench's full scenario (a request to `media` on `mastodon` under four scopes of three
-//!   windows, twelve buckets); `hash` only hashes each key as the
+//!   windows, twelve buckets); `decision` and `full-decision` are the same with the whole
+//!   decision (`is_allowed`) instead of the short answer; `hash` only hashes each key as the
 //!   limiter does, which is what reaching the keys costs on its own; `hash-lock` also takes
 //!   and releases one uncontended lock of the limiter's kind around it, which is that cost
 //!   when each visit is ordered after the one before it, as a check's lock orders it;
@@ -31,7 +32,7 @@ use flowgate_bench::{BareStore, full_config, visit_order};
 use flowgate_core::ratelimit::{Limits, Quota, RateLimiter, Request, Window};
 
 const USAGE: &str = "usage: check_loop [KEYS] [CHECKS] [static|string|parsed] \
-    [check|full-check|hash|hash-lock|table]";
+    [check|full-check|decision|full-decision|hash|hash-lock|table]";
 
 fn arg(n: usize, default: usize, name: &str) -> Result<usize, String> {
     match std::env::args().nth(n) {
@@ -72,7 +73,15 @@ fn main() -> ExitCode {
         let keys_as = choice(3, &["static", "string", "parsed"], "KEYS_AS")?;
         let work = choice(
             4,
-            &["check", "full-check", "hash", "hash-lock", "table"],
+            &[
+                "check",
+                "full-check",
+                "decision",
+                "full-decision",
+                "hash",
+                "hash-lock",
+                "table",
+            ],
             "WORK",
         )?;
         Ok((keys, checks, keys_as, work))
@@ -99,7 +108,7 @@ fn main() -> ExitCode {
 /// Runs `work` over `checks` visits of `visits`, each key copied into a new `String` first if
 /// `parse`; returns ns per visit.
 fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str, parse: bool) -> f64 {
-    let (limits, request) = if work == "full-check" {
+    let (limits, request) = if work.starts_with("full-") {
         let limits = Limits::new(&full_config()).expect("config");
         (limits, Request::new(Some("media"), Some("mastodon")))
     } else {
@@ -138,6 +147,14 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str, parse: bool) -> 
                     allowed += 1;
                 }
             }
+            "decision" | "full-decision" => {
+                if limiter
+                    .is_allowed(key, &request, now)
+                    .is_ok_and(|decision| black_box(decision).allowed)
+                {
+                    allowed += 1;
+                }
+            }
             "table" => {
                 black_box(bare.touch(key, now.as_nanos() as u64));
             }
@@ -157,7 +174,7 @@ fn run<K: AsRef<str>>(visits: &[&K], checks: usize, work: &str, parse: bool) -> 
         }
     }
     let elapsed = start.elapsed();
-    if work.ends_with("check") {
+    if work.ends_with("check") || work.ends_with("decision") {
         println!(
             "{allowed} allowed; {} keys hold state",
             limiter.active_keys()

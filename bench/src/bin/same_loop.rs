@@ -2,7 +2,7 @@
 //! `bench/component/calls.{mjs,py}` (the WebAssembly component from jco and wasmtime-py), so
 //! that one call's cost can be read side by side across the hosts: the limits of
 //! `bench/scenarios.json`, 1,000 keys in turn, the clock advanced 1 µs per call, 1,000,000
-//! calls, the third of three rounds, one thread, the single-threaded `KeyedState` the others
+//! calls, the third of three rounds, one thread, the single-threaded `Limiter` the others
 //! wrap.
 //!
 //! `cargo run --release -p flowgate-bench --bin same_loop`
@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use flowgate_core::ratelimit::{KeyedState, Limits, RateLimitConfig, Request};
+use flowgate_core::ratelimit::{Limiter, RateLimitConfig, Request};
 use serde_json::Value;
 
 /// The scenarios every host's loop runs.
@@ -18,8 +18,7 @@ const SCENARIOS: &str = include_str!("../../scenarios.json");
 
 fn measure(name: &str, limits: &Value, request: &Request<'_>, keys: &[String], method: &str) {
     let config: RateLimitConfig = serde_json::from_value(limits.clone()).expect("valid limits");
-    let limits = Limits::new(&config).expect("valid limits");
-    let mut state = KeyedState::with_seed(1);
+    let mut state = Limiter::new(&config, 1).expect("valid limits");
     let n = 1_000_000u64;
     let mut allowed = 0u64;
     for round in 0..3 {
@@ -28,9 +27,9 @@ fn measure(name: &str, limits: &Value, request: &Request<'_>, keys: &[String], m
             let key = &keys[(i % keys.len() as u64) as usize];
             let now = Duration::from_micros(round * n + i);
             let passed = if method == "is_allowed" {
-                black_box(state.is_allowed(&limits, key, request, now)).map(|d| d.allowed)
+                black_box(state.is_allowed(key, request, now)).map(|d| d.allowed)
             } else {
-                black_box(state.check(&limits, key, request, now)).map(|a| a.allowed)
+                black_box(state.check(key, request, now)).map(|a| a.allowed)
             };
             allowed += u64::from(passed.expect("cost 1 fits"));
         }

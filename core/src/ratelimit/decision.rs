@@ -19,70 +19,189 @@ pub(crate) struct Judged<'a> {
     pub(crate) gcra: &'a Gcra,
 }
 
-/// The all-or-nothing rule of a check, written once for every place a key's buckets live (the
-/// in-process table, a Redis script's reply): judges `cost` against every bucket of `buckets`
-/// at arrival times `tats`, fills `decision` with the answer, and when every one holds the
-/// cost, leaves in `tats` the arrival times after spending. Returns whether it was allowed.
-///
-/// `unit_nanos` is how many nanoseconds one unit of the buckets' time is: 1 in process, 1,000
-/// for buckets kept in microseconds. Inlined, so that with 1 the scaling costs nothing.
+/// What a check reports besides spending: the one way its callers differ. The rule itself,
+/// every applying bucket judged and the cost spent from all of them or from none, is
+/// [`all_or_nothing`], written once for every report and every place a key's buckets live (the
+/// in-process table, a Redis script's reply); a report chooses what it keeps of each bucket's
+/// judgement, and so when it works out the times after spending.
+pub(crate) trait Report {
+    /// Judges `cost` against `gcra` at arrival time `tat`, keeping what the report needs of
+    /// it; it may move `tat` to the time after spending already when the bucket holds the cost
+    /// (the caller keeps it only if every bucket does).
+    fn judge(&mut self, gcra: &Gcra, tat: &mut u64, now: u64, cost: u32);
+    /// Whether every bucket judged so far holds the cost, from what the report kept: asked
+    /// once after the last one rather than tallied per bucket, which kept each bucket's
+    /// judgement a few instructions shorter.
+    fn all_hold(&self) -> bool;
+    /// Takes the answer: whether the request was `allowed`, for the applying buckets judged
+    /// (in the order judged) at arrival times `tats`; when allowed, leaves in `tats` the times
+    /// after spending.
+    fn report<'a>(
+        &mut self,
+        allowed: bool,
+        buckets: impl Iterator<Item = Judged<'a>> + Clone,
+        tats: &mut [u64],
+        now: u64,
+    );
+}
+
+/// The all-or-nothing rule of a check: judges `cost` against every bucket of `buckets` at
+/// arrival times `tats` (a copy of where the buckets live), and tells `report` the answer.
+/// Returns whether every bucket holds the cost; then `tats` holds the arrival times after
+/// spending it from all of them, for the caller to write back, and otherwise nothing that
+/// may be kept.
 #[inline(always)]
-pub(crate) fn judge_all<'a>(
-    decision: &mut Decision,
+pub(crate) fn all_or_nothing<'a, R: Report>(
+    report: &mut R,
     buckets: impl Iterator<Item = Judged<'a>> + Clone,
     tats: &mut [u64],
     cost: u32,
     now: u64,
-    unit_nanos: u64,
 ) -> bool {
-    let mut binding_of = buckets.clone();
-    let mut verdicts: ArrayVec<Verdict, MAX_BUCKETS> = ArrayVec::new();
-    for (b, &tat) in buckets.clone().zip(tats.iter()) {
-        verdicts.push(b.gcra.judge(tat, now, cost));
+    for (b, tat) in buckets.clone().zip(tats.iter_mut()) {
+        report.judge(b.gcra, tat, now, cost);
     }
-    let allowed = verdicts.iter().all(|v| v.ok);
-    decision.start(allowed);
-    for ((b, &tat), v) in buckets.zip(tats.iter()).zip(&verdicts) {
-        let mut v = if allowed {
-            *v
-        } else {
-            // A denied request spends nothing, so every bucket is reported as it stands, even
-            // the ones that would have held the cost.
-            Verdict {
-                retry_after: v.retry_after,
-                ..b.gcra.judge(tat, now, 0)
-            }
-        };
-        v.reset_after = v.reset_after.saturating_mul(unit_nanos);
-        v.retry_after = v.retry_after.saturating_mul(unit_nanos);
-        decision.push(RawBucket::new(
-            b.scope,
-            b.window,
-            b.limit,
-            b.gcra.capacity(),
-            &v,
-        ));
-    }
-    if allowed {
-        for (tat, v) in tats.iter_mut().zip(&verdicts) {
-            *tat = v.tat;
+    let allowed = report.all_hold();
+    report.report(allowed, buckets, tats, now);
+    allowed
+}
+
+/// The short report, [`Admission`]'s: the longest wait among the buckets, and nothing of each.
+#[derive(Debug, Default)]
+pub(crate) struct Short {
+    wait: u64,
+}
+
+impl Short {
+    /// The answer, in the time unit the buckets were judged in.
+    pub(crate) fn admission(&self, allowed: bool) -> Admission {
+        Admission {
+            allowed,
+            retry_after: Duration::from_nanos(if allowed { 0 } else { self.wait }),
         }
     }
-    decision.finish();
-    // The binding bucket as reported: after spending when allowed, as it stands when not.
-    let binding = usize::from(decision.binding);
-    if let (Some(b), Some(&tat)) = (binding_of.nth(binding), tats.get(binding)) {
-        decision.next_token_after =
-            Duration::from_nanos(b.gcra.next_token_after(tat, now).saturating_mul(unit_nanos));
+
+    /// The longest wait, in the buckets' time unit.
+    pub(crate) const fn wait(&self) -> u64 {
+        self.wait
     }
-    allowed
+}
+
+impl Report for Short {
+    #[inline(always)]
+    fn judge(&mut self, gcra: &Gcra, tat: &mut u64, now: u64, cost: u32) {
+        match gcra.admit(*tat, now, cost) {
+            Ok(next) => *tat = next,
+            Err(wait) => self.wait = self.wait.max(wait),
+        }
+    }
+
+    /// A bucket short of the cost waits at least a nanosecond (a unit) for it.
+    #[inline(always)]
+    fn all_hold(&self) -> bool {
+        self.wait == 0
+    }
+
+    /// Each bucket that holds the cost had its time moved when judged.
+    #[inline(always)]
+    fn report<'a>(
+        &mut self,
+        _: bool,
+        _: impl Iterator<Item = Judged<'a>> + Clone,
+        _: &mut [u64],
+        _: u64,
+    ) {
+    }
+}
+
+/// The whole [`Decision`] as a report, filled in place: it is a few hundred bytes, and copying
+/// it out through the layers was a measurable part of a check.
+///
+/// `UNIT_NANOS` is how many nanoseconds one unit of the buckets' time is: 1 in process, 1,000
+/// for buckets kept in microseconds. A constant, so that with 1 the scaling costs nothing.
+pub(crate) struct Full<'d, const UNIT_NANOS: u64> {
+    decision: &'d mut Decision,
+    /// Each bucket's verdict.
+    verdicts: ArrayVec<Verdict, MAX_BUCKETS>,
+    /// Every verdict so far holds the cost.
+    all_hold: bool,
+}
+
+impl<'d, const UNIT_NANOS: u64> Full<'d, UNIT_NANOS> {
+    /// A report into `decision`.
+    #[inline(always)]
+    pub(crate) fn new(decision: &'d mut Decision) -> Self {
+        Full {
+            decision,
+            verdicts: ArrayVec::new(),
+            all_hold: true,
+        }
+    }
+}
+
+impl<const UNIT_NANOS: u64> Report for Full<'_, UNIT_NANOS> {
+    #[inline(always)]
+    fn judge(&mut self, gcra: &Gcra, tat: &mut u64, now: u64, cost: u32) {
+        let v = gcra.judge(*tat, now, cost);
+        self.all_hold &= v.ok;
+        self.verdicts.push(v);
+    }
+
+    #[inline(always)]
+    fn all_hold(&self) -> bool {
+        self.all_hold
+    }
+
+    #[inline(always)]
+    fn report<'a>(
+        &mut self,
+        allowed: bool,
+        buckets: impl Iterator<Item = Judged<'a>> + Clone,
+        tats: &mut [u64],
+        now: u64,
+    ) {
+        let (decision, unit) = (&mut *self.decision, UNIT_NANOS);
+        decision.start(allowed);
+        for ((b, &before), &v) in buckets.clone().zip(&*tats).zip(&self.verdicts) {
+            let mut v = if allowed {
+                v
+            } else {
+                // A denied request spends nothing, so every bucket is reported as it stands,
+                // even the ones that would have held the cost.
+                Verdict {
+                    retry_after: v.retry_after,
+                    ..b.gcra.judge(before, now, 0)
+                }
+            };
+            v.reset_after = v.reset_after.saturating_mul(unit);
+            v.retry_after = v.retry_after.saturating_mul(unit);
+            decision.push(RawBucket::new(
+                b.scope,
+                b.window,
+                b.limit,
+                b.gcra.capacity(),
+                &v,
+            ));
+        }
+        if allowed {
+            for (tat, v) in tats.iter_mut().zip(&self.verdicts) {
+                *tat = v.tat;
+            }
+        }
+        decision.finish();
+        // The binding bucket as reported: after spending when allowed, as it stands when not.
+        let binding = usize::from(decision.binding);
+        if let (Some(b), Some(&tat)) = (buckets.clone().nth(binding), tats.get(binding)) {
+            decision.next_token_after =
+                Duration::from_nanos(b.gcra.next_token_after(tat, now).saturating_mul(unit));
+        }
+    }
 }
 
 /// The short answer to a check: whether the request may go, and if not, how long to wait.
 ///
 /// What [`RateLimiter::check`](super::RateLimiter::check) and
-/// [`KeyedState::check`](super::KeyedState::check)
-/// answer, for callers that act on the answer and need no report of each bucket: it spends
+/// [`Limiter::check`](super::Limiter::check) answer, for callers that act on the answer and need no report of each bucket: it spends
 /// exactly as [`Decision`] does, and skips counting each bucket's tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]

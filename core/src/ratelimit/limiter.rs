@@ -6,23 +6,15 @@ use core::hash::BuildHasher;
 use core::time::Duration;
 
 use super::decision::{Admission, BucketStatus, Decision};
+use super::key::{HashedKey, Keying, LimiterKey};
 use super::limits::Limits;
-use super::state::{KeyedState, hash_key};
+use super::state::Limiter;
 use super::{Error, RateLimitConfig, Request};
 
 /// Shards of the key space. A key's check takes one shard's lock and never another's, so
 /// checks on different keys rarely wait for each other, and one key's check across all of
 /// its buckets is atomic.
 const SHARDS: usize = 64;
-
-/// One shard: the keys whose hash falls in it, and the limits they are checked against.
-/// Keeping the limits beside the state means a check reads both under the lock it already
-/// takes, and a change of limits moves each shard's keys in one step.
-#[derive(Debug)]
-struct Shard {
-    limits: Arc<Limits>,
-    state: KeyedState,
-}
 
 /// A shard's lock: a spin lock whose waiters yield their time slice on every retry.
 ///
@@ -42,7 +34,7 @@ type ShardLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
 /// stealing one line from each other.
 #[derive(Debug)]
 #[repr(align(128))]
-struct Padded(ShardLock<Shard>);
+struct Padded(ShardLock<Limiter>);
 
 /// A multi-window, multi-scope rate limiter that many threads may call at once.
 ///
@@ -72,7 +64,9 @@ struct Padded(ShardLock<Shard>);
 #[derive(Debug)]
 pub struct RateLimiter {
     shards: Vec<Padded>,
-    hasher: foldhash::fast::FixedState,
+    /// The shards' own keying: a key is hashed once, picks its shard by the hash, and is
+    /// found in the shard's table by it.
+    keying: Keying,
 }
 
 impl RateLimiter {
@@ -86,63 +80,71 @@ impl RateLimiter {
 
     /// A limiter for limits already compiled, such as [`Limits::from_quotas`].
     #[must_use]
-    pub fn from_limits(limits: Limits) -> RateLimiter {
+    pub fn from_limits(limits: impl Into<Arc<Limits>>) -> RateLimiter {
         // A per-process random seed: keys come from clients, who must not be able to choose
         // keys that collide.
         let seed = std::collections::hash_map::RandomState::new().hash_one(0x666c_6f77_u64);
-        let limits = Arc::new(limits);
+        let limits = limits.into();
         let shards = (0..SHARDS)
             .map(|_| {
-                Padded(ShardLock::new(Shard {
-                    limits: Arc::clone(&limits),
-                    state: KeyedState::with_seed(seed),
-                }))
+                Padded(ShardLock::new(Limiter::from_limits(
+                    Arc::clone(&limits),
+                    seed,
+                )))
             })
             .collect();
         RateLimiter {
             shards,
-            hasher: foldhash::fast::FixedState::with_seed(seed),
+            keying: Keying::with_seed(seed),
         }
     }
 
     /// The same limiter holding at most about `max` keys at once, a 64th of them in each shard
     /// (so a new key may be refused once its shard is full, at about `max` keys in all when
-    /// keys spread evenly); see [`KeyedState::with_max_keys`].
+    /// keys spread evenly); see [`Limiter::with_max_keys`].
     #[must_use]
     pub fn with_max_keys(self, max: usize) -> RateLimiter {
         let per_shard = max.div_ceil(SHARDS).max(1);
         for shard in &self.shards {
-            let mut shard = shard.0.lock();
-            let state = core::mem::replace(&mut shard.state, KeyedState::with_seed(0));
-            shard.state = state.with_max_keys(per_shard);
+            shard.0.lock().set_max_keys(per_shard);
         }
         self
     }
 
+    /// `text` hashed as this limiter hashes keys.
+    #[must_use]
+    pub fn key<'k>(&self, text: &'k str) -> HashedKey<'k> {
+        self.keying.key(text)
+    }
+
+    /// `key`, hashed, and the lock of its shard.
     #[inline(always)]
-    fn shard(&self, key: &str) -> (u64, spin::mutex::SpinMutexGuard<'_, Shard>) {
-        let hash = hash_key(&self.hasher, key);
+    fn shard<'k>(
+        &self,
+        key: impl LimiterKey<'k>,
+    ) -> (HashedKey<'k>, spin::mutex::SpinMutexGuard<'_, Limiter>) {
+        let key = self.keying.resolve(key);
         // The table inside a shard indexes by the low bits and tags entries with the top seven;
         // bits from the middle pick the shard, so neither loses entropy within a shard.
-        let index = (hash >> 32) as usize % SHARDS;
-        (hash, self.shards[index].0.lock())
+        let index = (key.hash() >> 32) as usize % SHARDS;
+        (key, self.shards[index].0.lock())
     }
 
     /// Checks `request` for `key` at `now` (time since any fixed epoch) and, when every
     /// applying bucket holds its cost, spends it from all of them at once.
     ///
     /// # Errors
-    /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
+    /// [`Error::ZeroCost`], [`Error::CostExceedsCapacity`] for a cost that could never pass,
+    /// or [`Error::TooManyKeys`] for a new key when its shard is full.
     #[inline]
-    pub fn is_allowed(
+    pub fn is_allowed<'k>(
         &self,
-        key: &str,
+        key: impl LimiterKey<'k>,
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Decision, Error> {
-        let (hash, mut shard) = self.shard(key);
-        let Shard { limits, state } = &mut *shard;
-        state.is_allowed_hashed(limits, hash, key, request, now)
+        let (key, mut shard) = self.shard(key);
+        shard.is_allowed(key, request, now)
     }
 
     /// Checks and spends as [`RateLimiter::is_allowed`] does, answering only whether the
@@ -152,67 +154,61 @@ impl RateLimiter {
     /// # Errors
     /// As [`RateLimiter::is_allowed`].
     #[inline]
-    pub fn check(
+    pub fn check<'k>(
         &self,
-        key: &str,
+        key: impl LimiterKey<'k>,
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Admission, Error> {
-        let (hash, mut shard) = self.shard(key);
-        let Shard { limits, state } = &mut *shard;
-        state.check_hashed(limits, hash, key, request, now)
+        let (key, mut shard) = self.shard(key);
+        shard.check(key, request, now)
     }
 
     /// The time until `request` would be allowed for `key`; spends nothing.
     ///
     /// # Errors
-    /// As [`RateLimiter::is_allowed`].
-    pub fn wait_time(
+    /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
+    pub fn wait_time<'k>(
         &self,
-        key: &str,
+        key: impl LimiterKey<'k>,
         request: &Request<'_>,
         now: Duration,
     ) -> Result<Duration, Error> {
-        let (hash, shard) = self.shard(key);
-        shard
-            .state
-            .wait_time_hashed(&shard.limits, hash, key, request, now)
+        let (key, shard) = self.shard(key);
+        shard.wait_time(key, request, now)
     }
 
     /// Forgets every bucket of `key`. Returns whether it had any state.
-    pub fn reset_limits(&self, key: &str) -> bool {
-        let (hash, mut shard) = self.shard(key);
-        shard.state.reset_hashed(hash, key)
+    pub fn reset_limits<'k>(&self, key: impl LimiterKey<'k>) -> bool {
+        let (key, mut shard) = self.shard(key);
+        shard.reset(key)
     }
 
     /// The buckets of `key` at `now`: the global ones always, and the scoped ones it has spent
     /// from that have not refilled yet.
     #[must_use]
-    pub fn buckets(&self, key: &str, now: Duration) -> Vec<BucketStatus> {
-        let (hash, shard) = self.shard(key);
-        shard.state.buckets_hashed(&shard.limits, hash, key, now)
+    pub fn buckets<'k>(&self, key: impl LimiterKey<'k>, now: Duration) -> Vec<BucketStatus> {
+        let (key, shard) = self.shard(key);
+        shard.buckets(key, now)
     }
 
     /// Drops every key whose buckets are all full at `now`; returns how many. Inserts also
     /// sweep on their own (dropping the keys idle since their previous sweep), so calling this
     /// is only needed to release memory sooner.
     pub fn sweep(&self, now: Duration) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.0.lock().state.sweep(now))
-            .sum()
+        self.shards.iter().map(|s| s.0.lock().sweep(now)).sum()
     }
 
     /// How many keys hold state now (some may have refilled since the last sweep).
     #[must_use]
     pub fn active_keys(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().state.len()).sum()
+        self.shards.iter().map(|s| s.0.lock().len()).sum()
     }
 
     /// The limits in force.
     #[must_use]
     pub fn limits(&self) -> Arc<Limits> {
-        Arc::clone(&self.shards[0].0.lock().limits)
+        Arc::clone(self.shards[0].0.lock().limits())
     }
 
     /// Switches to `config` at `now` without forgetting what keys have spent: a bucket that
@@ -231,9 +227,7 @@ impl RateLimiter {
     /// build the limits, store the change, and only then put it in force.
     pub fn install(&self, new: Arc<Limits>, now: Duration) {
         for shard in &self.shards {
-            let mut shard = shard.0.lock();
-            let old = core::mem::replace(&mut shard.limits, Arc::clone(&new));
-            shard.state.carry_over(&old, &new, now);
+            shard.0.lock().install(Arc::clone(&new), now);
         }
     }
 }

@@ -5,8 +5,9 @@
 //! are exact and every target computes the same decisions.
 //!
 //! - [`RateLimitConfig`] is the document an operator writes; [`Limits`] is it compiled.
-//! - [`KeyedState`] holds every key's buckets and needs no `std`: the caller owns it.
-//! - [`RateLimiter`] (with `std`) shards that state behind locks for many threads.
+//! - [`Limiter`] holds the limits and every key's buckets under them, and needs no `std`: the
+//!   caller owns it and calls it by `&mut`.
+//! - [`RateLimiter`] (with `std`) shards limiters behind locks for many threads.
 //! - A check answers with a [`Decision`]: allowed or not, the binding bucket, and every
 //!   applying bucket's [`BucketStatus`]. A denial is a value, not an error; errors are for
 //!   requests that could never pass.
@@ -20,6 +21,7 @@ mod config;
 mod decision;
 mod endpoint;
 mod gcra;
+mod key;
 #[cfg(feature = "std")]
 mod limiter;
 mod limits;
@@ -35,11 +37,12 @@ pub use crate::field::FieldError;
 pub use config::{RateLimitConfig, ScopeLimits, ScopeMode, Window};
 pub use decision::{Admission, BucketStatus, Decision};
 pub use endpoint::extract_endpoint_from_url;
+pub use key::{HashedKey, LimiterKey};
 #[cfg(feature = "std")]
 pub use limiter::RateLimiter;
 pub use limits::{Limits, MAX_KEY_LEN, MAX_NAME_LEN, Quota, Request, Scope};
 pub use remote::{RemoteBucket, RemotePlan};
-pub use state::KeyedState;
+pub use state::Limiter;
 pub use wait::{WaitError, WaitStep, rate_limited, wait_step};
 
 /// The most buckets one request can meet: four scopes of three windows.

@@ -34,7 +34,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use super::decision::{BucketStatus, Decision, Judged, judge_all};
+use arrayvec::ArrayVec;
+
+use super::decision::{BucketStatus, Decision, Full, Judged, Report, Short, all_or_nothing};
 use super::gcra::Gcra;
 use super::limits::{Applying, BucketSpec, Limits, Scope};
 use super::{Error, MAX_BUCKETS, Request, Window};
@@ -182,42 +184,43 @@ impl RemotePlan {
             "one arrival time per bucket"
         );
         let mut decision = Decision::pending();
-        let mut tats = [0u64; MAX_BUCKETS];
-        let n = tats_us.len().min(MAX_BUCKETS);
-        tats[..n].copy_from_slice(&tats_us[..n]);
-        let buckets = self.buckets.iter().take(n).map(RemoteBucket::judged);
-        judge_all(
-            &mut decision,
-            buckets,
-            &mut tats[..n],
-            self.cost,
-            now_us,
-            NANOS_PER_MICRO,
-        );
+        let mut report = Full::<NANOS_PER_MICRO>::new(&mut decision);
+        self.judge(&mut report, tats_us, now_us);
         decision
     }
 
     /// The arrival times to write when the check at `now_us` is allowed, else `None`.
     #[must_use]
     pub fn spent(&self, tats_us: &[u64], now_us: u64) -> Option<Vec<u64>> {
-        self.buckets
-            .iter()
-            .zip(tats_us)
-            .map(|(b, &tat)| b.gcra.admit(tat, now_us, self.cost).ok())
-            .collect()
+        let (tats, allowed) = self.judge(&mut Short::default(), tats_us, now_us);
+        allowed.then(|| tats.to_vec())
     }
 
     /// How long until the request would pass (zero if now); spends nothing.
     #[must_use]
     pub fn wait_time(&self, tats_us: &[u64], now_us: u64) -> Duration {
-        let wait = self
+        let mut short = Short::default();
+        self.judge(&mut short, tats_us, now_us);
+        Duration::from_micros(short.wait())
+    }
+
+    /// The all-or-nothing rule over arrival times `tats_us` at `now_us`, told to `report`:
+    /// the times after spending (as they were when denied), and whether it was allowed.
+    fn judge<R: Report>(
+        &self,
+        report: &mut R,
+        tats_us: &[u64],
+        now_us: u64,
+    ) -> (ArrayVec<u64, MAX_BUCKETS>, bool) {
+        let mut tats: ArrayVec<u64, MAX_BUCKETS> =
+            tats_us.iter().copied().take(MAX_BUCKETS).collect();
+        let buckets = self
             .buckets
             .iter()
-            .zip(tats_us)
-            .map(|(b, &tat)| b.gcra.admit(tat, now_us, self.cost).err().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
-        Duration::from_micros(wait)
+            .take(tats.len())
+            .map(RemoteBucket::judged);
+        let allowed = all_or_nothing(report, buckets, &mut tats, self.cost, now_us);
+        (tats, allowed)
     }
 
     /// What a key's state shows at `now_us`, as an in-process limiter's `buckets` does: the
@@ -239,7 +242,7 @@ impl RemotePlan {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{KeyedState, RateLimitConfig, ScopeLimits};
+    use super::super::{Limiter, RateLimitConfig, ScopeLimits};
     use super::*;
 
     fn limits() -> Limits {
@@ -295,7 +298,7 @@ mod tests {
     #[test]
     fn remote_decisions_equal_in_process_ones() {
         let limits = limits();
-        let mut local = KeyedState::with_seed(7);
+        let mut local = Limiter::from_limits(limits.clone(), 7);
         let mut remote: alloc::collections::BTreeMap<String, u64> = Default::default();
         let requests = [
             Request::default(),
@@ -321,7 +324,7 @@ mod tests {
                 }
             }
             let expected = local
-                .is_allowed(&limits, "k", request, Duration::from_micros(now_us))
+                .is_allowed("k", request, Duration::from_micros(now_us))
                 .unwrap();
             // Intervals here are whole milliseconds, so both units agree exactly.
             assert_eq!(decision, expected, "step {step}");

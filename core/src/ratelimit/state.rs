@@ -1,17 +1,17 @@
-//! The per-key bucket state, owned by the caller (`&mut`) so it works without `std`.
+//! The limiter without `std`: the limits and every key's buckets, owned by the caller (`&mut`).
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::hash::{BuildHasher, Hasher};
 use core::time::Duration;
 
 use ecow::EcoString;
-use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
-use super::decision::{Admission, BucketStatus, Decision, judge_all};
+use super::decision::{Admission, BucketStatus, Decision, Full, Report, Short, all_or_nothing};
+use super::key::{HashedKey, Keying, LimiterKey};
 use super::limits::{Applying, BucketSpec, Limits};
-use super::{Error, MAX_BUCKETS, Request};
+use super::{Error, MAX_BUCKETS, RateLimitConfig, Request};
 use crate::nanos;
 
 /// How many new keys may be inserted between two sweeps of idle keys, at least; beyond that the
@@ -315,8 +315,8 @@ impl<const W: usize, S> Entry<W, S> {
     /// rather than a closure at each call site: hashbrown's resizing code is compiled once per
     /// hasher type, and per-site closures made a copy of it for each site in the npm package's
     /// WebAssembly.
-    fn hasher(state: &FixedState) -> impl Fn(&Self) -> u64 + Copy + '_ {
-        move |e| hash_key(state, &e.key)
+    fn hasher(keying: &Keying) -> impl Fn(&Self) -> u64 + Copy + '_ {
+        move |e| keying.hash(&e.key)
     }
 
     /// Whether this is `key`'s entry. Keys of 8 to 16 bytes (most user ids) are compared as two
@@ -339,16 +339,6 @@ impl<const W: usize, S> Entry<W, S> {
         }
         a == b
     }
-}
-
-/// A key's hash under `state`: its bytes alone. `str`'s own `Hash` adds a terminating byte,
-/// which makes hashes of sequences of strings unambiguous but costs foldhash a second round;
-/// a key is hashed on its own.
-#[inline]
-pub(crate) fn hash_key(state: &FixedState, key: &str) -> u64 {
-    let mut hasher = state.build_hasher();
-    hasher.write(key.as_bytes());
-    hasher.finish()
 }
 
 /// Every key's entry, in one layout.
@@ -442,10 +432,11 @@ macro_rules! with_state {
 
 fn find<'t, const W: usize, S>(
     table: &'t Table<W, S>,
-    hash: u64,
-    key: &str,
+    key: HashedKey<'_>,
 ) -> Option<&'t KeyState<W, S>> {
-    table.find(hash, |e| e.is(key)).map(|e| &e.state)
+    table
+        .find(key.hash(), |e| e.is(key.as_str()))
+        .map(|e| &e.state)
 }
 
 /// New keys to insert before the next sweep of a table left with `len` keys: as many as it
@@ -467,11 +458,11 @@ fn sweep<const W: usize, S: ScopedSlot>(table: &mut Table<W, S>, now: u64) -> us
 fn carry<const A: usize, SA: ScopedSlot, const B: usize, SB: ScopedSlot>(
     from: Table<A, SA>,
     to: &mut Table<B, SB>,
-    hasher: &FixedState,
+    keying: &Keying,
     now: u64,
     bucket: impl Fn(u16, u64) -> Option<(u16, u64)>,
 ) {
-    let rehash = Entry::hasher(hasher);
+    let rehash = Entry::hasher(keying);
     to.reserve(from.len(), rehash);
     for entry in from {
         let mut next = KeyState::<B, SB>::default();
@@ -484,7 +475,7 @@ fn carry<const A: usize, SA: ScopedSlot, const B: usize, SB: ScopedSlot>(
             }
         }
         if !next.is_idle(now) {
-            let hash = hash_key(hasher, &entry.key);
+            let hash = keying.hash(&entry.key);
             to.insert_unique(
                 hash,
                 Entry {
@@ -497,26 +488,34 @@ fn carry<const A: usize, SA: ScopedSlot, const B: usize, SB: ScopedSlot>(
     }
 }
 
-/// The buckets of every key, for one [`Limits`]. Without `std` this is the limiter: the caller
-/// owns it and passes it by `&mut`; with `std`, [`RateLimiter`](super::RateLimiter) shards
-/// several of them behind locks.
+/// A rate limiter for one owner: the limits in force and every key's buckets under them, held
+/// together so that no key's state is ever read under limits it was not made for. It needs no
+/// `std` and no lock; the owner calls it by `&mut` (the npm package, the console, the
+/// WebAssembly component). With `std`, [`RateLimiter`](super::RateLimiter) shards several of
+/// them behind locks for many threads.
 ///
 /// ```
 /// use core::time::Duration;
-/// use flowgate_core::ratelimit::{KeyedState, Limits, RateLimitConfig, Request};
+/// use flowgate_core::ratelimit::{Limiter, RateLimitConfig, Request};
 ///
-/// let limits = Limits::new(&RateLimitConfig { max_burst: 1, ..Default::default() })?;
-/// let mut state = KeyedState::with_seed(0x5eed);
+/// let mut limiter = Limiter::new(&RateLimitConfig { max_burst: 1, ..Default::default() }, 0x5eed)?;
 /// let now = Duration::from_secs(5);
-/// assert!(state.is_allowed(&limits, "bot", &Request::default(), now)?.allowed);
-/// assert!(!state.is_allowed(&limits, "bot", &Request::default(), now)?.allowed);
-/// assert_eq!(state.wait_time(&limits, "bot", &Request::default(), now)?, Duration::from_secs(1));
+/// assert!(limiter.is_allowed("bot", &Request::default(), now)?.allowed);
+/// assert!(!limiter.is_allowed("bot", &Request::default(), now)?.allowed);
+/// assert_eq!(limiter.wait_time("bot", &Request::default(), now)?, Duration::from_secs(1));
 /// # Ok::<(), flowgate_core::ratelimit::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct KeyedState {
+pub struct Limiter {
+    limits: Arc<Limits>,
+    keys: Keys,
+}
+
+/// Every key's buckets, under the limits of the [`Limiter`] holding them.
+#[derive(Debug, Clone)]
+struct Keys {
     tables: Tables,
-    hasher: FixedState,
+    keying: Keying,
     /// New keys until the next sweep: the table's size after the last one (at least
     /// [`MIN_INSERTS_BETWEEN_SWEEPS`]), so a sweep's cost is paid for by as many inserts.
     inserts_until_sweep: usize,
@@ -528,185 +527,275 @@ pub struct KeyedState {
     max_keys: usize,
 }
 
-impl KeyedState {
-    /// An empty state whose key hashing is seeded with `seed`. Keys may come from untrusted
-    /// clients: pick a random seed so they cannot aim for one hash chain.
+impl Limiter {
+    /// A limiter for `config` whose key hashing is seeded with `seed`. Keys may come from
+    /// untrusted clients: pick a random seed so they cannot aim for one hash chain.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] listing every problem in `config`.
+    pub fn new(config: &RateLimitConfig, seed: u64) -> Result<Limiter, Error> {
+        Ok(Limiter::from_limits(Limits::new(config)?, seed))
+    }
+
+    /// A limiter for limits already compiled (by [`Limits::new`] or [`Limits::from_quotas`]),
+    /// its key hashing seeded with `seed`.
     #[must_use]
-    pub fn with_seed(seed: u64) -> KeyedState {
-        KeyedState {
-            tables: Tables::empty(Layout::Narrow),
-            hasher: FixedState::with_seed(seed),
-            inserts_until_sweep: MIN_INSERTS_BETWEEN_SWEEPS,
-            swept_at: 0,
-            max_keys: usize::MAX,
+    pub fn from_limits(limits: impl Into<Arc<Limits>>, seed: u64) -> Limiter {
+        let limits = limits.into();
+        Limiter {
+            keys: Keys {
+                tables: Tables::empty(Tables::layout_for(&limits)),
+                keying: Keying::with_seed(seed),
+                inserts_until_sweep: MIN_INSERTS_BETWEEN_SWEEPS,
+                swept_at: 0,
+                max_keys: usize::MAX,
+            },
+            limits,
         }
     }
 
-    /// The same state holding at most `max` keys at once: a request for a new key beyond it
+    /// The same limiter holding at most `max` keys at once: a request for a new key beyond it
     /// first drops the keys whose buckets are all full (they decide as a new key would), and
     /// is refused with [`Error::TooManyKeys`] if that makes no room. A key that is still
     /// limiting is never dropped to make room: that would hand its client a fresh budget.
     #[must_use]
-    pub fn with_max_keys(mut self, max: usize) -> KeyedState {
-        self.max_keys = max;
+    pub fn with_max_keys(mut self, max: usize) -> Limiter {
+        self.set_max_keys(max);
         self
+    }
+
+    pub(crate) fn set_max_keys(&mut self, max: usize) {
+        self.keys.max_keys = max;
+    }
+
+    /// `text` hashed as this limiter hashes keys.
+    #[must_use]
+    pub fn key<'k>(&self, text: &'k str) -> HashedKey<'k> {
+        self.keys.keying.key(text)
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.limits
+    }
+
+    /// Checks `request` for `key` at `now` (time since any fixed epoch) and, when every
+    /// applying bucket holds its cost, spends it from all of them at once.
+    ///
+    /// # Errors
+    /// [`Error::ZeroCost`], [`Error::CostExceedsCapacity`] for a cost that could never pass,
+    /// or [`Error::TooManyKeys`] for a new key when the limiter holds its maximum.
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    pub fn is_allowed<'k>(
+        &mut self,
+        key: impl LimiterKey<'k>,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Decision, Error> {
+        let key = self.keys.keying.resolve(key);
+        let mut ids = Applying::new();
+        self.limits.applying(request, &mut ids)?;
+        let now = nanos(now);
+        // Filled where it is returned: a decision is a few hundred bytes, and copying it through
+        // the layers was a measurable part of a check (most of all in WebAssembly).
+        let mut decision = Decision::pending();
+        let mut report = Full::<1>::new(&mut decision);
+        let Limiter { limits, keys } = self;
+        with_state!(keys.state_mut(limits, key, now)?, state => {
+            decide(&mut report, limits, &ids, state.buckets_mut(), request.cost, now);
+        });
+        Ok(decision)
+    }
+
+    /// Checks and spends as [`Limiter::is_allowed`] does, answering only whether the request
+    /// may go and how long to wait otherwise: no report of each bucket, so less work.
+    ///
+    /// # Errors
+    /// As [`Limiter::is_allowed`].
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    pub fn check<'k>(
+        &mut self,
+        key: impl LimiterKey<'k>,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Admission, Error> {
+        let key = self.keys.keying.resolve(key);
+        let now = nanos(now);
+        if request.cost == 1
+            && let Some(admission) = self.check_global(key, now)
+        {
+            return Ok(admission);
+        }
+        self.check_any(key, request, now)
+    }
+
+    /// [`Limiter::check`] for any request. Out of line, so that the common case
+    /// ([`Limiter::check_global`]) is a small function that keeps its few values in registers.
+    #[inline(never)]
+    fn check_any(
+        &mut self,
+        key: HashedKey<'_>,
+        request: &Request<'_>,
+        now: u64,
+    ) -> Result<Admission, Error> {
+        let mut ids = Applying::new();
+        self.limits.applying(request, &mut ids)?;
+        let mut short = Short::default();
+        let Limiter { limits, keys } = self;
+        let allowed = with_state!(keys.state_mut(limits, key, now)?, state => {
+            decide(&mut short, limits, &ids, state.buckets_mut(), request.cost, now)
+        });
+        Ok(short.admission(allowed))
+    }
+
+    /// [`Limiter::check`] for a cost of one under limits that have only global buckets (ids
+    /// `0..n`, all in the entry's fixed slots), for a key already in the table; `None`
+    /// anywhere else, and the general path decides. The same rule, without building the list
+    /// of applying buckets or looking each one up: those were most of a keyed check's
+    /// instructions, and with 100,000 keys the shorter check also lets the CPU overlap one
+    /// check's cache misses with the next one's (BENCHMARKS.md).
+    #[inline(always)]
+    fn check_global(&mut self, key: HashedKey<'_>, now: u64) -> Option<Admission> {
+        let limits = &*self.limits;
+        if limits.buckets.len() != limits.global.len() {
+            return None;
+        }
+        let global = limits.buckets.as_slice();
+        let (hash, text) = (key.hash(), key.as_str());
+        match &mut self.keys.tables {
+            Tables::Narrow(t) => {
+                admit_global(&mut t.find_mut(hash, |e| e.is(text))?.state, global, now)
+            }
+            Tables::Wide(t) => {
+                admit_global(&mut t.find_mut(hash, |e| e.is(text))?.state, global, now)
+            }
+            Tables::Inline(_) => None,
+        }
+    }
+
+    /// The time until `request` would be allowed for `key` (zero if now); spends nothing.
+    ///
+    /// # Errors
+    /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
+    pub fn wait_time<'k>(
+        &self,
+        key: impl LimiterKey<'k>,
+        request: &Request<'_>,
+        now: Duration,
+    ) -> Result<Duration, Error> {
+        let key = self.keys.keying.resolve(key);
+        let mut ids = Applying::new();
+        self.limits.applying(request, &mut ids)?;
+        let now = nanos(now);
+        let mut short = Short::default();
+        with_table!(&self.keys.tables, t => {
+            let empty = Default::default();
+            let state = find(t, key).unwrap_or(&empty);
+            let mut tats = [0; MAX_BUCKETS];
+            state.buckets().find_all(&ids, &mut [UNPLACED; MAX_BUCKETS], &mut tats);
+            // Asked, not spent: the arrival times after spending are dropped.
+            let buckets = ids.iter().map(|&id| self.limits.bucket(id).judged());
+            all_or_nothing(&mut short, buckets, &mut tats[..ids.len()], request.cost, now);
+        });
+        Ok(Duration::from_nanos(short.wait()))
+    }
+
+    /// Forgets every bucket of `key`, which becomes a key never seen. Returns whether it had
+    /// any state.
+    pub fn reset<'k>(&mut self, key: impl LimiterKey<'k>) -> bool {
+        let key = self.keys.keying.resolve(key);
+        with_table!(&mut self.keys.tables, t => match t.find_entry(key.hash(), |e| e.is(key.as_str())) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        })
+    }
+
+    /// The buckets `key` has at `now`: the global ones always (full for a key never seen), and
+    /// every scoped one it has spent from and that has not refilled yet.
+    #[must_use]
+    pub fn buckets<'k>(&self, key: impl LimiterKey<'k>, now: Duration) -> Vec<BucketStatus> {
+        let key = self.keys.keying.resolve(key);
+        with_table!(&self.keys.tables, t => bucket_statuses(&self.limits, find(t, key), nanos(now)))
+    }
+
+    /// Drops every key whose buckets are all full at `now`; returns how many.
+    ///
+    /// Inserting new keys also sweeps, amortised over the inserts, so memory follows the keys
+    /// in use, not every key ever seen. Those sweeps give a second chance: each drops the keys
+    /// idle since the one before, and keeps a key that came back in between.
+    pub fn sweep(&mut self, now: Duration) -> usize {
+        let now = nanos(now);
+        let swept = with_table!(&mut self.keys.tables, t => sweep(t, now));
+        self.keys.inserts_until_sweep = inserts_before_sweeping(self.len());
+        self.keys.swept_at = now.max(self.keys.swept_at);
+        swept
+    }
+
+    /// Keys with state (some of which may have refilled since the last sweep).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        with_table!(&self.keys.tables, t => t.len())
+    }
+
+    /// No key has state.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Switches to `config` at `now` without forgetting what keys have spent, as
+    /// [`Limiter::install`] does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`]; the limits in force are then unchanged.
+    pub fn reconfigure(&mut self, config: &RateLimitConfig, now: Duration) -> Result<(), Error> {
+        self.install(Arc::new(Limits::new(config)?), now);
+        Ok(())
+    }
+
+    /// Puts `new` limits in force at `now`, moving every key over: a bucket that still exists
+    /// (same scope, names and window) keeps the tokens it owes, capped at its new capacity;
+    /// buckets that no longer exist are forgotten.
+    pub fn install(&mut self, new: Arc<Limits>, now: Duration) {
+        let now = nanos(now);
+        let old = core::mem::replace(&mut self.limits, new);
+        let new = &self.limits;
+        let carried = |id: u16, tat| {
+            if usize::from(id) >= old.buckets.len() {
+                return None;
+            }
+            let new_id = new.find_same(&old, id)?;
+            let gcra = &new.bucket(new_id).gcra;
+            Some((new_id, gcra.carry_over(&old.bucket(id).gcra, tat, now)))
+        };
+        self.keys.move_to(Tables::layout_for(new), now, carried);
     }
 
     /// Whether `key` has an entry.
     #[cfg(test)]
     pub(crate) fn holds(&self, key: &str) -> bool {
-        let hash = self.hash(key);
-        with_table!(&self.tables, t => find(t, hash, key).is_some())
+        let key = self.key(key);
+        with_table!(&self.keys.tables, t => find(t, key).is_some())
     }
 
-    /// An empty state whose table has a layout that does *not* suit `limits`: answers must
-    /// not depend on it.
+    /// An empty limiter whose table has a layout other than the one that suits `limits`, when
+    /// another one holds them: answers must not depend on it.
     #[cfg(test)]
-    pub(crate) fn with_other_layout(seed: u64, limits: &Limits) -> KeyedState {
-        let mut state = KeyedState::with_seed(seed);
-        // Another layout that holds the limits; under scoped limits, where only Inline does,
-        // one that does not, which the first check moves to Inline.
-        state.tables = Tables::empty(match Tables::layout_for(limits) {
+    pub(crate) fn with_other_layout(limits: impl Into<Arc<Limits>>, seed: u64) -> Limiter {
+        let mut limiter = Limiter::from_limits(limits, seed);
+        limiter.keys.tables = Tables::empty(match limiter.keys.tables.layout() {
             Layout::Narrow => Layout::Wide,
-            Layout::Wide => Layout::Inline,
-            Layout::Inline => Layout::Narrow,
+            Layout::Wide | Layout::Inline => Layout::Inline,
         });
-        // A key with state keeps the table at its layout.
-        state.insert_placeholder();
-        state
+        limiter
     }
+}
 
-    #[cfg(test)]
-    fn insert_placeholder(&mut self) {
-        let hash = self.hash("placeholder");
-        let hasher = self.hasher.clone();
-        with_table!(&mut self.tables, t => {
-            let entry = Entry { key: "placeholder".into(), state: KeyState::default() };
-            t.insert_unique(hash, entry, Entry::hasher(&hasher));
-        });
-    }
-
-    pub(crate) fn hash(&self, key: &str) -> u64 {
-        hash_key(&self.hasher, key)
-    }
-
-    /// Checks `request` for `key` at `now` and, if every applying bucket holds its cost, spends
-    /// it from all of them.
-    ///
-    /// # Errors
-    /// [`Error::ZeroCost`], or [`Error::CostExceedsCapacity`] for a cost that could never pass.
-    pub fn is_allowed(
-        &mut self,
-        limits: &Limits,
-        key: &str,
-        request: &Request<'_>,
-        now: Duration,
-    ) -> Result<Decision, Error> {
-        let hash = self.hash(key);
-        self.is_allowed_hashed(limits, hash, key, request, now)
-    }
-
-    #[inline(always)]
-    pub(crate) fn is_allowed_hashed(
-        &mut self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        request: &Request<'_>,
-        now: Duration,
-    ) -> Result<Decision, Error> {
-        let mut ids = Applying::new();
-        limits.applying(request, &mut ids)?;
-        let now = nanos(now);
-        // Filled where it is returned: a decision is a few hundred bytes, and copying it through
-        // the layers was a measurable part of a check (most of all in WebAssembly).
-        let mut decision = Decision::pending();
-        with_state!(self.state_mut(limits, hash, key, now)?, state => {
-            evaluate(&mut decision, limits, &ids, state.buckets_mut(), request.cost, now);
-        });
-        Ok(decision)
-    }
-
-    /// Checks and spends as [`KeyedState::is_allowed`] does, answering only whether the
-    /// request may go and how long to wait otherwise: no report of each bucket, so less work.
-    ///
-    /// # Errors
-    /// As [`KeyedState::is_allowed`].
-    pub fn check(
-        &mut self,
-        limits: &Limits,
-        key: &str,
-        request: &Request<'_>,
-        now: Duration,
-    ) -> Result<Admission, Error> {
-        let hash = self.hash(key);
-        self.check_hashed(limits, hash, key, request, now)
-    }
-
-    #[inline(always)]
-    pub(crate) fn check_hashed(
-        &mut self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        request: &Request<'_>,
-        now: Duration,
-    ) -> Result<Admission, Error> {
-        let now = nanos(now);
-        if request.cost == 1
-            && let Some(admission) = self.check_global(limits, hash, key, now)
-        {
-            return Ok(admission);
-        }
-        self.check_any(limits, hash, key, request, now)
-    }
-
-    /// [`KeyedState::check_hashed`] for any request. Out of line, so that the common case
-    /// ([`KeyedState::check_global`]) is a small function that keeps its few values in
-    /// registers.
-    #[inline(never)]
-    fn check_any(
-        &mut self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        request: &Request<'_>,
-        now: u64,
-    ) -> Result<Admission, Error> {
-        let mut ids = Applying::new();
-        limits.applying(request, &mut ids)?;
-        Ok(
-            with_state!(self.state_mut(limits, hash, key, now)?, state => {
-                admit(limits, &ids, state.buckets_mut(), request.cost, now)
-            }),
-        )
-    }
-
-    /// [`KeyedState::check_hashed`] for a cost of one under limits that have only global
-    /// buckets (ids `0..n`, all in the entry's fixed slots), for a key already in the table;
-    /// `None` anywhere else, and the general path decides. The same rule as [`admit`], without
-    /// building the list of applying buckets or looking each one up: those were most of a
-    /// keyed check's instructions, and with 100,000 keys the shorter check also lets the CPU
-    /// overlap one check's cache misses with the next one's (BENCHMARKS.md).
-    #[inline(always)]
-    fn check_global(
-        &mut self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        now: u64,
-    ) -> Option<Admission> {
-        if limits.buckets.len() != limits.global.len() {
-            return None;
-        }
-        let global = limits.buckets.as_slice();
-        match &mut self.tables {
-            Tables::Narrow(t) => admit_global(t.find_mut(hash, |e| e.is(key))?, global, now),
-            Tables::Wide(t) => admit_global(t.find_mut(hash, |e| e.is(key))?, global, now),
-            Tables::Inline(_) => None,
-        }
-    }
-
+impl Keys {
     /// `key`'s buckets, inserted full if it has none. Keeping a key never seen is right
     /// whatever the check then says: its buckets are full and [`Limits::applying`] has refused
     /// any cost above the smallest capacity, so its first check is always allowed and spends.
@@ -714,30 +803,21 @@ impl KeyedState {
     fn state_mut(
         &mut self,
         limits: &Limits,
-        hash: u64,
-        key: &str,
+        key: HashedKey<'_>,
         now: u64,
     ) -> Result<StateMut<'_>, Error> {
-        // An empty table takes the layout that suits the limits; one with keys keeps its own
-        // unless it cannot hold them (a caller of this no_std store may switch limits without
-        // `carry_over`), and then its keys move, buckets as they are.
-        let layout = self.tables.layout();
-        if self.is_empty() || !layout.holds(limits) {
-            let suits = Tables::layout_for(limits);
-            if layout != suits {
-                self.move_to(suits, now, |id, tat| Some((id, tat)));
-            }
-        }
-        let KeyedState {
+        // The layout is chosen with the limits, when the limiter is made or they change.
+        debug_assert!(self.tables.layout().holds(limits));
+        let Keys {
             tables,
-            hasher,
+            keying,
             inserts_until_sweep,
             swept_at,
             max_keys,
         } = self;
         macro_rules! find_or_insert {
             ($t:expr) => {{
-                match $t.find_entry(hash, |e| e.is(key)) {
+                match $t.find_entry(key.hash(), |e| e.is(key.as_str())) {
                     Ok(found) => &mut found.into_mut().state,
                     Err(absent) => {
                         let table = absent.into_table();
@@ -760,11 +840,14 @@ impl KeyedState {
                             }
                         }
                         let entry = Entry {
-                            key: EcoString::from(key),
+                            key: EcoString::from(key.as_str()),
                             state: KeyState::default(),
                         };
-                        let rehash = Entry::hasher(hasher);
-                        &mut table.insert_unique(hash, entry, rehash).into_mut().state
+                        let rehash = Entry::hasher(keying);
+                        &mut table
+                            .insert_unique(key.hash(), entry, rehash)
+                            .into_mut()
+                            .state
                     }
                 }
             }};
@@ -776,120 +859,6 @@ impl KeyedState {
         })
     }
 
-    /// The time until `request` would be allowed for `key` (zero if now); spends nothing.
-    ///
-    /// # Errors
-    /// As [`KeyedState::is_allowed`].
-    pub fn wait_time(
-        &self,
-        limits: &Limits,
-        key: &str,
-        request: &Request<'_>,
-        now: Duration,
-    ) -> Result<Duration, Error> {
-        self.wait_time_hashed(limits, self.hash(key), key, request, now)
-    }
-
-    pub(crate) fn wait_time_hashed(
-        &self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        request: &Request<'_>,
-        now: Duration,
-    ) -> Result<Duration, Error> {
-        let mut ids = Applying::new();
-        limits.applying(request, &mut ids)?;
-        let now = nanos(now);
-        let wait = with_table!(&self.tables, t => match find(t, hash, key) {
-            Some(state) => ids
-                .iter()
-                .map(|&id| {
-                    let gcra = &limits.bucket(id).gcra;
-                    gcra.admit(state.tat(id), now, request.cost).err().unwrap_or(0)
-                })
-                .max()
-                .unwrap_or(0),
-            None => 0,
-        });
-        Ok(Duration::from_nanos(wait))
-    }
-
-    /// Forgets every bucket of `key`, which becomes a key never seen. Returns whether it had
-    /// any state.
-    pub fn reset(&mut self, key: &str) -> bool {
-        let hash = self.hash(key);
-        self.reset_hashed(hash, key)
-    }
-
-    pub(crate) fn reset_hashed(&mut self, hash: u64, key: &str) -> bool {
-        with_table!(&mut self.tables, t => match t.find_entry(hash, |e| e.is(key)) {
-            Ok(entry) => {
-                entry.remove();
-                true
-            }
-            Err(_) => false,
-        })
-    }
-
-    /// The buckets `key` has at `now`: the global ones always (full for a key never seen), and
-    /// every scoped one it has spent from and that has not refilled yet.
-    #[must_use]
-    pub fn buckets(&self, limits: &Limits, key: &str, now: Duration) -> Vec<BucketStatus> {
-        self.buckets_hashed(limits, self.hash(key), key, now)
-    }
-
-    pub(crate) fn buckets_hashed(
-        &self,
-        limits: &Limits,
-        hash: u64,
-        key: &str,
-        now: Duration,
-    ) -> Vec<BucketStatus> {
-        with_table!(&self.tables, t => bucket_statuses(limits, find(t, hash, key), nanos(now)))
-    }
-
-    /// Drops every key whose buckets are all full at `now`; returns how many.
-    ///
-    /// Inserting new keys also sweeps, amortised over the inserts, so memory follows the keys
-    /// in use, not every key ever seen. Those sweeps give a second chance: each drops the keys
-    /// idle since the one before, and keeps a key that came back in between.
-    pub fn sweep(&mut self, now: Duration) -> usize {
-        let now = nanos(now);
-        let swept = with_table!(&mut self.tables, t => sweep(t, now));
-        self.inserts_until_sweep = inserts_before_sweeping(self.len());
-        self.swept_at = now.max(self.swept_at);
-        swept
-    }
-
-    /// Keys with state (some of which may have refilled since the last sweep).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        with_table!(&self.tables, t => t.len())
-    }
-
-    /// No key has state.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Moves every key from `old` limits to `new` ones at `now`: a bucket that still exists
-    /// (same scope, names and window) keeps the tokens it owes, capped at its new capacity;
-    /// buckets that no longer exist are forgotten.
-    pub fn carry_over(&mut self, old: &Limits, new: &Limits, now: Duration) {
-        let now = nanos(now);
-        let carried = |id: u16, tat| {
-            if usize::from(id) >= old.buckets.len() {
-                return None;
-            }
-            let new_id = new.find_same(old, id)?;
-            let gcra = &new.bucket(new_id).gcra;
-            Some((new_id, gcra.carry_over(&old.bucket(id).gcra, tat, now)))
-        };
-        self.move_to(Tables::layout_for(new), now, carried);
-    }
-
     /// Moves every key into a table of `layout` at `now`, its buckets mapped by `bucket`.
     fn move_to(
         &mut self,
@@ -898,14 +867,14 @@ impl KeyedState {
         bucket: impl Fn(u16, u64) -> Option<(u16, u64)> + Copy,
     ) {
         let from = core::mem::replace(&mut self.tables, Tables::empty(layout));
-        let hasher = &self.hasher;
+        let keying = &self.keying;
         with_table!(&mut self.tables, to => with_table!(from, from => {
-            carry(from, to, hasher, now, bucket);
+            carry(from, to, keying, now, bucket);
         }));
     }
 }
 
-/// The statuses [`KeyedState::buckets`] reports, from the key's state if it has one.
+/// The statuses [`Limiter::buckets`] reports, from the key's state if it has one.
 fn bucket_statuses<const W: usize, S: ScopedSlot>(
     limits: &Limits,
     state: Option<&KeyState<W, S>>,
@@ -936,92 +905,57 @@ fn bucket_statuses<const W: usize, S: ScopedSlot>(
         .collect()
 }
 
-/// Spends `cost` from every applying bucket if every one holds it; else says how long until
-/// they all do. The same rule as [`evaluate`], without counting anyone's tokens.
-///
-/// Each bucket is found once, then judged and spent through its slot: finding a scoped bucket
-/// is a search, and searching again to spend lengthened every allowed full check. Inlined into
-/// each layout's check natively; out of line in WebAssembly, where three copies would weigh on
-/// the npm package's size.
-#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-#[cfg_attr(target_arch = "wasm32", inline(never))]
-fn admit(
-    limits: &Limits,
-    ids: &Applying,
-    mut state: BucketsMut<'_>,
-    cost: u32,
-    now: u64,
-) -> Admission {
-    let mut slots = [UNPLACED; MAX_BUCKETS];
-    let mut next = [0u64; MAX_BUCKETS];
-    state.view().find_all(ids, &mut slots, &mut next);
-    let mut wait = 0;
-    for (next, &id) in next.iter_mut().zip(ids.iter()) {
-        match limits.bucket(id).gcra.admit(*next, now, cost) {
-            Ok(tat) => *next = tat,
-            Err(w) => wait = wait.max(w),
-        }
-    }
-    let allowed = wait == 0;
-    if allowed {
-        state.spend(ids, &slots, &next, now);
-    }
-    Admission {
-        allowed,
-        retry_after: Duration::from_nanos(wait),
-    }
-}
-
-/// Spends one token from each of `global` (the limits' only buckets, ids `0..n`) in `entry`'s
-/// fixed slots if every one holds it, as [`admit`] does; `None` if the entry has fewer slots.
+/// [`all_or_nothing`] for a cost of one over `global` (the limits' only buckets, ids `0..n`) in
+/// `state`'s fixed slots; `None` if it has fewer slots than that.
 #[inline(always)]
 fn admit_global<const W: usize>(
-    entry: &mut Entry<W, NoScoped>,
+    state: &mut KeyState<W, NoScoped>,
     global: &[BucketSpec],
     now: u64,
 ) -> Option<Admission> {
-    let slots = entry.state.inline.get_mut(..global.len())?;
-    let mut wait = 0;
-    for (bucket, &tat) in global.iter().zip(&*slots) {
-        if let Err(w) = bucket.gcra.admit(tat, now, 1) {
-            wait = wait.max(w);
-        }
-    }
-    let allowed = wait == 0;
+    let mut tats = state.inline;
+    let judged = tats.get_mut(..global.len())?;
+    let mut short = Short::default();
+    let allowed = all_or_nothing(
+        &mut short,
+        global.iter().map(BucketSpec::judged),
+        judged,
+        1,
+        now,
+    );
     if allowed {
-        // Every bucket holds the token: spend it from each (the same arithmetic again, which
-        // is cheaper than keeping the new times aside).
-        for (bucket, tat) in global.iter().zip(slots) {
-            *tat = bucket.gcra.admit(*tat, now, 1).unwrap_or(*tat);
-        }
+        state.inline = tats;
     }
-    Some(Admission {
-        allowed,
-        retry_after: Duration::from_nanos(wait),
-    })
+    Some(short.admission(allowed))
 }
 
-/// Judges `cost` against every applying bucket and, when every one holds it, spends it from
-/// all of them, writing the answer into `decision`: it is a few hundred bytes, and copying it
-/// out was a measurable part of a check. Inlined as [`admit`] is.
+/// Decides `cost` against every applying bucket of a key by [`all_or_nothing`], reporting to
+/// `report`, and writes what was spent back to the key's buckets. Returns whether it was
+/// allowed.
+///
+/// Each bucket is found once, then judged and spent through its slot: finding a scoped bucket
+/// is a search, and searching again to spend lengthened every allowed full check. Inlined into
+/// each layout's check natively; out of line in WebAssembly, where a copy per layout would
+/// weigh on the npm package's size.
 #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 #[cfg_attr(target_arch = "wasm32", inline(never))]
-fn evaluate(
-    decision: &mut Decision,
+fn decide<R: Report>(
+    report: &mut R,
     limits: &Limits,
     ids: &Applying,
     mut state: BucketsMut<'_>,
     cost: u32,
     now: u64,
-) {
+) -> bool {
     let mut slots = [UNPLACED; MAX_BUCKETS];
     let mut tats = [0u64; MAX_BUCKETS];
     state.view().find_all(ids, &mut slots, &mut tats);
     let buckets = ids.iter().map(|&id| limits.bucket(id).judged());
-    let tats_used = &mut tats[..ids.len()];
-    if judge_all(decision, buckets, tats_used, cost, now, 1) {
+    let allowed = all_or_nothing(report, buckets, &mut tats[..ids.len()], cost, now);
+    if allowed {
         state.spend(ids, &slots, &tats, now);
     }
+    allowed
 }
 
 #[cfg(test)]

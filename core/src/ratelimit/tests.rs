@@ -2,6 +2,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use alloc::{format, vec};
 use core::time::Duration;
@@ -48,24 +49,19 @@ fn reference_config() -> RateLimitConfig {
 #[test]
 fn reference_usage_example() {
     let limits = Limits::new(&reference_config()).unwrap();
-    let mut state = KeyedState::with_seed(1);
+    let mut state = Limiter::from_limits(limits, 1);
     let req = Request::new(Some("media"), Some("mastodon"));
     let t = Duration::from_secs(1000);
-    let first = state.is_allowed(&limits, "user_123", &req, t).unwrap();
+    let first = state.is_allowed("user_123", &req, t).unwrap();
     assert!(first.allowed);
     // Global minute (burst 10), global hour, global day, mastodon minute and hour, media
     // minute and hour.
     assert_eq!(first.buckets().len(), 7);
     // Ten pass at once (max_burst 10 and media's 10 per minute), the eleventh waits.
     for _ in 1..10 {
-        assert!(
-            state
-                .is_allowed(&limits, "user_123", &req, t)
-                .unwrap()
-                .allowed
-        );
+        assert!(state.is_allowed("user_123", &req, t).unwrap().allowed);
     }
-    let denied = state.is_allowed(&limits, "user_123", &req, t).unwrap();
+    let denied = state.is_allowed("user_123", &req, t).unwrap();
     assert!(!denied.allowed);
     // Global minute refills every 2 s, media minute every 6 s: the longest wait binds.
     assert_eq!(
@@ -73,17 +69,9 @@ fn reference_usage_example() {
         (Scope::Endpoint, Window::Minute)
     );
     assert_eq!(denied.retry_after, 6 * SEC);
-    assert_eq!(
-        state.wait_time(&limits, "user_123", &req, t).unwrap(),
-        6 * SEC
-    );
+    assert_eq!(state.wait_time("user_123", &req, t).unwrap(), 6 * SEC);
     // Another key is untouched.
-    assert!(
-        state
-            .is_allowed(&limits, "user_456", &req, t)
-            .unwrap()
-            .allowed
-    );
+    assert!(state.is_allowed("user_456", &req, t).unwrap().allowed);
 }
 
 #[test]
@@ -94,14 +82,14 @@ fn a_burst_is_denied_exactly_after_max_burst_with_an_exact_wait() {
         ..Default::default()
     })
     .unwrap();
-    let mut s = KeyedState::with_seed(7);
+    let mut s = Limiter::from_limits(limits, 7);
     let r = Request::default();
     let t0 = Duration::from_millis(123_456);
     let remaining: Vec<u32> = (0..3)
-        .map(|_| s.is_allowed(&limits, "k", &r, t0).unwrap().remaining)
+        .map(|_| s.is_allowed("k", &r, t0).unwrap().remaining)
         .collect();
     assert_eq!(remaining, vec![2, 1, 0]);
-    let d = s.is_allowed(&limits, "k", &r, t0).unwrap();
+    let d = s.is_allowed("k", &r, t0).unwrap();
     assert!(!d.allowed);
     assert_eq!(
         (d.scope, d.window, d.limit, d.remaining),
@@ -110,11 +98,11 @@ fn a_burst_is_denied_exactly_after_max_burst_with_an_exact_wait() {
     assert_eq!(d.retry_after, SEC);
     assert_eq!(d.reset_after, 3 * SEC);
     assert!(
-        !s.is_allowed(&limits, "k", &r, t0 + SEC - Duration::from_nanos(1))
+        !s.is_allowed("k", &r, t0 + SEC - Duration::from_nanos(1))
             .unwrap()
             .allowed
     );
-    assert!(s.is_allowed(&limits, "k", &r, t0 + SEC).unwrap().allowed);
+    assert!(s.is_allowed("k", &r, t0 + SEC).unwrap().allowed);
 }
 
 #[test]
@@ -123,14 +111,14 @@ fn a_denied_check_spends_nothing_in_any_bucket() {
     c.endpoint_limits
         .insert("media".into(), scope(Some(1), None, None, None));
     let limits = Limits::new(&c).unwrap();
-    let mut s = KeyedState::with_seed(3);
+    let mut s = Limiter::from_limits(limits, 3);
     let media = Request::new(Some("media"), None);
     let t = Duration::ZERO;
-    assert!(s.is_allowed(&limits, "k", &media, t).unwrap().allowed);
-    let before = s.buckets(&limits, "k", t);
-    let denied = s.is_allowed(&limits, "k", &media, t).unwrap();
+    assert!(s.is_allowed("k", &media, t).unwrap().allowed);
+    let before = s.buckets("k", t);
+    let denied = s.is_allowed("k", &media, t).unwrap();
     assert!(!denied.allowed);
-    assert_eq!(s.buckets(&limits, "k", t), before);
+    assert_eq!(s.buckets("k", t), before);
     // The global minute bucket, which would have held it, is reported as it stands.
     let global = denied.buckets().next().unwrap();
     assert_eq!(
@@ -139,17 +127,9 @@ fn a_denied_check_spends_nothing_in_any_bucket() {
     );
     // And the global bucket still has its 9 tokens for requests without the endpoint.
     for _ in 0..9 {
-        assert!(
-            s.is_allowed(&limits, "k", &Request::default(), t)
-                .unwrap()
-                .allowed
-        );
+        assert!(s.is_allowed("k", &Request::default(), t).unwrap().allowed);
     }
-    assert!(
-        !s.is_allowed(&limits, "k", &Request::default(), t)
-            .unwrap()
-            .allowed
-    );
+    assert!(!s.is_allowed("k", &Request::default(), t).unwrap().allowed);
 }
 
 #[test]
@@ -163,11 +143,11 @@ fn binding_bucket_is_fewest_remaining_when_allowed_with_ties_to_the_earlier_scop
     c.endpoint_limits
         .insert("media".into(), scope(Some(3), None, None, None));
     let limits = Limits::new(&c).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let t = Duration::ZERO;
     // Global minute (5) and mastodon minute (5) tie: the earlier scope binds.
     let d = s
-        .is_allowed(&limits, "a", &Request::new(None, Some("mastodon")), t)
+        .is_allowed("a", &Request::new(None, Some("mastodon")), t)
         .unwrap();
     assert_eq!(
         (d.scope, d.window, d.remaining),
@@ -175,12 +155,7 @@ fn binding_bucket_is_fewest_remaining_when_allowed_with_ties_to_the_earlier_scop
     );
     // With media (3) the endpoint has the fewest left.
     let d = s
-        .is_allowed(
-            &limits,
-            "b",
-            &Request::new(Some("media"), Some("mastodon")),
-            t,
-        )
+        .is_allowed("b", &Request::new(Some("media"), Some("mastodon")), t)
         .unwrap();
     assert_eq!((d.scope, d.remaining, d.limit), (Scope::Endpoint, 2, 3));
 }
@@ -195,14 +170,10 @@ fn binding_bucket_is_the_longest_wait_when_denied() {
     c.platform_limits
         .insert("pixelfed".into(), scope(None, Some(2), None, Some(1)));
     let limits = Limits::new(&c).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let r = Request::new(None, Some("pixelfed"));
-    assert!(
-        s.is_allowed(&limits, "k", &r, Duration::ZERO)
-            .unwrap()
-            .allowed
-    );
-    let d = s.is_allowed(&limits, "k", &r, Duration::ZERO).unwrap();
+    assert!(s.is_allowed("k", &r, Duration::ZERO).unwrap().allowed);
+    let d = s.is_allowed("k", &r, Duration::ZERO).unwrap();
     // Global minute waits 1 s, pixelfed hour (2 per hour, burst 1) waits 30 min.
     assert_eq!((d.scope, d.window), (Scope::Platform, Window::Hour));
     assert_eq!(d.retry_after, Duration::from_secs(1800));
@@ -218,19 +189,19 @@ fn zero_cost_and_costs_no_bucket_can_hold_are_errors() {
     c.endpoint_limits
         .insert("media".into(), scope(Some(2), None, None, None));
     let limits = Limits::new(&c).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let t = Duration::ZERO;
     assert_eq!(
-        s.is_allowed(&limits, "k", &Request::default().cost(0), t),
+        s.is_allowed("k", &Request::default().cost(0), t),
         Err(Error::ZeroCost)
     );
     assert!(
-        s.is_allowed(&limits, "k", &Request::default().cost(4), t)
+        s.is_allowed("k", &Request::default().cost(4), t)
             .unwrap()
             .allowed
     );
     let err = s
-        .is_allowed(&limits, "j", &Request::new(Some("media"), None).cost(3), t)
+        .is_allowed("j", &Request::new(Some("media"), None).cost(3), t)
         .unwrap_err();
     assert_eq!(
         err,
@@ -258,15 +229,10 @@ fn idle_keys_are_dropped_so_memory_follows_active_keys() {
         ..Default::default()
     })
     .unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     for i in 0..5_000 {
-        s.is_allowed(
-            &limits,
-            &format!("key-{i}"),
-            &Request::default(),
-            Duration::ZERO,
-        )
-        .unwrap();
+        s.is_allowed(&format!("key-{i}"), &Request::default(), Duration::ZERO)
+            .unwrap();
     }
     // Each spent one token of 1 s from every window: a second later all are full again.
     assert!(s.len() <= 5_000);
@@ -276,7 +242,6 @@ fn idle_keys_are_dropped_so_memory_follows_active_keys() {
     // Inserts sweep on their own: a stream of one-off keys keeps the table bounded.
     for i in 0..50_000u64 {
         s.is_allowed(
-            &limits,
             &format!("once-{i}"),
             &Request::default(),
             Duration::from_secs(10 + i),
@@ -295,14 +260,14 @@ fn keys_short_and_long_keep_their_own_buckets() {
         ..Default::default()
     })
     .unwrap();
-    let mut s = KeyedState::with_seed(7);
+    let mut s = Limiter::from_limits(limits, 7);
     let keys: Vec<String> = (0..=40).map(|n| "k".repeat(n)).collect();
     for key in &keys {
-        let d = s.is_allowed(&limits, key, &Request::default(), Duration::ZERO);
+        let d = s.is_allowed(key, &Request::default(), Duration::ZERO);
         assert!(d.unwrap().allowed, "{} bytes", key.len());
     }
     for key in &keys {
-        let d = s.is_allowed(&limits, key, &Request::default(), Duration::ZERO);
+        let d = s.is_allowed(key, &Request::default(), Duration::ZERO);
         assert!(!d.unwrap().allowed, "{} bytes", key.len());
         assert!(s.holds(key));
     }
@@ -322,9 +287,9 @@ fn the_sweeps_inserts_make_keep_a_key_that_came_back_since_the_last() {
         ..Default::default()
     })
     .unwrap();
-    let mut s = KeyedState::with_seed(0);
-    let check = |s: &mut KeyedState, key: &str, secs: u64| {
-        let d = s.is_allowed(&limits, key, &Request::default(), Duration::from_secs(secs));
+    let mut s = Limiter::from_limits(limits, 0);
+    let check = |s: &mut Limiter, key: &str, secs: u64| {
+        let d = s.is_allowed(key, &Request::default(), Duration::from_secs(secs));
         assert!(d.unwrap().allowed, "{key} at {secs} s");
     };
     // 1,024 keys at 0 s (each full again at 1 s), then one more at 10 s: the first sweep, which
@@ -368,25 +333,23 @@ fn a_key_using_many_scopes_at_once_keeps_every_debt() {
             .insert(n.clone(), scope(Some(2), Some(20), Some(200), None));
     }
     let limits = Limits::new(&c).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let t = Duration::ZERO;
     for _ in 0..2 {
         for n in &names {
             assert!(
-                s.is_allowed(&limits, "k", &Request::new(Some(n), None), t)
+                s.is_allowed("k", &Request::new(Some(n), None), t)
                     .unwrap()
                     .allowed
             );
         }
     }
     for n in &names {
-        let d = s
-            .is_allowed(&limits, "k", &Request::new(Some(n), None), t)
-            .unwrap();
+        let d = s.is_allowed("k", &Request::new(Some(n), None), t).unwrap();
         assert!(!d.allowed, "{n} forgot what it is owed");
         assert_eq!((d.scope, d.window), (Scope::Endpoint, Window::Minute));
     }
-    assert_eq!(s.buckets(&limits, "k", t).len(), 3 + 18);
+    assert_eq!(s.buckets("k", t).len(), 3 + 18);
 }
 
 #[test]
@@ -408,12 +371,12 @@ fn a_bucket_new_to_a_key_may_take_a_refilled_one_s_slot_and_both_keep_their_debt
     let media = Request::new(Some("media"), None);
     let both = Request::new(Some("media"), Some("mastodon"));
     for full in [false, true] {
-        let mut s = KeyedState::with_seed(5);
-        let allowed = |s: &mut KeyedState, request: &Request<'_>, t: Duration| {
+        let mut s = Limiter::from_limits(limits.clone(), 5);
+        let allowed = |s: &mut Limiter, request: &Request<'_>, t: Duration| {
             if full {
-                s.is_allowed(&limits, "k", request, t).unwrap().allowed
+                s.is_allowed("k", request, t).unwrap().allowed
             } else {
-                s.check(&limits, "k", request, t).unwrap().allowed
+                s.check("k", request, t).unwrap().allowed
             }
         };
         assert!(allowed(&mut s, &media, Duration::ZERO));
@@ -421,7 +384,7 @@ fn a_bucket_new_to_a_key_may_take_a_refilled_one_s_slot_and_both_keep_their_debt
         assert!(allowed(&mut s, &both, later));
         assert!(allowed(&mut s, &both, later));
         let scoped: Vec<(Scope, u32)> = s
-            .buckets(&limits, "k", later)
+            .buckets("k", later)
             .iter()
             .filter(|b| b.scope != Scope::Global)
             .map(|b| (b.scope, b.remaining))
@@ -443,36 +406,26 @@ fn a_full_state_refuses_new_keys_but_never_drops_one_still_limiting() {
         ..Default::default()
     })
     .unwrap();
-    let mut state = KeyedState::with_seed(1).with_max_keys(2);
+    let mut state = Limiter::from_limits(limits, 1).with_max_keys(2);
     let t = |ms: u64| Duration::from_millis(ms);
     let req = Request::default();
-    assert!(state.is_allowed(&limits, "a", &req, t(0)).unwrap().allowed);
-    assert!(state.is_allowed(&limits, "b", &req, t(0)).unwrap().allowed);
+    assert!(state.is_allowed("a", &req, t(0)).unwrap().allowed);
+    assert!(state.is_allowed("b", &req, t(0)).unwrap().allowed);
     // Both still owe time: a third key has no room, and neither is dropped for it.
     assert_eq!(
-        state.is_allowed(&limits, "c", &req, t(500)),
+        state.is_allowed("c", &req, t(500)),
         Err(Error::TooManyKeys { max: 2 })
     );
     assert_eq!(
-        state.check(&limits, "c", &req, t(500)).unwrap_err(),
+        state.check("c", &req, t(500)).unwrap_err(),
         Error::TooManyKeys { max: 2 }
     );
     assert!(state.holds("a") && state.holds("b"));
     // Known keys are still decided, and spend.
-    assert!(
-        state
-            .is_allowed(&limits, "a", &req, t(500))
-            .unwrap()
-            .allowed
-    );
+    assert!(state.is_allowed("a", &req, t(500)).unwrap().allowed);
     // Once b has refilled in every window (its day bucket last, 8.64 s after its one request)
     // it decides as a new key would: it makes room. a, spent twice, still owes.
-    assert!(
-        state
-            .is_allowed(&limits, "c", &req, t(9_000))
-            .unwrap()
-            .allowed
-    );
+    assert!(state.is_allowed("c", &req, t(9_000)).unwrap().allowed);
     assert!(!state.holds("b") && state.holds("a"));
 }
 
@@ -483,43 +436,31 @@ fn reset_forgets_a_key() {
         ..Default::default()
     })
     .unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let t = Duration::ZERO;
-    assert!(
-        s.is_allowed(&limits, "k", &Request::default(), t)
-            .unwrap()
-            .allowed
-    );
-    assert!(
-        !s.is_allowed(&limits, "k", &Request::default(), t)
-            .unwrap()
-            .allowed
-    );
+    assert!(s.is_allowed("k", &Request::default(), t).unwrap().allowed);
+    assert!(!s.is_allowed("k", &Request::default(), t).unwrap().allowed);
     assert!(s.reset("k"));
     assert!(!s.reset("k"));
-    assert!(
-        s.is_allowed(&limits, "k", &Request::default(), t)
-            .unwrap()
-            .allowed
-    );
+    assert!(s.is_allowed("k", &Request::default(), t).unwrap().allowed);
 }
 
 #[test]
 fn buckets_lists_global_ones_and_scoped_ones_in_use() {
     let limits = Limits::new(&reference_config()).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let t = Duration::ZERO;
-    let fresh = s.buckets(&limits, "new", t);
+    let fresh = s.buckets("new", t);
     assert_eq!(fresh.len(), 3);
     assert!(
         fresh
             .iter()
             .all(|b| b.remaining == b.capacity && b.reset_after.is_zero())
     );
-    s.is_allowed(&limits, "k", &Request::new(Some("posts"), None), t)
+    s.is_allowed("k", &Request::new(Some("posts"), None), t)
         .unwrap();
     let listed: Vec<(Scope, Window, u32)> = s
-        .buckets(&limits, "k", t)
+        .buckets("k", t)
         .iter()
         .map(|b| (b.scope, b.window, b.remaining))
         .collect();
@@ -543,28 +484,41 @@ fn changing_limits_keeps_what_keys_owe() {
         ..Default::default()
     })
     .unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(old, 0);
     let t = Duration::ZERO;
     for _ in 0..6 {
-        s.is_allowed(&old, "k", &Request::default(), t).unwrap();
+        s.is_allowed("k", &Request::default(), t).unwrap();
     }
     // Six tokens owed; the new minute bucket holds 8, so 2 are left.
-    let new = Limits::new(&RateLimitConfig {
+    let new = RateLimitConfig {
         requests_per_minute: 60,
         max_burst: 8,
         ..Default::default()
-    })
-    .unwrap();
-    s.carry_over(&old, &new, t);
-    let d = s.is_allowed(&new, "k", &Request::default(), t).unwrap();
+    };
+    s.reconfigure(&new, t).unwrap();
+    let d = s.is_allowed("k", &Request::default(), t).unwrap();
     assert_eq!(d.remaining, 1);
+    // A configuration refused changes nothing.
+    let invalid = RateLimitConfig {
+        requests_per_minute: 0,
+        ..new
+    };
+    assert!(matches!(
+        s.reconfigure(&invalid, t),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert_eq!(s.limits().buckets.len(), 3);
+    assert_eq!(
+        s.is_allowed("k", &Request::default(), t).unwrap().remaining,
+        0
+    );
 }
 
 #[test]
-fn a_store_used_with_more_buckets_than_its_layout_holds_moves_its_keys_first() {
+fn limits_with_scoped_buckets_move_keys_into_entries_that_hold_them() {
     use core::num::NonZeroU32;
-    // One bucket, then limits with scoped buckets, without `carry_over`: the debts of bucket 0
-    // (the global minute in both) stay, and the scoped buckets get slots.
+    // One bucket, then limits with scoped buckets: the debts of the global minute (in both)
+    // stay, and the scoped buckets get slots.
     let minute = Quota::new(Window::Minute, NonZeroU32::new(60).unwrap())
         .with_burst(NonZeroU32::new(2).unwrap());
     let one_bucket = Limits::from_quotas(&[minute]).unwrap();
@@ -576,26 +530,20 @@ fn a_store_used_with_more_buckets_than_its_layout_holds_moves_its_keys_first() {
     config
         .endpoint_limits
         .insert("media".into(), scope(Some(1), None, None, None));
-    let scoped = Limits::new(&config).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(one_bucket, 0);
     let t = Duration::ZERO;
     for key in ["a", "b"] {
-        assert!(
-            s.check(&one_bucket, key, &Request::default(), t)
-                .unwrap()
-                .allowed
-        );
+        assert!(s.check(key, &Request::default(), t).unwrap().allowed);
     }
+    s.reconfigure(&config, t).unwrap();
     let media = Request::new(Some("media"), None);
-    let d = s.is_allowed(&scoped, "a", &media, t).unwrap();
+    let d = s.is_allowed("a", &media, t).unwrap();
     assert!(d.allowed);
     assert_eq!((d.window, d.remaining), (Window::Minute, 0));
-    assert!(!s.is_allowed(&scoped, "a", &media, t).unwrap().allowed);
+    assert!(!s.is_allowed("a", &media, t).unwrap().allowed);
     assert_eq!(s.len(), 2);
     assert_eq!(
-        s.is_allowed(&scoped, "b", &Request::default(), t)
-            .unwrap()
-            .remaining,
+        s.is_allowed("b", &Request::default(), t).unwrap().remaining,
         0
     );
 }
@@ -605,31 +553,25 @@ fn what_keys_owe_survives_a_change_in_how_many_global_windows_there_are() {
     use core::num::NonZeroU32;
     let minute = Quota::new(Window::Minute, NonZeroU32::new(60).unwrap())
         .with_burst(NonZeroU32::new(10).unwrap());
-    let one_window = Limits::from_quotas(&[minute]).unwrap();
-    let three_windows = Limits::new(&RateLimitConfig {
-        requests_per_minute: 60,
-        max_burst: 10,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let one_window = Arc::new(Limits::from_quotas(&[minute]).unwrap());
+    let three_windows = Arc::new(
+        Limits::new(&RateLimitConfig {
+            requests_per_minute: 60,
+            max_burst: 10,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let mut s = Limiter::from_limits(Arc::clone(&one_window), 0);
     let t = Duration::ZERO;
     for _ in 0..6 {
-        assert!(
-            s.check(&one_window, "k", &Request::default(), t)
-                .unwrap()
-                .allowed
-        );
+        assert!(s.check("k", &Request::default(), t).unwrap().allowed);
     }
-    s.carry_over(&one_window, &three_windows, t);
-    let d = s
-        .is_allowed(&three_windows, "k", &Request::default(), t)
-        .unwrap();
+    s.install(three_windows, t);
+    let d = s.is_allowed("k", &Request::default(), t).unwrap();
     assert_eq!((d.window, d.remaining), (Window::Minute, 3));
-    s.carry_over(&three_windows, &one_window, t);
-    let d = s
-        .is_allowed(&one_window, "k", &Request::default(), t)
-        .unwrap();
+    s.install(one_window, t);
+    let d = s.is_allowed("k", &Request::default(), t).unwrap();
     assert_eq!(d.remaining, 2);
     assert_eq!(s.len(), 1);
 }
@@ -640,12 +582,12 @@ fn quotas_make_a_global_only_limiter() {
     let q = Quota::new(Window::Minute, NonZeroU32::new(120).unwrap())
         .with_burst(NonZeroU32::new(2).unwrap());
     let limits = Limits::from_quotas(&[q]).unwrap();
-    let mut s = KeyedState::with_seed(0);
+    let mut s = Limiter::from_limits(limits, 0);
     let t = Duration::ZERO;
-    let d = s.is_allowed(&limits, "k", &Request::default(), t).unwrap();
+    let d = s.is_allowed("k", &Request::default(), t).unwrap();
     assert_eq!((d.buckets().len(), d.remaining, d.limit), (1, 1, 120));
-    s.is_allowed(&limits, "k", &Request::default(), t).unwrap();
-    let d = s.is_allowed(&limits, "k", &Request::default(), t).unwrap();
+    s.is_allowed("k", &Request::default(), t).unwrap();
+    let d = s.is_allowed("k", &Request::default(), t).unwrap();
     assert_eq!(
         (d.allowed, d.retry_after),
         (false, Duration::from_millis(500))
@@ -867,7 +809,7 @@ proptest! {
     #[test]
     fn never_admits_more_than_a_bucket_allows(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut state = KeyedState::with_seed(42);
+        let mut state = Limiter::from_limits(limits.clone(), 42);
         let mut now = 0u64;
         // Per bucket id: (time, cost) of each admitted request it applied to.
         let mut admitted: Vec<Vec<(u64, u64)>> = vec![Vec::new(); limits.buckets.len()];
@@ -878,7 +820,7 @@ proptest! {
             if limits.applying(&req, &mut ids).is_err() {
                 continue;
             }
-            let d = state.is_allowed(&limits, "k", &req, Duration::from_nanos(now)).unwrap();
+            let d = state.is_allowed("k", &req, Duration::from_nanos(now)).unwrap();
             if d.allowed {
                 for &id in ids.iter() {
                     admitted[usize::from(id)].push((now, u64::from(cost)));
@@ -907,21 +849,21 @@ proptest! {
     #[test]
     fn retry_after_is_exact(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut state = KeyedState::with_seed(9);
+        let mut state = Limiter::from_limits(limits, 9);
         for (req, t) in timed_requests(steps) {
-            let Ok(d) = state.is_allowed(&limits, "k", &req, t) else { continue };
+            let Ok(d) = state.is_allowed("k", &req, t) else { continue };
             if d.allowed {
                 prop_assert_eq!(d.retry_after, Duration::ZERO);
                 continue;
             }
             let wait = d.retry_after;
             prop_assert!(wait > Duration::ZERO);
-            prop_assert_eq!(state.wait_time(&limits, "k", &req, t).unwrap(), wait);
+            prop_assert_eq!(state.wait_time("k", &req, t).unwrap(), wait);
             let mut probe = state.clone();
-            let early = probe.is_allowed(&limits, "k", &req, t + wait - Duration::from_nanos(1)).unwrap();
+            let early = probe.is_allowed("k", &req, t + wait - Duration::from_nanos(1)).unwrap();
             prop_assert!(!early.allowed);
             let mut probe = state.clone();
-            prop_assert!(probe.is_allowed(&limits, "k", &req, t + wait).unwrap().allowed);
+            prop_assert!(probe.is_allowed("k", &req, t + wait).unwrap().allowed);
         }
     }
 
@@ -930,20 +872,20 @@ proptest! {
     #[test]
     fn next_token_after_is_exact(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut state = KeyedState::with_seed(11);
+        let mut state = Limiter::from_limits(limits, 11);
         let mut now = 0u64;
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
             let t = Duration::from_nanos(now);
-            let Ok(d) = state.is_allowed(&limits, "k", &req, t) else { continue };
+            let Ok(d) = state.is_allowed("k", &req, t) else { continue };
             let next = d.next_token_after;
             if !d.allowed && cost == 1 {
                 prop_assert_eq!(next, d.retry_after);
             }
             let binding = |at: Duration| {
                 state
-                    .buckets(&limits, "k", at)
+                    .buckets("k", at)
                     .into_iter()
                     .find(|b| (b.scope, b.window) == (d.scope, d.window))
                     .map(|b| b.remaining)
@@ -962,17 +904,17 @@ proptest! {
     #[test]
     fn a_denied_check_spends_nothing(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut state = KeyedState::with_seed(5);
+        let mut state = Limiter::from_limits(limits, 5);
         let mut now = 0u64;
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
             let t = Duration::from_nanos(now);
-            let before = state.buckets(&limits, "k", t);
-            if let Ok(d) = state.is_allowed(&limits, "k", &req, t)
+            let before = state.buckets("k", t);
+            if let Ok(d) = state.is_allowed("k", &req, t)
                 && !d.allowed
             {
-                prop_assert_eq!(state.buckets(&limits, "k", t), before);
+                prop_assert_eq!(state.buckets("k", t), before);
             }
         }
     }
@@ -981,21 +923,21 @@ proptest! {
     #[test]
     fn check_answers_as_is_allowed_does(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut full = KeyedState::with_seed(3);
-        let mut short = KeyedState::with_seed(4);
+        let mut full = Limiter::from_limits(limits.clone(), 3);
+        let mut short = Limiter::from_limits(limits.clone(), 4);
         let mut now = 0u64;
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
             let t = Duration::from_nanos(now);
-            match (full.is_allowed(&limits, "k", &req, t), short.check(&limits, "k", &req, t)) {
+            match (full.is_allowed("k", &req, t), short.check("k", &req, t)) {
                 (Ok(d), Ok(a)) => {
                     prop_assert_eq!(a, Admission { allowed: d.allowed, retry_after: d.retry_after });
                 }
                 (Err(d), Err(a)) => prop_assert_eq!(d, a),
                 (d, a) => prop_assert!(false, "is_allowed said {d:?}, check said {a:?}"),
             }
-            prop_assert_eq!(full.buckets(&limits, "k", t), short.buckets(&limits, "k", t));
+            prop_assert_eq!(full.buckets("k", t), short.buckets("k", t));
         }
     }
 
@@ -1004,9 +946,9 @@ proptest! {
     #[test]
     fn a_decision_rebuilt_from_its_report_is_the_decision(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut state = KeyedState::with_seed(5);
+        let mut state = Limiter::from_limits(limits, 5);
         for (req, t) in timed_requests(steps) {
-            if let Ok(d) = state.is_allowed(&limits, "k", &req, t) {
+            if let Ok(d) = state.is_allowed("k", &req, t) {
                 let rebuilt = Decision::from_report(d.allowed, d.buckets(), d.next_token_after);
                 prop_assert_eq!(rebuilt.as_ref(), Some(&d));
             }
@@ -1023,11 +965,11 @@ proptest! {
         keys in proptest::collection::vec(0usize..3, 150),
         other_layout: bool,
     ) {
-        let mut full = KeyedState::with_seed(3);
+        let mut full = Limiter::from_limits(limits.clone(), 3);
         let mut short = if other_layout {
-            KeyedState::with_other_layout(4, &limits)
+            Limiter::with_other_layout(limits.clone(), 4)
         } else {
-            KeyedState::with_seed(4)
+            Limiter::from_limits(limits.clone(), 4)
         };
         let mut now = 0u64;
         for ((dt, e, p, cost), k) in steps.into_iter().zip(keys) {
@@ -1035,14 +977,14 @@ proptest! {
             let key = ["a", "user-000123", "a key longer than sixteen bytes"][k];
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
             let t = Duration::from_nanos(now);
-            match (full.is_allowed(&limits, key, &req, t), short.check(&limits, key, &req, t)) {
+            match (full.is_allowed(key, &req, t), short.check(key, &req, t)) {
                 (Ok(d), Ok(a)) => {
                     prop_assert_eq!(a, Admission { allowed: d.allowed, retry_after: d.retry_after });
                 }
                 (Err(d), Err(a)) => prop_assert_eq!(d, a),
                 (d, a) => prop_assert!(false, "is_allowed said {d:?}, check said {a:?}"),
             }
-            prop_assert_eq!(full.buckets(&limits, key, t), short.buckets(&limits, key, t));
+            prop_assert_eq!(full.buckets(key, t), short.buckets(key, t));
         }
     }
 
@@ -1050,15 +992,70 @@ proptest! {
     #[test]
     fn the_table_width_never_changes_an_answer(config in arb_config(), steps in arb_steps()) {
         let limits = Limits::new(&config).unwrap();
-        let mut natural = KeyedState::with_seed(1);
-        let mut other = KeyedState::with_other_layout(1, &limits);
+        let mut natural = Limiter::from_limits(limits.clone(), 1);
+        let mut other = Limiter::with_other_layout(limits.clone(), 1);
         let mut now = 0u64;
         for (dt, e, p, cost) in steps {
             now += dt * 1_000_000;
             let req = Request { endpoint: e.map(|i| ENDPOINTS[i]), platform: p.map(|i| PLATFORMS[i]), cost };
             let t = Duration::from_nanos(now);
-            prop_assert_eq!(natural.is_allowed(&limits, "k", &req, t), other.is_allowed(&limits, "k", &req, t));
-            prop_assert_eq!(natural.buckets(&limits, "k", t), other.buckets(&limits, "k", t));
+            prop_assert_eq!(natural.is_allowed("k", &req, t), other.is_allowed("k", &req, t));
+            prop_assert_eq!(natural.buckets("k", t), other.buckets("k", t));
         }
     }
+}
+
+#[test]
+fn a_hashed_key_finds_the_same_buckets_as_its_text_even_in_another_limiter() {
+    let config = RateLimitConfig {
+        max_burst: 2,
+        ..Default::default()
+    };
+    let mut a = Limiter::new(&config, 1).unwrap();
+    let mut b = Limiter::new(&config, 2).unwrap();
+    let t = Duration::ZERO;
+    let key = a.key("user_123");
+    assert_eq!(key.as_str(), "user_123");
+    assert!(a.check(key, &Request::default(), t).unwrap().allowed);
+    assert_eq!(a.buckets("user_123", t), a.buckets(key, t));
+    assert_eq!(a.buckets(key, t)[0].remaining, 1);
+    // Made by `a`, it is hashed again by `b` (another seed): `b` finds its text's entry.
+    assert!(b.check("user_123", &Request::default(), t).unwrap().allowed);
+    assert!(b.check(key, &Request::default(), t).unwrap().allowed);
+    assert!(!b.check("user_123", &Request::default(), t).unwrap().allowed);
+    assert_eq!(b.len(), 1);
+    assert!(b.reset(key));
+    assert!(b.is_empty());
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn the_sharded_limiter_takes_texts_and_hashed_keys_alike() {
+    let limiter = RateLimiter::new(&RateLimitConfig {
+        max_burst: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let t = Duration::ZERO;
+    let owned = String::from("user_123");
+    let key = limiter.key(&owned);
+    assert!(
+        limiter
+            .is_allowed(key, &Request::default(), t)
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        limiter
+            .check(&owned, &Request::default(), t)
+            .unwrap()
+            .allowed
+    );
+    assert!(!limiter.check(key, &Request::default(), t).unwrap().allowed);
+    assert_eq!(limiter.active_keys(), 1);
+    assert!(limiter.reset_limits(key));
+    assert_eq!(
+        limiter.wait_time(&owned, &Request::default(), t).unwrap(),
+        Duration::ZERO
+    );
 }
