@@ -21,7 +21,7 @@ const SHARDS: usize = 64;
 /// Its release is a plain store. `std::sync::Mutex` releases with an atomic swap (to see
 /// whether anyone sleeps on it), and on x86 that is a full fence: the next check's loads wait
 /// for it, so one check's cache misses never overlap the next one's. With the plain store they
-/// do, and a keyed check over 100,000 keys took about a fifth less time (BENCHMARKS.md).
+/// do, and a keyed check over many keys takes less time (BENCHMARKS.md, the limiter's history).
 ///
 /// A check holds the lock for tens of nanoseconds; a sweep or a change of limits holds it
 /// while it goes through the shard's keys (a 64th of them all). Waiting is rare:

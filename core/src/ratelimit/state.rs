@@ -139,8 +139,8 @@ const UNPLACED: Slot = Slot::MAX;
 
 /// A key's buckets in whatever layout: its fixed slots and its scoped block, if it has one.
 /// What a check does with them is written against this view rather than against each layout,
-/// so it is compiled once: compiled per layout, it made the npm package's WebAssembly 944 B
-/// larger (gzipped).
+/// so it is compiled once: compiled per layout, it made the npm package's WebAssembly larger
+/// (BENCHMARKS.md, the npm package).
 struct Buckets<'a> {
     fixed: &'a [u64],
     scoped: Option<&'a Scoped>,
