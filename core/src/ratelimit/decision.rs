@@ -140,6 +140,8 @@ impl<'d, const UNIT_NANOS: u64> Full<'d, UNIT_NANOS> {
 }
 
 impl<const UNIT_NANOS: u64> Report for Full<'_, UNIT_NANOS> {
+    /// Leaves `tat` as it stands, which is what a denied request reports; [`Report::report`]
+    /// moves the times once the request is allowed.
     #[inline(always)]
     fn judge(&mut self, gcra: &Gcra, tat: &mut u64, now: u64, cost: u32) {
         let v = gcra.judge(*tat, now, cost);

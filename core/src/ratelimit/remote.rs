@@ -205,7 +205,7 @@ impl RemotePlan {
     }
 
     /// The all-or-nothing rule over arrival times `tats_us` at `now_us`, told to `report`:
-    /// the times after spending (as they were when denied), and whether it was allowed.
+    /// whether it was allowed, and if so the times after spending (else nothing to keep).
     fn judge<R: Report>(
         &self,
         report: &mut R,
