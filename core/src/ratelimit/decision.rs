@@ -74,10 +74,10 @@ pub(crate) struct Short {
 
 impl Short {
     /// The answer, in the time unit the buckets were judged in.
-    pub(crate) fn admission(&self, allowed: bool) -> Admission {
+    pub(crate) fn admission(&self) -> Admission {
         Admission {
-            allowed,
-            retry_after: Duration::from_nanos(if allowed { 0 } else { self.wait }),
+            allowed: self.all_hold(),
+            retry_after: Duration::from_nanos(self.wait),
         }
     }
 

@@ -643,10 +643,10 @@ impl Limiter {
         self.limits.applying(request, &mut ids)?;
         let mut short = Short::default();
         let Limiter { limits, keys } = self;
-        let allowed = with_state!(keys.state_mut(limits, key, now)?, state => {
-            decide(&mut short, limits, &ids, state.buckets_mut(), request.cost, now)
+        with_state!(keys.state_mut(limits, key, now)?, state => {
+            decide(&mut short, limits, &ids, state.buckets_mut(), request.cost, now);
         });
-        Ok(short.admission(allowed))
+        Ok(short.admission())
     }
 
     /// [`Limiter::check`] for a cost of one under limits that have only global buckets (ids
@@ -916,22 +916,15 @@ fn admit_global<const W: usize>(
     let mut tats = state.inline;
     let judged = tats.get_mut(..global.len())?;
     let mut short = Short::default();
-    let allowed = all_or_nothing(
-        &mut short,
-        global.iter().map(BucketSpec::judged),
-        judged,
-        1,
-        now,
-    );
-    if allowed {
+    let buckets = global.iter().map(BucketSpec::judged);
+    if all_or_nothing(&mut short, buckets, judged, 1, now) {
         state.inline = tats;
     }
-    Some(short.admission(allowed))
+    Some(short.admission())
 }
 
 /// Decides `cost` against every applying bucket of a key by [`all_or_nothing`], reporting to
-/// `report`, and writes what was spent back to the key's buckets. Returns whether it was
-/// allowed.
+/// `report`, and writes what was spent back to the key's buckets.
 ///
 /// Each bucket is found once, then judged and spent through its slot: finding a scoped bucket
 /// is a search, and searching again to spend lengthened every allowed full check. Inlined into
@@ -946,16 +939,14 @@ fn decide<R: Report>(
     mut state: BucketsMut<'_>,
     cost: u32,
     now: u64,
-) -> bool {
+) {
     let mut slots = [UNPLACED; MAX_BUCKETS];
     let mut tats = [0u64; MAX_BUCKETS];
     state.view().find_all(ids, &mut slots, &mut tats);
     let buckets = ids.iter().map(|&id| limits.bucket(id).judged());
-    let allowed = all_or_nothing(report, buckets, &mut tats[..ids.len()], cost, now);
-    if allowed {
+    if all_or_nothing(report, buckets, &mut tats[..ids.len()], cost, now) {
         state.spend(ids, &slots, &tats, now);
     }
-    allowed
 }
 
 #[cfg(test)]
